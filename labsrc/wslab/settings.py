@@ -1,0 +1,56 @@
+"""The knobs of one chat server, in one immutable object.
+
+``create_app()`` takes a :class:`ChatSettings`; the command line builds one from its flags.
+Keeping them together means the app, the uvicorn configuration (which must agree with the app
+on the largest frame) and the tests all read the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+#: A chat line longer than this many bytes (UTF-8) is refused with an error reply.
+DEFAULT_MAX_MESSAGE_BYTES = 4096
+#: Messages per second one client may send, on average (0 turns the limit off).
+DEFAULT_RATE_LIMIT = 10.0
+#: Messages waiting for one client before it counts as "not reading" and is disconnected.
+DEFAULT_OUTBOUND_QUEUE = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class ChatSettings:
+    """Limits and access rules of a chat server.
+
+    ``token`` is the join token: when set, every client must pass ``?token=...`` in the
+    WebSocket URL. ``check_origin`` turns on the browser Origin check: a page may connect only
+    from the server's own origin or from one listed in ``allowed_origins``. Both stay off for
+    loopback use in notebooks, and the command line turns both on when it listens on a network.
+    """
+
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    rate_limit: float = DEFAULT_RATE_LIMIT
+    outbound_queue: int = DEFAULT_OUTBOUND_QUEUE
+    token: str | None = None
+    check_origin: bool = False
+    allowed_origins: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.max_message_bytes < 1:
+            raise ValueError(f"max_message_bytes must be at least 1, not {self.max_message_bytes}")
+        if self.rate_limit < 0:
+            raise ValueError(f"rate_limit must be 0 (off) or positive, not {self.rate_limit}")
+        if self.outbound_queue < 1:
+            raise ValueError(f"outbound_queue must be at least 1, not {self.outbound_queue}")
+        if self.token == "":
+            raise ValueError("token must not be empty: pass None to turn the token check off")
+
+    @property
+    def max_frame_bytes(self) -> int:
+        """The largest WebSocket message the server reads at all; bigger ones close with 1009.
+
+        JSON may escape one byte of text as six (``\\u0001``), so the frame limit leaves room
+        for a chat line at the size limit to arrive and be refused politely with an error
+        reply, while a frame far beyond any chat line is cut off by the protocol layer before
+        the app ever holds it in memory.
+        """
+        return max(65536, 6 * self.max_message_bytes + 1024)
