@@ -1,0 +1,38 @@
+# The kit's commands. `make lab` and `make test` are all a fresh machine needs (Python 3.10-3.13).
+# On Windows, without make, README.md lists the same steps as plain commands.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup lab test serve bench help
+
+help:
+	@echo "make lab    set up, then open JupyterLab on the lessons"
+	@echo "make test   set up, then run every test (notebooks and browser tests included)"
+	@echo "make serve  run the chat server alone on http://127.0.0.1:8000/chat (SERVE_ARGS=...)"
+	@echo "make bench  run the fan-out and memory benchmark (BENCH_ARGS=...)"
+
+# One virtual environment with the pinned packages and the kit's own package, reinstalled
+# only when requirements.txt or pyproject.toml change.
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	$(BIN)/jupyter labextension disable --level=sys_prefix "@jupyterlab/apputils-extension:announcements" >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
+
+test: setup
+	$(BIN)/python -m pytest
+
+serve: setup
+	$(BIN)/python -m wslab serve $(SERVE_ARGS)
+
+bench: setup
+	$(BIN)/python -m wslab.bench $(BENCH_ARGS)

@@ -1,0 +1,186 @@
+"""The chat's wire format: what a client may send, and every message the server sends.
+
+Pure functions on strings and dicts: no sockets, no clock you cannot replace. The endpoint in
+``wslab.chat`` calls :func:`read_client_text` on every text frame and sends what the builders
+here return, so the whole wire protocol can be read (and tested) in this one file.
+
+The format is the lecture's, so the lecture's own page works against the kit's server:
+
+- a client sends ``{"message": "..."}``, or plain text;
+- chat goes out as ``{"message", "client_id", "timestamp"}``; plain text as ``Client {id}: {text}``;
+- someone leaving goes out as ``{"client_id": "system", "type": "disconnect", ...}``.
+
+Everything the kit adds (join, welcome, errors, heartbeat answers) is a message from
+``"client_id": "system"`` with its own ``"type"``, so the lecture's page shows it as a line of
+text and the kit's page styles it. Only the server sets ``client_id``, ``timestamp`` and
+``type`` on what it sends: a client that tries is refused, so no one can forge a system message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from datetime import datetime
+from typing import Any, Union
+
+#: What a client id may look like: it ends up in URLs, log lines and other people's screens.
+CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+#: The sender of every message the server itself writes.
+SYSTEM = "system"
+
+#: Fields only the server may set on a message.
+RESERVED_FIELDS = ("client_id", "timestamp", "type")
+
+# Close codes. 1000-2999 are the protocol's own (RFC 6455); 4000-4999 are free for applications.
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_TOO_SLOW = 4408
+CLOSE_REPLACED = 4409
+
+
+def timestamp(now: datetime | None = None) -> str:
+    """The lecture's timestamp: the server's local wall-clock time as ``HH:MM:SS``."""
+    return (now or datetime.now()).strftime("%H:%M:%S")
+
+
+def encode(message: dict[str, Any]) -> str:
+    """Serialise a server message. ``allow_nan=False``: browsers' JSON.parse rejects NaN."""
+    return json.dumps(message, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+
+
+def client_id_problem(client_id: str) -> str | None:
+    """Say what is wrong with a client id, or return None when it is fine."""
+    if not client_id:
+        return "the client id is empty"
+    if len(client_id) > 64:
+        return f"the client id is {len(client_id)} characters long; at most 64 are allowed"
+    if not CLIENT_ID_PATTERN.fullmatch(client_id):
+        return "the client id may use only letters, digits, '_' and '-'"
+    return None
+
+
+# What a client's text frame turns out to be.
+
+@dataclasses.dataclass(frozen=True)
+class Chat:
+    """A chat line sent as ``{"message": "..."}``."""
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PlainText:
+    """A frame that is not JSON at all: the lecture relays it as ``Client {id}: {text}``."""
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Ping:
+    """``{"type": "ping"}``: a browser's heartbeat (browsers cannot send protocol pings)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejected:
+    """A frame the server refuses; ``code`` is for programs, ``reason`` for people."""
+    code: str
+    reason: str
+
+
+ClientFrame = Union[Chat, PlainText, Ping, Rejected]
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_client_text(text: str, max_message_bytes: int) -> ClientFrame:
+    """Classify one text frame from a client, refusing anything the chat cannot relay."""
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError:
+        return _checked_line(text, max_message_bytes, PlainText)
+    except (ValueError, RecursionError) as exc:
+        # NaN/Infinity, integers too long to convert, nesting deeper than the parser's stack.
+        return Rejected("invalid_json", f"that JSON cannot be read safely: {_short(exc)}")
+    if not isinstance(data, dict):
+        kind = "null" if data is None else type(data).__name__
+        kind = {"str": "a string", "int": "a number", "float": "a number", "bool": "a boolean",
+                "list": "a list"}.get(kind, kind)
+        return Rejected("not_an_object",
+                        f'send a JSON object like {{"message": "hello"}}, not {kind}')
+    if data.get("type") == "ping" and set(data) == {"type"}:
+        return Ping()
+    forged = [name for name in RESERVED_FIELDS if name in data]
+    if forged:
+        return Rejected("reserved_field",
+                        f"only the server sets {', '.join(repr(f) for f in forged)}: "
+                        'send just {"message": "..."}')
+    if "message" not in data:
+        return Rejected("missing_message", 'the object has no "message" field')
+    if not isinstance(data["message"], str):
+        return Rejected("message_not_text", '"message" must be a string of text')
+    return _checked_line(data["message"], max_message_bytes, Chat)
+
+
+def _checked_line(text: str, max_message_bytes: int, kind: type) -> ClientFrame:
+    if not text.strip():
+        return Rejected("empty_message", "the message is empty")
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > max_message_bytes:
+        return Rejected("message_too_long",
+                        f"the message is {size} bytes long; the limit is {max_message_bytes}")
+    return kind(text)
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply"
+    return str(exc).split("\n")[0][:120]
+
+
+# What the server sends.
+
+def chat_message(client_id: str, text: str, now: datetime | None = None) -> str:
+    """A chat line for everyone: exactly the lecture's three fields, in the lecture's order."""
+    return encode({"message": text, "client_id": client_id, "timestamp": timestamp(now)})
+
+
+def plain_text_message(client_id: str, text: str) -> str:
+    """The lecture's relay of a frame that was not JSON (deliberately not JSON itself)."""
+    return f"Client {client_id}: {text}"
+
+
+def system_message(kind: str, message: str, now: datetime | None = None, **fields: Any) -> str:
+    """A message from the server itself: ``client_id`` is always ``"system"``."""
+    return encode({"client_id": SYSTEM, "type": kind, "message": message,
+                   "timestamp": timestamp(now), **fields})
+
+
+def error_message(code: str, reason: str, now: datetime | None = None, **fields: Any) -> str:
+    """An error reply, sent only to the client that caused it."""
+    return system_message("error", reason, now, code=code, **fields)
+
+
+def join_message(client_id: str, participants: int, now: datetime | None = None) -> str:
+    return system_message("join", f"Client #{client_id} joined the chat ({participants} online)",
+                          now, user=client_id, participants=participants)
+
+
+def leave_message(client_id: str, participants: int, now: datetime | None = None,
+                  why: str = "") -> str:
+    """The lecture's ``disconnect`` message, with the count added for the kit's clients."""
+    text = f"Client #{client_id} left the chat" + (f" ({why})" if why else "")
+    return system_message("disconnect", text, now, user=client_id, participants=participants)
+
+
+def welcome_message(client_id: str, online: list[str], now: datetime | None = None) -> str:
+    others = [name for name in online if name != client_id]
+    who = ", ".join(others) if others else "nobody else yet"
+    return system_message("welcome", f"Welcome, {client_id}! Online: {who}.", now,
+                          user=client_id, participants=len(online), online=online)
+
+
+def pong_message(now: datetime | None = None) -> str:
+    return system_message("pong", "pong", now)

@@ -1,0 +1,598 @@
+"""Run a uvicorn server in a background thread, for notebooks and tests.
+
+A Jupyter kernel already runs an asyncio loop in its main thread, so a cell cannot call
+``uvicorn.run()``: that starts a loop of its own and takes over Ctrl-C. A
+:class:`BackgroundServer` gives uvicorn a thread and a loop of its own instead, and the cell
+goes on::
+
+    server = BackgroundServer(app).start()
+    async with connect(server.ws_url + "/ws/alice") as ws:
+        ...
+    server.stop()
+
+Each of its habits answers something a workshop runs into:
+
+- :meth:`~BackgroundServer.start` returns once the server accepts connections, and raises
+  :class:`ServerStartError`, quoting the server's last log lines, when it cannot start: a busy
+  port, an app whose startup code fails, a startup that never ends.
+- Re-running the cell that starts a server replaces the earlier server of the same name instead
+  of failing with "address already in use" and leaving the earlier one running unreachable.
+- The server's log goes into a buffer that :meth:`~BackgroundServer.print_logs` shows on demand,
+  not into whichever cell happens to be running when the server logs something.
+- The kernel's Interrupt button interrupts the cell, never the server: uvicorn handles signals
+  only when it runs in the main thread.
+- Every server still running is stopped when the kernel shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextvars
+import errno
+import logging
+import socket
+import sys
+import threading
+import time
+import warnings
+from collections import deque
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from uvicorn.config import LOG_LEVELS
+
+from wslab.serving import uvicorn_config
+
+__all__ = ["BackgroundServer", "ServerStartError", "stop_all"]
+
+#: How many lines of its log each server keeps (older lines are dropped).
+LOG_LINES = 1000
+#: How many of those lines a :class:`ServerStartError` quotes.
+ERROR_LOG_LINES = 15
+#: The loggers whose records a server keeps to itself: uvicorn's, the kit's, and asyncio's
+#: (asyncio reports a failed task of the server's loop, such as a forgotten broadcast task).
+CAPTURED_LOGGERS = ("uvicorn", "wslab", "asyncio")
+
+# How long stop() waits at each step. uvicorn looks at should_exit every 0.1 s, then closes
+# every connection (WebSocket clients get 1012) and waits for the app's handlers to return.
+_GRACEFUL_WAIT = 0.6
+# force_exit: stop waiting for connections and skip the app's shutdown code.
+_FORCED_WAIT = 0.3
+# Cancel the server's main task: the way out of a startup that never ends.
+_CANCEL_WAIT = 0.3
+
+logger = logging.getLogger("wslab.runner")
+
+
+class ServerStartError(RuntimeError):
+    """The server could not start. The message says why, in words meant for a student."""
+
+
+# -- the log ------------------------------------------------------------------------------------
+
+
+class _LogBuffer(logging.Handler):
+    """The last :data:`LOG_LINES` lines of one server's log.
+
+    A record is kept as its formatted lines, so a traceback counts as many lines and the quote
+    in a :class:`ServerStartError` ends with the exception's own line.
+    """
+
+    def __init__(self, maxlen: int = LOG_LINES) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+        self.lines: deque[str] = deque(maxlen=maxlen)
+        #: Lines ever written: ``count`` before and after a moment tells which lines are new.
+        self.count = 0
+        #: The exception of the latest record that carried one, to chain a ServerStartError to.
+        self.last_exception: BaseException | None = None
+        #: The last line of the latest traceback logged, such as ``RuntimeError: no database``.
+        self.last_error_line: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception as exc:
+            # logging would print its complaint to stderr, that is into the running cell:
+            # a record the app got wrong (logger.info("%d", "abc")) is noted here instead.
+            text = (f"(a log record from {record.name} could not be formatted: {exc!r}; "
+                    f"message {record.msg!r}, arguments {record.args!r})")
+        lines = text.splitlines() or [""]
+        self._add(lines)
+        if record.exc_info and record.exc_info[1] is not None:
+            self.last_exception = record.exc_info[1]
+        if record.levelno >= logging.ERROR and len(lines) > 1 and lines[-1][:1].strip():
+            # A traceback, whether logged with exc_info or as text (Starlette reports a failed
+            # lifespan so): its last line names the exception.
+            self.last_error_line = lines[-1].strip()
+
+    def note(self, message: str) -> None:
+        """Add a line of the runner's own, written from any thread."""
+        self.handle(logging.LogRecord(logger.name, logging.INFO, __file__, 0, message, None, None))
+
+    def tail(self, last: int | None, since: int = 0) -> list[str]:
+        """The last ``last`` lines (None: all) of those written since ``count`` was ``since``."""
+        with self.lock:  # type: ignore[union-attr]  # Handler.handle() writes under this lock
+            newer = min(len(self.lines), self.count - since)
+            wanted = newer if last is None else max(0, min(last, newer))
+            return list(self.lines)[len(self.lines) - wanted:] if wanted else []
+
+    def _add(self, lines: list[str]) -> None:
+        self.lines.extend(lines)
+        self.count += len(lines)
+
+
+#: The log buffer of the server whose code is running, seen by its thread, every task of its
+#: loop, and every worker thread it hands a call to (Starlette runs a plain ``def`` endpoint in
+#: a worker thread, in a copy of the caller's context).
+_current_buffer: contextvars.ContextVar[_LogBuffer | None] = contextvars.ContextVar(
+    "wslab_runner_log_buffer", default=None)
+
+
+class _LogRouter(logging.Handler):
+    """While servers run, the one handler of :data:`CAPTURED_LOGGERS`.
+
+    A record logged on behalf of a server (see ``_current_buffer``) goes to that server's
+    buffer; any other record goes exactly where it would have gone without the router: to the
+    handlers the logger had, then, if it propagated, to the root logger's.
+
+    Why take the loggers over instead of filtering: a filter on a logger does not see the
+    records of its children (``uvicorn.error``, ``wslab.chat``), and a filter on the root's
+    handlers would have to be added to handlers that the kernel, pytest or the student own. So
+    while at least one server runs, the router replaces the handlers of these few top-level
+    loggers and turns their propagation off, and when the last server stops it puts everything
+    back as it found it. A process that runs its server from the command line never creates a
+    :class:`BackgroundServer`, so its logging is never touched.
+
+    While servers run, the ``wslab`` logger gets the servers' log level if it had none: else
+    the app's ``logger.info()`` lines would be dropped (the root logger's level is WARNING).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._users = 0
+        self._lock = threading.Lock()
+        # logger name -> (its handlers, its propagate, its level) before the router came
+        self._saved: dict[str, tuple[list[logging.Handler], bool, int]] = {}
+        self._level_given: int | None = None  # the level given to "wslab", if the router did
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        # Overridden rather than emit(): Handler.handle() would hold the router's lock while
+        # other handlers run, and the buffers and those handlers each lock for themselves.
+        if not self.filter(record):
+            return False
+        buffer = _current_buffer.get()
+        if buffer is not None:
+            buffer.handle(record)
+        else:
+            self._pass_on(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.handle(record)
+
+    def _pass_on(self, record: logging.LogRecord) -> None:
+        top = record.name.partition(".")[0]
+        handlers, propagate, _level = self._saved.get(top, ([], True, logging.NOTSET))
+        if propagate:
+            handlers = [*handlers, *logging.getLogger().handlers]
+        for handler in handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+        last_resort = logging.lastResort
+        if not handlers and last_resort is not None and record.levelno >= last_resort.level:
+            last_resort.handle(record)
+
+    def attach(self, level: int) -> None:
+        """A server starts: take the loggers over if it is the first."""
+        with self._lock:
+            if self._users == 0:
+                self._take_over()
+            self._users += 1
+            if self._saved["wslab"][2] == logging.NOTSET:
+                logging.getLogger("wslab").setLevel(level)
+                self._level_given = level
+
+    def detach(self) -> None:
+        """A server stopped: give the loggers back if it was the last."""
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                self._give_back()
+
+    def _take_over(self) -> None:
+        for name in CAPTURED_LOGGERS:
+            log = logging.getLogger(name)
+            handlers = list(log.handlers)
+            self._saved[name] = (handlers, log.propagate, log.level)
+            for handler in handlers:
+                log.removeHandler(handler)
+            log.addHandler(self)
+            log.propagate = False
+
+    def _give_back(self) -> None:
+        for name, (handlers, propagate, level) in self._saved.items():
+            log = logging.getLogger(name)
+            log.removeHandler(self)
+            added_meanwhile = list(log.handlers)
+            for handler in added_meanwhile:
+                log.removeHandler(handler)
+            for handler in handlers + [h for h in added_meanwhile if h not in handlers]:
+                log.addHandler(handler)
+            log.propagate = propagate
+            if name == "wslab" and self._level_given is not None and log.level == self._level_given:
+                log.setLevel(level)  # unless the student has set a level meanwhile
+        self._saved.clear()
+        self._level_given = None
+
+
+_router = _LogRouter()
+
+
+# -- the server ---------------------------------------------------------------------------------
+
+
+class _ThreadServer(uvicorn.Server):
+    """uvicorn's server, plus :meth:`cancel` for the one case its flags cannot handle.
+
+    ``should_exit`` and ``force_exit`` are read by uvicorn's main loop, which only begins once
+    the app's startup code has finished: a startup that never finishes is ended by cancelling
+    the server's main task, from the thread that gave up waiting for it.
+    """
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _main_task: asyncio.Task[Any] | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._main_task = asyncio.current_task()
+        await super().serve(sockets=sockets)
+
+    def cancel(self) -> None:
+        loop, task = self._loop, self._main_task
+        if loop is None or task is None:
+            return
+        try:
+            loop.call_soon_threadsafe(task.cancel)
+        except RuntimeError:  # the loop is closed: the server is over already
+            pass
+
+
+#: The running servers by name: what lets a re-run cell find the server it started before.
+_registry: dict[str, BackgroundServer] = {}
+_registry_lock = threading.RLock()
+
+
+class BackgroundServer:
+    """A uvicorn server for ``app`` that runs in a daemon thread of its own.
+
+    ``port=0`` lets the system pick a free port (see :attr:`port`). ``name`` identifies the
+    server across re-runs of a notebook cell: starting a server stops any running server of the
+    same name first, so give two servers that must run side by side different names.
+    ``log_level`` is uvicorn's (``"debug"``, ``"info"``, ``"warning"``, ...), and applies to the
+    app's ``wslab`` loggers as well. ``start_timeout`` is how long :meth:`start` waits for the
+    app's startup code.
+
+    Use :meth:`start` and :meth:`stop`, or a ``with`` block.
+    """
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, *,
+                 name: str = "default", log_level: str = "info",
+                 start_timeout: float = 10.0) -> None:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be a number from 0 to 65535 (0: pick a free one), "
+                             f"not {port!r}")
+        if not isinstance(log_level, str) or log_level.lower() not in LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
+        self.app = app
+        self.host = host
+        self.name = name
+        self.log_level = log_level
+        self.start_timeout = start_timeout
+        self._requested_port = port
+        self._port = port  # the port listened on last, once start() has bound one
+        self._log = _LogBuffer()
+        self._log_mark = 0  # the log's line count when the current run started
+        self._server: _ThreadServer | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._attached = False
+        self._has_run = False  # whether start() ever got as far as a port
+        self._outcome: BaseException | None = None  # how the server thread ended, if not normally
+
+    # -- where it is
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (or last did); before start(), the one requested."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The server's address for HTTP, such as ``http://127.0.0.1:54321``."""
+        return f"http://{self._address()}"
+
+    @property
+    def ws_url(self) -> str:
+        """The server's address for WebSockets, such as ``ws://127.0.0.1:54321``: add the path."""
+        return f"ws://{self._address()}"
+
+    @property
+    def running(self) -> bool:
+        """True while the server accepts connections."""
+        server, thread = self._server, self._thread
+        return (server is not None and thread is not None and thread.is_alive()
+                and server.started and not server.should_exit)
+
+    def _address(self) -> str:
+        if self._port == 0:
+            raise RuntimeError(f"server {self.name!r} has no port yet: call start() first")
+        return f"{_connectable_host(self.host)}:{self._port}"
+
+    # -- starting and stopping
+
+    def start(self) -> BackgroundServer:
+        """Start serving, and return once the server accepts connections.
+
+        The listening socket is bound here, in the caller's thread, so a port that cannot be
+        used fails at once, with a message that says what to do. Any running server of the
+        same name is stopped first, and so is a running server holding the requested port:
+        re-running a cell replaces its server. Calling start() on a running server does nothing.
+
+        Raises :class:`ServerStartError` when the port cannot be used, when the app's startup
+        code fails, or when the server has not started after ``start_timeout`` seconds.
+        """
+        with _registry_lock:
+            if self.running:
+                return self
+            self.stop()  # what is left of an earlier run that ended by itself
+            _make_room_for(self)
+            self._socket = _listen(self.host, self._requested_port)
+            self._port = self._socket.getsockname()[1]
+            self._has_run = True
+            _registry[self.name] = self
+            try:
+                _router.attach(_level_number(self.log_level))
+                self._attached = True
+                self._launch()
+                self._wait_until_started()
+            except BaseException:
+                self.stop(graceful=False)
+                raise
+            self._log.note(f"Uvicorn running on {self.url} in a background thread "
+                           f"(server {self.name!r}; stop it with .stop())")
+            return self
+
+    def stop(self, *, graceful: bool = True) -> None:
+        """Stop the server, within about a second; calling it again does nothing.
+
+        Gracefully, uvicorn stops accepting, closes every WebSocket with 1012 (service restart)
+        and runs the app's shutdown code. A server that has not finished after a moment is
+        made to stop without waiting any longer, then cancelled. ``graceful=False`` cancels at
+        once.
+        """
+        if self._thread is threading.current_thread():  # the app stopping its own server:
+            if self._server is not None:  # the thread cannot wait for itself to end
+                self._server.should_exit = True
+            return
+        with _registry_lock:
+            if self._thread is not None:
+                self._end_thread(graceful)
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None
+            if self._attached:
+                _router.detach()
+                self._attached = False
+            if _registry.get(self.name) is self:
+                del _registry[self.name]
+            self._thread = None
+
+    def _launch(self) -> None:
+        config = uvicorn_config(self.app, host=self.host, port=self._port,
+                                log_level=self.log_level)
+        self._server = _ThreadServer(config)
+        self._outcome = None
+        self._log_mark = self._log.count
+        self._log.last_exception = None
+        self._log.last_error_line = None
+        self._thread = threading.Thread(target=self._serve, args=(self._server, self._socket),
+                                        name=f"wslab server {self.name!r}", daemon=True)
+        self._thread.start()
+
+    def _serve(self, server: _ThreadServer, sock: socket.socket) -> None:
+        """The server thread: uvicorn's whole life, with its log kept in this server's buffer."""
+        _current_buffer.set(self._log)
+        try:
+            server.run(sockets=[sock])
+        except SystemExit as exc:  # how uvicorn gives up on a failed startup, after logging why
+            self._outcome = exc
+        except BaseException as exc:  # kept for start(), instead of printed into a cell
+            self._outcome = exc
+            if not isinstance(exc, asyncio.CancelledError):
+                logger.error("The server thread stopped on an error", exc_info=exc)
+
+    def _wait_until_started(self) -> None:
+        """Wait for uvicorn's ``started`` flag, watching the thread and the clock.
+
+        Waiting on the flag alone would hang forever when the thread dies first: when the app's
+        startup code fails, uvicorn logs why and calls ``sys.exit()``, which ends only its own
+        thread.
+        """
+        server, thread = self._server, self._thread
+        assert server is not None and thread is not None
+        deadline = time.monotonic() + self.start_timeout
+        while not server.started:
+            if not thread.is_alive():
+                raise ServerStartError(self._why_it_died(server)) from self._log.last_exception
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ServerStartError(
+                    f"server {self.name!r} did not start within {self.start_timeout:g} s: the "
+                    f"app's startup code (its lifespan) may be waiting for something that never "
+                    f"comes.{self._log_excerpt()}")
+            thread.join(min(0.01, remaining))
+
+    def _why_it_died(self, server: _ThreadServer) -> str:
+        lifespan = getattr(server, "lifespan", None)
+        cause = self._log.last_error_line
+        if getattr(lifespan, "startup_failed", False) or getattr(lifespan, "error_occurred", False):
+            what = "the app's startup code (its lifespan) failed"
+            if cause:
+                what += f" with {cause}"
+        elif self._outcome is not None and not isinstance(self._outcome, SystemExit):
+            what = f"the server thread stopped on {_describe(self._outcome)}"
+        else:
+            what = "uvicorn gave up while starting"
+        return f"server {self.name!r} could not start: {what}.{self._log_excerpt()}"
+
+    def _log_excerpt(self) -> str:
+        lines = self._log.tail(ERROR_LOG_LINES, since=self._log_mark)
+        if not lines:
+            return ""
+        quoted = "\n".join(f"    {line}" for line in lines)
+        return f"\n\nThe server's last log lines (.print_logs() shows more):\n{quoted}"
+
+    def _end_thread(self, graceful: bool) -> None:
+        server, thread = self._server, self._thread
+        assert server is not None and thread is not None
+        if graceful and thread.is_alive():
+            server.should_exit = True
+            thread.join(_GRACEFUL_WAIT)
+            if thread.is_alive():
+                server.force_exit = True
+                thread.join(_FORCED_WAIT)
+        if thread.is_alive():
+            server.cancel()
+            thread.join(_CANCEL_WAIT)
+        if thread.is_alive():
+            warnings.warn(
+                f"server {self.name!r} did not stop: its event loop seems blocked (a time.sleep() "
+                f"or a long computation inside an async def?). Its thread ends with the kernel.",
+                RuntimeWarning, stacklevel=3)
+
+    # -- its log
+
+    def logs(self, last: int | None = 50) -> list[str]:
+        """The server's last ``last`` log lines (all it kept when None), oldest first."""
+        return self._log.tail(last)
+
+    def print_logs(self, last: int | None = 50) -> None:
+        """Print the server's last ``last`` log lines (all it kept when None)."""
+        lines = self.logs(last)
+        print("\n".join(lines) if lines else f"(server {self.name!r} has logged nothing yet)")
+
+    # -- conveniences
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        if self.running:
+            state = f"running at {self.url}"
+        elif self._thread is not None:
+            state = "ended by itself: see .print_logs()"
+        elif self._has_run:
+            state = f"stopped (was {self.url})"
+        else:
+            state = f"not started, port {self._port}" if self._port else "not started"
+        return f"<{type(self).__name__} {self.name!r} {state}>"
+
+
+def stop_all() -> None:
+    """Stop every running server. Registered with :mod:`atexit`, so a kernel shutdown runs it.
+
+    Every server is asked to stop before any is waited for, so they stop together.
+    """
+    with _registry_lock:
+        servers = list(_registry.values())
+        for server in servers:
+            if server._server is not None:
+                server._server.should_exit = True
+        for server in servers:
+            server.stop()
+
+
+atexit.register(stop_all)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _make_room_for(new: BackgroundServer) -> None:
+    """Stop the running server ``new`` replaces: same name, or the fixed port it asks for."""
+    earlier = _registry.get(new.name)
+    if earlier is not None and earlier is not new:
+        earlier.stop()
+    if new._requested_port:
+        for other in list(_registry.values()):
+            if other is not new and other._port == new._requested_port:
+                other.stop()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port``, for uvicorn to listen on.
+
+    Bound as uvicorn binds: with SO_REUSEADDR, so a server restarted on the same port does not
+    have to wait for the connections of the earlier one to time out. Not on Windows, where that
+    option lets a second program bind a port that is in use; there SO_EXCLUSIVEADDRUSE makes a
+    busy port fail as it does elsewhere.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if sys.platform == "win32":
+            exclusive = socket.SO_EXCLUSIVEADDRUSE  # type: ignore[attr-defined]  # Windows only
+            sock.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServerStartError(_bind_problem(host, port, exc)) from exc
+    return sock
+
+
+def _bind_problem(host: str, port: int, exc: OSError) -> str:
+    """What to tell a student whose server cannot bind ``host``:``port``."""
+    code = exc.errno
+    if code in _codes("EADDRINUSE", "WSAEADDRINUSE"):
+        return (f"port {port} is already in use by another program: stop it, or use port=0 to "
+                f"pick a free port")
+    if code in _codes("EACCES", "WSAEACCES"):
+        return (f"this computer does not let programs listen on port {port} (ports below 1024 "
+                f"need administrator rights, and Windows reserves some ranges): use a port "
+                f"above 1024, or port=0 to pick a free port")
+    if isinstance(exc, socket.gaierror) or code in _codes("EADDRNOTAVAIL", "WSAEADDRNOTAVAIL"):
+        return (f"cannot listen on host {host!r}: it is not an address of this computer. Use "
+                f"host='127.0.0.1' (this computer only) or host='0.0.0.0' (every network)")
+    return f"cannot listen on {host}:{port}: {exc}"
+
+
+def _codes(*names: str) -> set[int]:
+    return {getattr(errno, name) for name in names if hasattr(errno, name)}
+
+
+def _connectable_host(host: str) -> str:
+    """The address a client uses to reach a server listening on ``host``, for URLs."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _level_number(level: str) -> int:
+    return LOG_LEVELS[level.lower()]
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
