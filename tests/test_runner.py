@@ -62,6 +62,12 @@ def make_app(*, startup_error: str | None = None, startup_hangs: bool = False) -
         app_log.warning("GET /sync answered")
         return {"hello": "thread"}
 
+    @app.get("/print")
+    async def print_lines() -> dict[str, str]:
+        print("Broadcasting message: hello", end="")
+        print(" (from the server)\nsecond line")
+        return {"printed": "yes"}
+
     @app.get("/log")
     async def log_lines(n: int) -> dict[str, int]:
         for i in range(n):
@@ -315,6 +321,20 @@ def test_logs_go_to_the_server_not_to_the_running_cell(
     assert "a warning from the notebook itself" not in log
     uvicorn_after = (list(uvicorn_logger.handlers), uvicorn_logger.propagate)
     assert uvicorn_after == uvicorn_before  # logging is given back once no server runs
+
+
+def test_prints_from_the_server_go_to_its_log(
+        start: StartServer, capsys: pytest.CaptureFixture[str]) -> None:
+    stdout = sys.stdout
+    server = start()
+    get(server.url + "/print")
+    print("the notebook's own print")
+    server.stop()
+    assert capsys.readouterr().out == "the notebook's own print\n"
+    log = "\n".join(server.logs(None))
+    assert "print: Broadcasting message: hello (from the server)" in log
+    assert "print: second line" in log
+    assert sys.stdout is stdout  # unwrapped once no server runs
 
 
 def test_logs_are_bounded_and_printed_on_demand(

@@ -109,9 +109,9 @@ class _LogBuffer(logging.Handler):
             # lifespan so): its last line names the exception.
             self.last_error_line = lines[-1].strip()
 
-    def note(self, message: str) -> None:
-        """Add a line of the runner's own, written from any thread."""
-        self.handle(logging.LogRecord(logger.name, logging.INFO, __file__, 0, message, None, None))
+    def note(self, message: str, source: str = logger.name) -> None:
+        """Add a line from ``source`` (the runner's own, or ``print``), from any thread."""
+        self.handle(logging.LogRecord(source, logging.INFO, __file__, 0, message, None, None))
 
     def tail(self, last: int | None, since: int = 0) -> list[str]:
         """The last ``last`` lines (None: all) of those written since ``count`` was ``since``."""
@@ -230,6 +230,67 @@ class _LogRouter(logging.Handler):
 
 
 _router = _LogRouter()
+
+
+class _PrintRouter:
+    """While servers run, ``sys.stdout`` and ``sys.stderr``: ``print()`` from a server goes to its log.
+
+    The lecture's code (and a student's first version of it) reports with ``print()``. In a
+    kernel, a print from the server's thread lands in whichever cell happens to be running, so
+    each stream is wrapped: a write made on behalf of a server (see ``_current_buffer``) becomes
+    lines of that server's log, and every other write goes to the stream as before. When the
+    last server stops, a stream is unwrapped unless someone has replaced it meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._users = 0
+        self._lock = threading.Lock()
+
+    def attach(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                sys.stdout = _ServerAwareStream(sys.stdout)
+                sys.stderr = _ServerAwareStream(sys.stderr)
+            self._users += 1
+
+    def detach(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                for name in ("stdout", "stderr"):
+                    stream = getattr(sys, name)
+                    if isinstance(stream, _ServerAwareStream):
+                        setattr(sys, name, stream.wrapped)
+
+
+class _ServerAwareStream:
+    """A text stream that diverts a server's writes into that server's log, line by line."""
+
+    def __init__(self, wrapped: Any) -> None:
+        self.wrapped = wrapped
+        self._partial: dict[int, str] = {}  # an unfinished line, per server log
+
+    def write(self, text: str) -> int:
+        buffer = _current_buffer.get()
+        if buffer is None:
+            return self.wrapped.write(text)
+        pending = self._partial.pop(id(buffer), "") + text
+        *lines, rest = pending.split("\n")
+        for line in lines:
+            buffer.note(line, source="print")
+        if rest:
+            self._partial[id(buffer)] = rest
+        return len(text)
+
+    def flush(self) -> None:
+        if _current_buffer.get() is None:
+            self.wrapped.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+
+_printer = _PrintRouter()
 
 
 # -- the server ---------------------------------------------------------------------------------
@@ -356,6 +417,7 @@ class BackgroundServer:
             _registry[self.name] = self
             try:
                 _router.attach(_level_number(self.log_level))
+                _printer.attach()
                 self._attached = True
                 self._launch()
                 self._wait_until_started()
@@ -386,6 +448,7 @@ class BackgroundServer:
                 self._socket = None
             if self._attached:
                 _router.detach()
+                _printer.detach()
                 self._attached = False
             if _registry.get(self.name) is self:
                 del _registry[self.name]
