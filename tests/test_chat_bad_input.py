@@ -118,7 +118,7 @@ async def test_flooding_client_is_rate_limited(start_chat):
 
 @pytest.mark.parametrize("client_id, words", [
     ("x" * 65, "65 characters"), ("bad%20id", "letters, digits"), ("b%C3%B8b", "letters, digits"),
-    ("a.b", "letters, digits"),
+    ("a.b", "letters, digits"), ("system", "reserved"),
 ])
 async def test_invalid_client_id_is_refused_with_a_reason(chat_server, client_id, words):
     alice = await join(chat_server.ws_url, "alice")

@@ -63,7 +63,7 @@ def test_server_output_never_contains_nan():
 
 @pytest.mark.parametrize("client_id, ok", [
     ("alice", True), ("a" * 64, True), ("A-b_9", True), ("", False), ("a" * 65, False),
-    ("a b", False), ("<script>", False), ("ø", False),
+    ("a b", False), ("<script>", False), ("ø", False), ("system", False), ("System", False),
 ])
 def test_client_id_rules(client_id, ok):
     assert (envelope.client_id_problem(client_id) is None) == ok

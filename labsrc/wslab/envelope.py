@@ -59,6 +59,8 @@ def client_id_problem(client_id: str) -> str | None:
         return f"the client id is {len(client_id)} characters long; at most 64 are allowed"
     if not CLIENT_ID_PATTERN.fullmatch(client_id):
         return "the client id may use only letters, digits, '_' and '-'"
+    if client_id.lower() == SYSTEM:
+        return f"the client id {client_id!r} is reserved for the server's own messages"
     return None
 
 

@@ -1,0 +1,111 @@
+"""Browser test helpers: headless Debian Chromium driven by Playwright's sync API.
+
+A plain module, not a conftest: a browser test imports the fixtures it uses from here, so tests
+that never touch a browser never load Playwright.
+
+Chromium comes from the system (``apt-get install chromium``), never from ``playwright install``,
+which downloads a browser (and fails on a closed network).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from urllib.parse import urlencode
+
+import pytest
+
+MISSING_BROWSER = "browser tests need Debian's chromium: apt-get install chromium"
+MISSING_PLAYWRIGHT = "browser tests need Playwright's Python driver: pip install playwright"
+
+#: Where screenshots go (gitignored): look at them after a run.
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",                      # needed when running as root (containers, CI)
+    "--disable-gpu",
+    "--disable-background-networking",   # keep Chromium from reaching for the network
+    "--disable-component-update",
+]
+
+
+def require_browser() -> None:
+    """Skip the calling test module when Chromium or Playwright is missing; fail under CI.
+
+    Call it at the top of a browser test module, before importing Playwright. On a laptop a
+    missing browser is a skip with the command that fixes it; in CI (``CI`` set) the browser
+    tests are required, so the same problem is a failure.
+    """
+    problem = None
+    if shutil.which("chromium") is None:
+        problem = MISSING_BROWSER
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = MISSING_PLAYWRIGHT
+    if problem is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{problem} (required when CI is set)", pytrace=False)
+    pytest.skip(problem, allow_module_level=True)
+
+
+def page_url(base: str, path: str = "/chat", **params: Any) -> str:
+    """``base + path`` with the given query parameters (None values left out)."""
+    query = urlencode({key: value for key, value in params.items() if value is not None})
+    return f"{base.rstrip('/')}{path}" + (f"?{query}" if query else "")
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a screenshot of ``page`` as ``test-artifacts/chat-page/<name>.png``."""
+    path = ARTIFACTS / "chat-page" / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for a whole test module (starting one takes about a second)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=shutil.which("chromium"),
+                                              args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
+    """Open pages, each in its own browser context (its own cookies and storage).
+
+    ``new_page(url=None, viewport=DESKTOP)`` returns the page, navigated to ``url`` if given.
+    Every context is closed after the test, and an uncaught JavaScript error on any page fails
+    the test: a broken script must not pass just because the assertions looked elsewhere.
+    """
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def open_page(url: str | None = None, viewport: dict[str, int] = DESKTOP) -> Any:
+        context = browser.new_context(viewport=viewport)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+        if url is not None:
+            page.goto(url)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
