@@ -6,13 +6,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab test serve bench help
+.PHONY: setup lab test serve bench notebooks check-notebooks help
 
 help:
 	@echo "make lab    set up, then open JupyterLab on the lessons"
 	@echo "make test   set up, then run every test (notebooks and browser tests included)"
 	@echo "make serve  run the chat server alone on http://127.0.0.1:8000/chat (SERVE_ARGS=...)"
 	@echo "make bench  run the fan-out and memory benchmark (BENCH_ARGS=...)"
+	@echo "make notebooks        rebuild notebooks/ and solutions/ from labsrc/lessons/"
+	@echo "make check-notebooks  fail if the committed notebooks differ from their sources"
 
 # One virtual environment with the pinned packages and the kit's own package, reinstalled
 # only when requirements.txt or pyproject.toml change.
@@ -26,7 +28,7 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 lab: setup
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks 00_setup.ipynb
 
 test: setup
 	$(BIN)/python -m pytest
@@ -36,3 +38,9 @@ serve: setup
 
 bench: setup
 	$(BIN)/python -m wslab.bench $(BENCH_ARGS)
+
+notebooks: setup
+	$(BIN)/python labsrc/build_notebooks.py
+
+check-notebooks: setup
+	$(BIN)/python labsrc/build_notebooks.py --check
