@@ -28,7 +28,7 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 lab: setup
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks 00_setup.ipynb
+	cd notebooks && ../$(BIN)/jupyter lab 00_setup.ipynb
 
 test: setup
 	$(BIN)/python -m pytest
