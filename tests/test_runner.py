@@ -390,3 +390,18 @@ def test_servers_still_running_are_stopped_at_exit() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["one False closed", "two False closed"]
     assert done.stderr == ""
+
+
+def test_keep_alive_requests_are_not_delayed_by_nagle(start: StartServer) -> None:
+    """Each response on one keep-alive connection comes at once, not after a 40 ms delayed ACK."""
+    server = start()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=3) as sock:
+        durations = []
+        for _ in range(5):
+            began = time.perf_counter()
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            response = b""
+            while not response.endswith(b"}"):
+                response += sock.recv(4096)
+            durations.append(time.perf_counter() - began)
+    assert max(durations[1:]) < 0.030, durations

@@ -609,7 +609,10 @@ def _listen(host: str, port: int) -> socket.socket:
     busy port fail as it does elsewhere.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not the default 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
+    # sockets that say they are TCP, and without that every keep-alive HTTP response after the
+    # first waits about 40 ms for its body (uvicorn writes head and body separately).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         if sys.platform == "win32":
             exclusive = socket.SO_EXCLUSIVEADDRUSE  # type: ignore[attr-defined]  # Windows only
