@@ -16,12 +16,17 @@ _names = itertools.count()
 
 @pytest.fixture
 def start_chat() -> Iterator[Callable[..., BackgroundServer]]:
-    """Start chat servers with the given ``ChatSettings`` fields; all stop after the test."""
+    """Start chat servers with the given ``ChatSettings`` fields; all stop after the test.
+
+    Keywords starting with ``ws_`` are uvicorn settings instead (``ws_ping_interval=0.3``).
+    """
     servers: list[BackgroundServer] = []
 
     def start(**settings: Any) -> BackgroundServer:
+        uvicorn_options = {key: settings.pop(key) for key in list(settings)
+                           if key.startswith("ws_")}
         server = BackgroundServer(create_app(ChatSettings(**settings)),
-                                  name=f"test-chat-{next(_names)}")
+                                  name=f"test-chat-{next(_names)}", **uvicorn_options)
         servers.append(server.start())
         return server
 

@@ -15,6 +15,7 @@ import pytest
 import websockets
 
 from peers import join, still_chatting
+from wslab import protocol
 
 
 async def trio(server):
@@ -182,7 +183,10 @@ def stalled_client(server, client_id: str) -> socket.socket:
                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                   "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    assert sock.recv(12) == b"HTTP/1.1 101"
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):  # the 101 response, to the byte: no frame is read
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
     return sock
 
 
@@ -211,5 +215,77 @@ async def test_client_that_never_reads_is_dropped_alone(start_chat):
         assert evicted["participants"] == 2
         await still_chatting(alice, bob)
         await still_chatting(bob, alice)
+    finally:
+        lazy.close()
+
+
+
+def read_frames_until_closed(sock: socket.socket, timeout: float) -> list[protocol.Frame]:
+    """Every frame the server sent, read from a raw socket until the connection ends.
+
+    A connection the server aborted ends without a close frame: what was still waiting in the
+    server's own buffer, the close frame among it, is thrown away with the connection.
+    """
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    frames = []
+    while (decoded := protocol.decode_frame(data)) is not None:
+        frame, used = decoded
+        frames.append(frame)
+        data = data[used:]
+    return frames
+
+
+async def evict_lazy_reader(server):
+    """alice chats big lines until the server drops the stalled client; return alice, lazy."""
+    alice = await join(server.ws_url, "alice")
+    lazy = stalled_client(server, "lazy")
+    await alice.next_of("join")
+    for n in range(400):
+        await alice.say(f"{n} " + "x" * 50_000)
+        message = await alice.next_of(None, "disconnect")
+        if message.get("type") == "disconnect":
+            assert message["user"] == "lazy"
+            return alice, lazy
+    raise AssertionError("the stalled client was never dropped")
+
+
+async def test_a_dropped_slow_reader_finds_the_close_code_when_it_reads_again(start_chat):
+    server = start_chat(outbound_queue=4, rate_limit=0, max_message_bytes=60_000)
+    alice, lazy = await evict_lazy_reader(server)
+    try:
+        lazy.settimeout(5)
+        data = b""
+        close = None
+        while close is None:  # the backlog, then the close frame that waited behind it
+            data += lazy.recv(65536)
+            while (decoded := protocol.decode_frame(data)) is not None:
+                frame, used = decoded
+                data = data[used:]
+                if frame.opcode == protocol.Opcode.CLOSE:
+                    close = protocol.parse_close(frame.payload)
+        assert close == (4408, "too slow: stopped reading messages")
+    finally:
+        lazy.close()
+
+
+async def test_a_dropped_reader_that_never_reads_again_is_cut_off_by_keepalive(start_chat):
+    """uvicorn alone would wait forever to flush its close frame to a peer that never reads."""
+    server = start_chat(outbound_queue=4, rate_limit=0, max_message_bytes=60_000,
+                        ws_ping_interval=0.3, ws_ping_timeout=0.3)
+    alice, lazy = await evict_lazy_reader(server)
+    try:
+        await asyncio.sleep(1.5)  # a ping goes out, no pong comes back: the server gives up
+        # In a thread: alice's client must keep answering the server's pings meanwhile.
+        frames = await asyncio.to_thread(read_frames_until_closed, lazy, 5)  # timeout: never cut
+        assert frames and all(f.opcode != protocol.Opcode.CLOSE for f in frames)
+        assert server.app.state.room.manager.connection_count == 1
+        await alice.silence()
+        await still_chatting(alice)
     finally:
         lazy.close()

@@ -661,4 +661,4 @@ chat.stop()
 #   1001 going away, 1008 policy, 1009 too big, 1011 server error, 1012 restart, 4000-4999 for
 #   applications.
 #
-# **Next:** [02 · Your first endpoint](02_first_endpoint.ipynb).
+# **Next:** [02 · Your first WebSocket endpoint](02_first_endpoint.ipynb).

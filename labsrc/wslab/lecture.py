@@ -3,7 +3,8 @@
 Lesson 03 watches this ``ConnectionManager`` fail, lesson 04 hardens the endpoint, and the
 benchmark measures both against ``wslab.manager``. Do not fix anything here: the flaws are the
 lesson. (What changed from the slides: the endpoint sits inside ``create_lecture_app()`` so that
-every test and notebook gets a fresh manager instead of one shared module-level global.)
+every test and notebook gets a fresh manager instead of one shared module-level global, and a
+lesson can hand it a manager of its own to watch the same endpoint with a better one.)
 
 Its flaws, found in lessons 03 and 04:
 
@@ -46,10 +47,13 @@ class ConnectionManager:
             await connection.send_text(message)
 
 
-def create_lecture_app() -> FastAPI:
-    """The lecture's app: ``GET /`` and the chat endpoint ``/ws/{client_id}``, unchanged."""
+def create_lecture_app(manager=None) -> FastAPI:
+    """The lecture's app: ``GET /`` and the chat endpoint ``/ws/{client_id}``, unchanged.
+
+    ``manager`` is the ConnectionManager the endpoint uses: the lecture's own by default.
+    """
     app = FastAPI()
-    manager = ConnectionManager()
+    manager = manager if manager is not None else ConnectionManager()
     app.state.manager = manager
 
     @app.get("/")

@@ -335,14 +335,15 @@ class BackgroundServer:
     same name first, so give two servers that must run side by side different names.
     ``log_level`` is uvicorn's (``"debug"``, ``"info"``, ``"warning"``, ...), and applies to the
     app's ``wslab`` loggers as well. ``start_timeout`` is how long :meth:`start` waits for the
-    app's startup code.
+    app's startup code. Any other keyword is a uvicorn setting that replaces the kit's own
+    (see :func:`wslab.serving.uvicorn_config`), such as ``ws_ping_interval=2``.
 
     Use :meth:`start` and :meth:`stop`, or a ``with`` block.
     """
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, *,
                  name: str = "default", log_level: str = "info",
-                 start_timeout: float = 10.0) -> None:
+                 start_timeout: float = 10.0, **uvicorn_options: Any) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be a number from 0 to 65535 (0: pick a free one), "
                              f"not {port!r}")
@@ -353,6 +354,7 @@ class BackgroundServer:
         self.name = name
         self.log_level = log_level
         self.start_timeout = start_timeout
+        self.uvicorn_options = uvicorn_options
         self._requested_port = port
         self._port = port  # the port listened on last, once start() has bound one
         self._log = _LogBuffer()
@@ -456,7 +458,7 @@ class BackgroundServer:
 
     def _launch(self) -> None:
         config = uvicorn_config(self.app, host=self.host, port=self._port,
-                                log_level=self.log_level)
+                                log_level=self.log_level, **self.uvicorn_options)
         self._server = _ThreadServer(config)
         self._outcome = None
         self._log_mark = self._log.count

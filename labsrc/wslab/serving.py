@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from wslab.settings import ChatSettings
 
@@ -18,12 +19,28 @@ PING_INTERVAL = 20.0
 PING_TIMEOUT = 20.0
 
 
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket implementation, dropping a peer that misses its pong at once.
+
+    When a keepalive ping goes unanswered, uvicorn sends a close frame and calls
+    ``transport.close()``, which first waits for the peer to read everything still buffered.
+    A peer that has stopped reading (the very case keepalive exists to catch) never does, so
+    the connection, its buffers and its handler would stay until the server stops. Aborting the
+    transport ends it now; the app then sees the disconnect as usual.
+    """
+
+    def keepalive_timeout(self) -> None:
+        super().keepalive_timeout()
+        self.transport.abort()
+
+
 def uvicorn_config(app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "info",
                    **overrides: Any) -> uvicorn.Config:
     """Build the uvicorn configuration for ``app``.
 
-    - ``websockets-sansio``: uvicorn's current WebSocket implementation, named explicitly so
-      the kit never falls back to the deprecated legacy one.
+    - ``websockets-sansio``, uvicorn's current WebSocket implementation, named explicitly so
+      the kit never falls back to the deprecated legacy one (as :class:`WebSocketProtocol`,
+      which drops a peer that stopped reading once it misses a keepalive pong).
     - permessage-deflate off: chat lines are short, compression would cost every connection
       about twice the memory (and OWASP advises against it), so the server declines it even
       when a browser offers it.
@@ -38,7 +55,7 @@ def uvicorn_config(app: Any, *, host: str = "127.0.0.1", port: int = 0, log_leve
     options: dict[str, Any] = dict(
         host=host,
         port=port,
-        ws="websockets-sansio",
+        ws=WebSocketProtocol,
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,
         ws_ping_interval=PING_INTERVAL,
