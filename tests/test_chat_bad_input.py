@@ -82,6 +82,11 @@ async def test_client_cannot_set_server_fields(chat_server, field):
     await assert_refused(chat_server, json.dumps(forged), "reserved_field", words=(field,))
 
 
+async def test_half_a_character_cannot_silence_the_room(chat_server):
+    """A lone surrogate escape is valid JSON but not text: relayed, no one could be sent it."""
+    await assert_refused(chat_server, '{"message": "hi \\ud800"}', "invalid_text")
+
+
 @pytest.mark.parametrize("frame", [
     '{"message": NaN}', '{"message": "x", "n": Infinity}', "[" * 5_000 + "]" * 5_000,
     '{"message": "x", "n": ' + "9" * 5000 + "}",

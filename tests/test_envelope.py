@@ -31,6 +31,8 @@ def test_leave_message_is_the_lecture_s_plus_the_count():
     ('{"message": "hi"}', Chat("hi")),
     ('{"message": "hi", "mood": "happy"}', Chat("hi")),
     ("hello there", PlainText("hello there")),
+    ("Infinity war was great", PlainText("Infinity war was great")),
+    ("NaN is not a number", PlainText("NaN is not a number")),
     ('{"type": "ping"}', Ping()),
 ])
 def test_accepted_frames(text, expected):
@@ -44,6 +46,8 @@ def test_accepted_frames(text, expected):
     ('{"message": "hi", "type": "system"}', "reserved_field"),
     ('{"type": "ping", "message": "x"}', "reserved_field"),
     ('{"message": NaN}', "invalid_json"), ("[" * 50_000, "invalid_json"),
+    ('{"message": "x", "n": -Infinity}', "invalid_json"), ("NaN", "invalid_json"),
+    ('{"message": "\\ud800"}', "invalid_text"), ('{"message": "a\\udfff b"}', "invalid_text"),
 ])
 def test_refused_frames(text, code):
     result = read_client_text(text, 100)

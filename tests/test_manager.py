@@ -77,19 +77,28 @@ async def test_a_failing_connection_is_dropped_and_harms_no_one():
     good, broken, other = FakeSocket("good"), FakeSocket("broken", fail=True), FakeSocket("other")
     for ws in (good, broken, other):
         await manager.connect(ws)
+    dropped = []
+
+    async def on_drop(ws, why):
+        dropped.append((ws, why))
+
+    manager.on_drop = on_drop
     await manager.broadcast("hello")  # must not raise in the sender's handler
     await settle()
     assert good.sent == ["hello"] and other.sent == ["hello"]
     assert broken not in manager and manager.connection_count == 2
+    assert dropped == [(broken, "connection lost")]
+    assert broken.closed_with == (1011, "the server could not send to you")
 
 
 async def test_a_stalled_connection_delays_no_one_and_is_evicted_when_full():
     evicted = []
 
-    async def on_evict(ws):
+    async def on_drop(ws, why):
         evicted.append(ws)
+        assert why == "too slow to keep up"
 
-    manager = ConnectionManager(outbound_queue=3, on_evict=on_evict)
+    manager = ConnectionManager(outbound_queue=3, on_drop=on_drop)
     good, stalled = FakeSocket("good"), FakeSocket("stalled", stall=True)
     await manager.connect(good)
     await manager.connect(stalled)

@@ -611,7 +611,7 @@ server, log_start = await stall_demo(SafeManager(outbound_queue=64))
 #
 # The kit's manager, `wslab.manager.ConnectionManager`, is this design plus a few refinements:
 # a writer task exists only while there is something to send (an idle connection costs no task),
-# `send_personal_message` uses the same outbox, an `on_evict` callback lets the chat announce who
+# `send_personal_message` uses the same outbox, an `on_drop` callback lets the chat announce who
 # was dropped, and a log line says why. Read it next to your class: `wslab/manager.py`.
 #
 # ## Clean up

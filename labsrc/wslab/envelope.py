@@ -37,6 +37,7 @@ RESERVED_FIELDS = ("client_id", "timestamp", "type")
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TOO_SLOW = 4408
 CLOSE_REPLACED = 4409
 
@@ -93,19 +94,19 @@ class Rejected:
 ClientFrame = Union[Chat, PlainText, Ping, Rejected]
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def read_client_text(text: str, max_message_bytes: int) -> ClientFrame:
     """Classify one text frame from a client, refusing anything the chat cannot relay."""
+    constants: list[str] = []  # NaN and Infinity: Python reads them, JSON (and browsers) do not
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_constant=lambda name: constants.append(name))
     except json.JSONDecodeError:
         return _checked_line(text, max_message_bytes, PlainText)
     except (ValueError, RecursionError) as exc:
-        # NaN/Infinity, integers too long to convert, nesting deeper than the parser's stack.
+        # Integers too long to convert, nesting deeper than the parser's stack.
         return Rejected("invalid_json", f"that JSON cannot be read safely: {_short(exc)}")
+    if constants:
+        return Rejected("invalid_json", f"that JSON cannot be read safely: {constants[0]} "
+                                        "is not a JSON value")
     if not isinstance(data, dict):
         kind = "null" if data is None else type(data).__name__
         kind = {"str": "a string", "int": "a number", "float": "a number", "bool": "a boolean",
@@ -129,7 +130,12 @@ def read_client_text(text: str, max_message_bytes: int) -> ClientFrame:
 def _checked_line(text: str, max_message_bytes: int, kind: type) -> ClientFrame:
     if not text.strip():
         return Rejected("empty_message", "the message is empty")
-    size = len(text.encode("utf-8", errors="surrogatepass"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        # A JSON escape such as "\ud800" makes half a character: no one could be sent it.
+        return Rejected("invalid_text", "the message contains half of a UTF-16 character "
+                                        "(a lone surrogate), which is not text")
     if size > max_message_bytes:
         return Rejected("message_too_long",
                         f"the message is {size} bytes long; the limit is {max_message_bytes}")

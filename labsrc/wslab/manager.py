@@ -7,9 +7,11 @@ the *sender's* handler fail. This one keeps the same names (``active_connections
 
 - every connection has its own bounded outbox (a deque) and, while the outbox is not empty, its
   own writer task. ``broadcast`` only appends to outboxes, so it never waits for any client;
-- a writer whose send fails removes its own connection, and nobody else notices;
+- a writer whose send fails drops its own connection (closing it with 1011, in case the
+  socket is still open), and nobody else notices;
 - a client whose outbox is full is not reading: it alone is dropped, with close code 4408 and a
-  log line, and ``on_evict`` tells the chat so it can announce the departure;
+  log line;
+- either way ``on_drop`` tells the chat, so it can announce the departure;
 - ``disconnect`` may be called any number of times, and ``connection_count`` is derived from
   the registry, so it always equals the number of live connections.
 
@@ -25,12 +27,13 @@ from typing import Awaitable, Callable, Optional
 
 from starlette.websockets import WebSocket
 
-from wslab.envelope import CLOSE_TOO_SLOW
+from wslab.envelope import CLOSE_INTERNAL_ERROR, CLOSE_TOO_SLOW
 from wslab.settings import DEFAULT_OUTBOUND_QUEUE
 
 logger = logging.getLogger("wslab.manager")
 
-EvictCallback = Callable[[WebSocket], Awaitable[None]]
+#: Called with a connection the manager dropped on its own, and why, in words for the others.
+DropCallback = Callable[[WebSocket, str], Awaitable[None]]
 
 
 class _Outbox:
@@ -57,10 +60,12 @@ class _Outbox:
         try:
             while self.pending:
                 await self.websocket.send_text(self.pending.popleft())
-        except Exception as exc:  # the peer is gone, however the stack reports it
-            logger.debug("Send failed (%s); dropping the connection", type(exc).__name__)
+        except Exception as exc:  # the peer is gone, or this message cannot be sent at all
             self.writer = None
-            self.manager.disconnect(self.websocket)
+            logger.info("%s: send failed (%s: %s); dropping the connection",
+                        self.websocket.url.path, type(exc).__name__, exc)
+            await self.manager.drop(self.websocket, CLOSE_INTERNAL_ERROR,
+                                    "the server could not send to you", "connection lost")
         else:
             self.writer = None
 
@@ -81,9 +86,9 @@ class ConnectionManager:
     """
 
     def __init__(self, *, outbound_queue: int = DEFAULT_OUTBOUND_QUEUE,
-                 on_evict: EvictCallback | None = None) -> None:
+                 on_drop: DropCallback | None = None) -> None:
         self.outbound_queue = outbound_queue
-        self.on_evict = on_evict
+        self.on_drop = on_drop
         self._outboxes: dict[WebSocket, _Outbox] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -123,7 +128,7 @@ class ConnectionManager:
         """Queue ``message`` for one connection, behind whatever it is already waiting for."""
         outbox = self._outboxes.get(websocket)
         if outbox is not None and not outbox.put(message, self.outbound_queue):
-            await self._evict([websocket])
+            await self._evict(websocket)
 
     async def broadcast(self, message: str) -> None:
         """Queue ``message`` for every connection. Returns without waiting for any of them."""
@@ -131,8 +136,8 @@ class ConnectionManager:
         limit = self.outbound_queue
         full = [outbox.websocket for outbox in list(self._outboxes.values())
                 if not outbox.put(message, limit)]
-        if full:
-            await self._evict(full)
+        for websocket in full:
+            await self._evict(websocket)
 
     async def close(self, websocket: WebSocket, code: int, reason: str) -> None:
         """Stop delivering to ``websocket`` and close it with ``code`` (in the background).
@@ -146,14 +151,19 @@ class ConnectionManager:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
-    async def _evict(self, websockets: list[WebSocket]) -> None:
-        for websocket in websockets:
-            logger.warning("%s stopped reading: %d messages waiting; disconnecting it (%d)",
-                           websocket.url.path, self.outbound_queue, CLOSE_TOO_SLOW)
-            await self.close(websocket, CLOSE_TOO_SLOW, "too slow: stopped reading messages")
-        if self.on_evict is not None:
-            for websocket in websockets:
-                await self.on_evict(websocket)
+    async def drop(self, websocket: WebSocket, code: int, reason: str, why: str) -> None:
+        """Close a connection the manager gives up on, and tell ``on_drop`` why."""
+        if websocket not in self._outboxes:
+            return
+        await self.close(websocket, code, reason)
+        if self.on_drop is not None:
+            await self.on_drop(websocket, why)
+
+    async def _evict(self, websocket: WebSocket) -> None:
+        logger.warning("%s stopped reading: %d messages waiting; disconnecting it (%d)",
+                       websocket.url.path, self.outbound_queue, CLOSE_TOO_SLOW)
+        await self.drop(websocket, CLOSE_TOO_SLOW, "too slow: stopped reading messages",
+                        "too slow to keep up")
 
     @staticmethod
     async def _send_close(websocket: WebSocket, code: int, reason: str) -> None:

@@ -41,7 +41,7 @@ class ChatRoom:
     def __init__(self, settings: ChatSettings) -> None:
         self.settings = settings
         self.manager = ConnectionManager(outbound_queue=settings.outbound_queue,
-                                         on_evict=self._evicted)
+                                         on_drop=self._dropped)
         self._members: dict[str, Member] = {}
         self._by_socket: dict[WebSocket, Member] = {}
         self.messages_relayed = 0
@@ -127,8 +127,8 @@ class ChatRoom:
             if websocket is not newcomer:
                 await self.manager.send_personal_message(message, websocket)
 
-    async def _evicted(self, websocket: WebSocket) -> None:
-        await self.leave(websocket, why="too slow to keep up")
+    async def _dropped(self, websocket: WebSocket, why: str) -> None:
+        await self.leave(websocket, why=why)
 
 
 def _preview(text: str, limit: int = 80) -> str:
