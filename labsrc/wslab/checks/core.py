@@ -108,6 +108,24 @@ def check_function(student: Callable[..., T], cases: Iterable[Case], *, name: st
     return student
 
 
+def run_check(name: str, body: Callable[[], str], *, fallback: str | None = None) -> bool:
+    """Run a check ``body`` that raises :class:`Failure` or :class:`NotDone`; print one verdict.
+
+    ``body`` returns the detail for the success line. Returns whether the check passed.
+    """
+    try:
+        detail = body()
+    except (NotDone, NotImplementedError):
+        not_done(name, fallback)
+        return False
+    except Failure as failure:
+        failed(name, tried=failure.tried, expected=failure.expected, got=failure.got,
+               hint=failure.hint, fallback=fallback)
+        return False
+    passed(name, detail)
+    return True
+
+
 async def run_async_check(name: str, body: Callable[[], Awaitable[str]], *,
                           fallback: str | None = None, timeout: float = 10.0) -> bool:
     """Run an async check ``body`` that raises :class:`Failure` or :class:`NotDone`.

@@ -15,7 +15,7 @@ import struct
 from typing import Any, Callable, TypeVar
 
 from wslab import protocol
-from wslab.checks.core import Failure, NotDone, describe_exception, failed, not_done, passed, shown
+from wslab.checks.core import Failure, NotDone, describe_exception, run_check, shown
 from wslab.protocol import Frame, Opcode, close_payload
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -23,17 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _verdict(name: str, body: Callable[[], str], student: F, reference: F, fallback: str) -> F:
     """Run a check's ``body``; print one verdict; return the function to carry on with."""
-    try:
-        detail = body()
-    except (NotDone, NotImplementedError):
-        not_done(name, fallback)
-        return reference
-    except Failure as failure:
-        failed(name, tried=failure.tried, expected=failure.expected, got=failure.got,
-               hint=failure.hint, fallback=fallback)
-        return reference
-    passed(name, detail)
-    return student
+    return student if run_check(name, body, fallback=fallback) else reference
 
 
 def _call(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *,
