@@ -9,9 +9,9 @@ A plain module, like ``browser.py``: a test imports what it uses from here. (Not
 - :func:`open_notebook`, :func:`run_cells` and :func:`wait_for_kernel` drive the notebook
   through JupyterLab's own commands (the server exposes its app to the page for this), which
   is steadier than clicking through menus.
-- :func:`chat_widget_notebook` writes a small notebook with two ``ChatWidget`` side by side,
-  and :func:`check_widget_chat` is the whole browser check, taking the notebook as a
-  parameter, so that it runs on a lesson's notebook as well.
+- :func:`check_widget_chat` is the whole browser check of the chat widgets, taking the notebook
+  as a parameter: the test runs it on lesson 06's solution notebook, so that the lesson itself
+  is what is tested in the browser.
 """
 
 from __future__ import annotations
@@ -234,6 +234,48 @@ def run_cells(page: Any, *, before: str | None = None, from_: str | None = None,
         }""", [marker, before is not None])
     if "error" in result:
         raise AssertionError(result["error"])
+    _wait_for_cells(page, result["first"], result["last"], timeout)
+
+
+def start_cell(page: Any, marker: str) -> int:
+    """Start running the first cell whose source contains ``marker``; return its index.
+
+    Returns as soon as the cell shows that it runs (``[*]``), so it suits a cell that takes a
+    while: a test can click while it runs. Wait for its end with :func:`wait_for_cell`.
+    """
+    index = page.evaluate(
+        """async (marker) => {
+            const app = window.jupyterapp;
+            const panel = app.shell.currentWidget;
+            const index = panel.content.widgets.findIndex(
+                c => c.model.sharedModel.getSource().includes(marker));
+            if (index < 0) return -1;
+            panel.content.activeCellIndex = index;
+            app.commands.execute('notebook:run-cell');
+            return index;
+        }""", marker)
+    if index < 0:
+        raise AssertionError(f"no cell contains {marker!r}")
+    page.wait_for_function(
+        """(index) => {
+            const cell = window.jupyterapp.shell.currentWidget.content.widgets[index];
+            return cell.node.querySelector('.jp-InputPrompt').textContent.includes('*');
+        }""", arg=index, timeout=10_000)
+    return index
+
+
+def wait_for_cell(page: Any, index: int, timeout: float = 40.0) -> str:
+    """Wait until the cell at ``index`` has run; return the text of its output."""
+    _wait_for_cells(page, index, index + 1, timeout)
+    return page.evaluate(
+        """(index) => {
+            const cell = window.jupyterapp.shell.currentWidget.content.widgets[index];
+            const area = cell.node.querySelector('.jp-Cell-outputArea');
+            return area ? area.innerText : '';
+        }""", index)
+
+
+def _wait_for_cells(page: Any, first: int, last: int, timeout: float) -> None:
     page.wait_for_function(
         """([first, last]) => {
             const panel = window.jupyterapp.shell.currentWidget;
@@ -244,7 +286,7 @@ def run_cells(page: Any, *, before: str | None = None, from_: str | None = None,
                 && cells.every(c => c.model.executionCount !== null
                                     && !c.node.querySelector('.jp-InputPrompt')
                                           .textContent.includes('*'));
-        }""", arg=[result["first"], result["last"]], timeout=timeout * 1000)
+        }""", arg=[first, last], timeout=timeout * 1000)
 
 
 def execute_in_kernel(page: Any, code: str, timeout: float = 20.0) -> str:
@@ -293,40 +335,6 @@ def screenshot(page: Any, name: str, element: Any = None) -> Path:
 CLEAN_UP_MARKER = "## Clean up"
 
 
-def chat_widget_notebook(path: Path) -> Path:
-    """Write a small notebook: a chat server, Alice and Bob side by side, and a clean-up cell.
-
-    It stands in for the lesson's notebook, with the same names and the same habits (a server
-    per notebook, a clean-up cell at the end that closes the chat and stops the server).
-    """
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
-                                       "language": "python"}
-    notebook.cells = [
-        nbformat.v4.new_markdown_cell("# Two chat widgets"),
-        nbformat.v4.new_code_cell(
-            "import ipywidgets as widgets\n"
-            "from wslab.chat import create_app\n"
-            "from wslab.runner import BackgroundServer\n"
-            "from wslab.widgets import ChatWidget\n\n"
-            'server = BackgroundServer(create_app(), name="widget-chat-test").start()'),
-        nbformat.v4.new_code_cell(
-            'alice = ChatWidget(server.ws_url, "alice")\n'
-            'bob = ChatWidget(server.ws_url, "bob")\n'
-            "widgets.HBox([alice, bob])"),
-        nbformat.v4.new_code_cell(  # what nbval does, where no one clicks
-            'await bob.wait_for(lambda chat: chat.participants == 2)\n'
-            'alice.text_box.value = "Hi Bob, this came from code"\n'
-            'alice.send_button.click()\n'
-            'await bob.wait_for_text("this came from code", sender="alice")\n'
-            'print(bob.chat_lines)'),
-        nbformat.v4.new_markdown_cell(f"{CLEAN_UP_MARKER}"),
-        nbformat.v4.new_code_cell("await alice.close()\nawait bob.close()\nserver.stop()"),
-    ]
-    nbformat.write(notebook, path)
-    return path
-
-
 def fresh_copy(notebook: Path, target: Path) -> Path:
     """Copy ``notebook`` without its outputs and saved widget state.
 
@@ -344,14 +352,15 @@ def fresh_copy(notebook: Path, target: Path) -> Path:
 
 
 def check_widget_chat(new_page: Any, notebook: Path, work_dir: Path, *,
-                      sender: str = "alice", receiver: str = "bob",
+                      sender: str = "alice", receiver: str = "bob", online: int = 2,
                       clean_up: str | None = CLEAN_UP_MARKER, prefix: str = "widget-chat",
                       more: Callable[[Any], None] | None = None) -> None:
     """The browser check of the chat widgets, on any notebook that shows two of them.
 
     Copies ``notebook`` into ``work_dir`` without outputs (nothing is saved into the original),
     opens it in a fresh JupyterLab, runs every cell above the ``clean_up`` marker (every cell
-    when None), types into ``sender``'s text box, presses Enter, and expects the line exactly
+    when None), waits until both widgets say ``online`` are online (everyone the notebook put
+    in the room), types into ``sender``'s text box, presses Enter, and expects the line exactly
     once in ``receiver``'s log; then ``receiver`` answers with the Send button. ``more(page)``
     runs next, for checks of the caller's own. With a ``clean_up`` marker, the remaining cells
     run last and both widgets must say "closed".
@@ -371,7 +380,7 @@ def check_widget_chat(new_page: Any, notebook: Path, work_dir: Path, *,
             theirs = page.locator(f".wslab-chat-{receiver}")
             for chat in (mine, theirs):
                 expect(chat.locator(".wslab-status")).to_have_text("connected")
-                expect(chat.locator(".wslab-count")).to_have_text("2 online")
+                expect(chat.locator(".wslab-count")).to_have_text(f"{online} online")
             mine.scroll_into_view_if_needed()
             screenshot(page, f"{prefix}-1-connected")
 

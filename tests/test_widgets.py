@@ -423,3 +423,20 @@ async def test_focus_goes_to_the_text_box(make_chat, chat_server):
     alice.focus()
     alice.blur()
     assert sent == [{"do": "focus"}, {"do": "blur"}]
+
+
+async def test_a_failing_render_entry_override_does_not_stop_the_log(chat_server):
+    class Broken(ChatWidget):
+        def render_entry(self, entry):
+            if entry.get("type") == "welcome":
+                raise KeyError("oops")
+            return super().render_entry(entry)
+
+    chat = Broken(chat_server.ws_url, "brk")
+    try:
+        await chat.wait_for(lambda c: c.participants == 1)
+        chat.render()
+        assert "render_entry failed here: KeyError" in chat.log_html.value
+        assert "Welcome, brk!" in chat.log_html.value
+    finally:
+        await chat.close()

@@ -23,12 +23,14 @@ How it stays out of the notebook's way, and why:
   event loop between cells, so the task receives messages while you go on working; nothing
   blocks and there is no thread. The widget is created where that loop is running (a notebook
   cell, or async code), and every method runs on that loop.
-- **The loop never prints.** Output from a background task lands in whichever cell happens to
-  be running, so everything the loop has to say goes into the widget's own log and status:
-  connection lost, reconnecting, a failed send, even an exception in your :meth:`handle`.
+- **The loop never prints.** Where output from a background task ends up depends on the
+  kernel's version and on what started the task (a cell, or a click), and output from a task
+  started by a click is lost altogether; so everything the loop has to say goes into the
+  widget's own log and status: connection lost, reconnecting, a failed send, even an exception
+  in your :meth:`handle`.
 - **Widget updates are trait assignments** (``self.log_html.value = ...``), which ipywidgets
-  sends to the browser from anywhere; ``with output:`` would not work from a task, because the
-  Output widget captures by the *cell* that is running, not by the code.
+  sends to the browser from any task, whatever started it; ``with output:`` inside a task
+  shares the fate of ``print`` above.
 - **Text is always escaped.** The log is an ``HTML`` widget, so every piece of text that came
   over the network goes through :func:`html.escape`: ``<script>`` is shown, never run.
 - **Enter sends, exactly once.** ``Text.on_submit`` is deprecated in ipywidgets 8, and the
@@ -445,13 +447,26 @@ class ChatWidget(widgets.VBox):
         """Redraw the log now (it is otherwise redrawn at most every 0.05 s)."""
         self._render_due = False
         self._last_render = self._loop.time()
-        lines = "".join(self.render_entry(entry) for entry in self.entries)
+        lines = "".join(self._rendered(entry) for entry in self.entries)
         if not lines:
             lines = '<div class="wslab-empty">No messages yet.</div>'
         # column-reverse keeps the newest line in view: the scroll box starts at its bottom.
         self.log_html.value = (
             f'<div class="wslab-log" role="log" style="height: {html.escape(self.log_height)}">'
             f'<div class="wslab-log-lines">{lines}</div></div>')
+
+    def _rendered(self, entry: dict[str, Any]) -> str:
+        """``render_entry(entry)``, or the plain rendering if an override of it fails.
+
+        A subclass's bug must not stop the log (nor print a traceback into a random cell):
+        the line is drawn as usual, marked, and the log goes on.
+        """
+        try:
+            return self.render_entry(entry)
+        except Exception as exc:
+            problem = _escape(f"render_entry failed here: {type(exc).__name__}: {exc}")
+            return (ChatWidget.render_entry(self, entry)
+                    + f'<div class="wslab-line wslab-system wslab-error">{problem}</div>')
 
     def render_entry(self, entry: dict[str, Any]) -> str:
         """The HTML for one entry of the log. Override to change how lines look.
