@@ -139,9 +139,13 @@ def test_a_join_token_in_the_page_address_reaches_the_chat_server(lab, start_cha
     page.goto(page_url(proxied, name="carol", token="s3cret"))
     connected(page)
 
-    page.goto(page_url(proxied, name="dave", token="wrong", retry="5"))
+    page.goto(page_url(proxied, name="dave", token="wrong", retry="0.2"))
     expect(page.locator("#messages .message.error").first).to_contain_text(
         "wrong join token", ignore_case=True)
+    # The proxy drops the close code (1008), but the error reply says it all: no retrying.
+    expect(page.locator("#connectionStatus")).to_contain_text("Disconnected")
+    page.wait_for_timeout(1500)
+    assert page.locator("#messages .message.error").count() == 1
     screenshot(page, "proxy-wrong-join-token")
 
 
