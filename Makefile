@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lab test serve bench notebooks check-notebooks help
+.PHONY: setup lab test serve bench notebooks check-notebooks slides help
 
 help:
 	@echo "make lab    set up, then open JupyterLab on the lessons"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench  run the fan-out and memory benchmark (BENCH_ARGS=...)"
 	@echo "make notebooks        rebuild notebooks/ and solutions/ from labsrc/lessons/"
 	@echo "make check-notebooks  fail if the committed notebooks differ from their sources"
+	@echo "make slides           build the deck into slides/build/ and refresh the guide's timetables"
 
 # One virtual environment with the pinned packages and the kit's own package, reinstalled
 # only when requirements.txt or pyproject.toml change.
@@ -38,9 +39,13 @@ serve: setup
 
 bench: setup
 	$(BIN)/python -m wslab.bench $(BENCH_ARGS)
+	$(BIN)/python -m wslab.bench.cross_worker
 
 notebooks: setup
 	$(BIN)/python labsrc/build_notebooks.py
 
 check-notebooks: setup
 	$(BIN)/python labsrc/build_notebooks.py --check
+
+slides: setup
+	$(BIN)/python slides/build.py

@@ -5,19 +5,30 @@ means a network full of other people, so it then requires a join token (one is m
 printed if you give none) and lets browser pages connect only from its own origin (plus any
 ``--allow-origin``). Ctrl-C stops it: uvicorn closes every client with 1012 (service restart),
 which the kit's clients answer by reconnecting once the server is back.
+
+Several processes can serve one room through Redis (``--broker redis://...``): either several
+servers on several ports, each started with the same ``--broker``, or ``--workers N`` on one
+port. With ``--workers``, uvicorn binds the port in this process and starts N worker processes
+that all accept connections from it; each builds its own app with :func:`worker_app`, from the
+settings this process passes in the environment (``WSLAB_WORKER``, JSON).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
+import json
 import logging
+import os
 import secrets
 import socket
 import sys
 
 import uvicorn
+from fastapi import FastAPI
 
+from wslab.broker import DEFAULT_HEARTBEAT, broker_from_url, safe_url
 from wslab.chat import create_app
 from wslab.serving import uvicorn_config
 from wslab.settings import (DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_OUTBOUND_QUEUE,
@@ -41,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(made up for you when listening beyond loopback)")
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="another web origin whose pages may connect (repeatable)")
+    serve.add_argument("--broker", metavar="URL",
+                       help="join other servers of the same room through Redis, e.g. "
+                            "redis://127.0.0.1:6379/0 (default: none, this server is the room)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="worker processes on this port (more than 1 needs --broker)")
+    serve.add_argument("--heartbeat", type=float, default=DEFAULT_HEARTBEAT, metavar="S",
+                       help="with --broker: seconds between the presence heartbeats of a worker; "
+                            f"one silent for 3 heartbeats counts as gone (default: "
+                            f"{DEFAULT_HEARTBEAT:g})")
     serve.add_argument("--log-level", default="info",
                        choices=["debug", "info", "warning", "error"])
     return parser
@@ -81,25 +101,66 @@ def join_addresses(host: str, port: int, token: str | None) -> list[str]:
     return [f"http://{h}:{port}/chat{query}" for h in hosts]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
+#: The environment variable that carries a worker's settings from ``--workers`` to
+#: :func:`worker_app`, as JSON.
+WORKER_ENV = "WSLAB_WORKER"
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process under ``--workers N`` (uvicorn calls it in each worker).
+
+    Every worker gets the same settings and join token from the parent process, and a broker
+    of its own with a worker id of its own.
+    """
+    spec = json.loads(os.environ[WORKER_ENV])
+    _setup_logging(spec["log_level"])
+    fields = dict(spec["settings"], allowed_origins=tuple(spec["settings"]["allowed_origins"]))
+    broker = broker_from_url(spec["broker"], heartbeat=spec["heartbeat"])
+    return create_app(ChatSettings(**fields), broker)
+
+
+def _check_scale_out(args: argparse.Namespace) -> None:
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, not {args.workers}")
+    if args.workers > 1 and not args.broker:
+        raise ValueError("--workers above 1 needs --broker redis://...: without a broker each "
+                         "worker would be a chat room of its own, and clients would not see "
+                         "each other")
+    if args.heartbeat <= 0:
+        raise ValueError(f"--heartbeat must be positive, not {args.heartbeat}")
+    broker_from_url(args.broker)  # an unknown scheme fails here, before anything starts
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level)
     try:
         settings = settings_for(args)
+        _check_scale_out(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wslab chat server on {args.host}:{args.port} "
           f"(messages up to {settings.max_message_bytes} bytes, "
           f"rate limit {'off' if settings.rate_limit == 0 else f'{settings.rate_limit:g}/s'})")
+    if args.broker:
+        print(f"  broker:     {safe_url(args.broker)}"
+              + (f" ({args.workers} workers on this port)" if args.workers > 1 else ""))
     for address in join_addresses(args.host, args.port, settings.token):
         print(f"  chat page:  {address}")
     if settings.token:
         print(f"  join token: {settings.token}")
     print("Press Ctrl-C to stop.", flush=True)
-    config = uvicorn_config(create_app(settings), host=args.host, port=args.port,
+    if args.workers > 1:
+        return _run_workers(args, settings)
+    broker = broker_from_url(args.broker, heartbeat=args.heartbeat)
+    config = uvicorn_config(create_app(settings, broker), host=args.host, port=args.port,
                             log_level=args.log_level)
     server = uvicorn.Server(config)
     try:
@@ -108,6 +169,31 @@ def main(argv: list[str] | None = None) -> int:
         # uvicorn re-raises the Ctrl-C it handled once every client is closed: we are done.
         pass
     return 0 if server.started else 1
+
+
+def _run_workers(args: argparse.Namespace, settings: ChatSettings) -> int:
+    """``--workers N``: uvicorn's supervisor, N processes accepting on one bound socket.
+
+    The supervisor restarts a worker that dies, and on Ctrl-C (or SIGTERM) stops every worker,
+    which closes its clients with 1012.
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[WORKER_ENV] = json.dumps({
+        "settings": dataclasses.asdict(settings), "broker": args.broker,
+        "heartbeat": args.heartbeat, "log_level": args.log_level})
+    config = uvicorn_config("wslab.__main__:worker_app", factory=True, host=args.host,
+                            port=args.port, log_level=args.log_level, workers=args.workers,
+                            ws_max_size=settings.max_frame_bytes)
+    try:
+        sock = config.bind_socket()
+    except SystemExit:  # uvicorn has logged why (the port is in use, say)
+        return 1
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,31 +7,55 @@ against it unchanged, and it serves the kit's page at ``/chat``. The path of one
 2. :meth:`ChatRoom.receive` reads it, refuses what is not a chat line (error to the sender only)
    and applies the client's rate limit;
 3. the room builds the outgoing envelope (the server alone sets ``client_id`` and ``timestamp``);
-4. the ``ConnectionManager`` queues it in every connection's outbox; each outbox's writer sends it.
+4. the room publishes it to the broker (``wslab.broker``), which hands it to every worker's room;
+5. each room's ``ConnectionManager`` queues it in every connection's outbox; each outbox's writer
+   sends it.
+
+With the default broker (in-process) there is one worker and step 4 is a direct call; with
+``RedisBroker`` several server processes make one room. The app starts and stops the broker in
+its lifespan.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from importlib import resources
+from typing import AsyncIterator
 
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import HTMLResponse
 
 from wslab import access, envelope
+from wslab.broker import Broker
 from wslab.room import ChatRoom
 from wslab.settings import ChatSettings
 
 logger = logging.getLogger("wslab.chat")
 
 
-def create_app(settings: ChatSettings | None = None) -> FastAPI:
-    """Build the chat app. ``app.state.room`` is the room, ``app.state.settings`` its limits."""
+def create_app(settings: ChatSettings | None = None, broker: Broker | None = None) -> FastAPI:
+    """Build the chat app. ``app.state.room`` is the room, ``app.state.settings`` its limits.
+
+    ``broker`` joins this server to others serving the same room (a ``RedisBroker``); by
+    default the room is this one server (an ``InProcessBroker``, which needs no lifespan).
+    """
     settings = settings or ChatSettings()
-    app = FastAPI(title="wslab chat", summary="The FastAPI WebSockets workshop chat server")
-    room = ChatRoom(settings)
+    room = ChatRoom(settings, broker)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await room.start()
+        try:
+            yield
+        finally:
+            await room.stop()
+
+    app = FastAPI(title="wslab chat", summary="The FastAPI WebSockets workshop chat server",
+                  lifespan=lifespan)
     app.state.settings = settings
     app.state.room = room
+    app.state.broker = room.broker
     page = resources.files("wslab").joinpath("static", "chat.html").read_text(encoding="utf-8")
 
     @app.get("/")

@@ -10,17 +10,39 @@ connection is a reconnect after the Wi-Fi dropped, while the server has not yet 
 the old connection is dead; refusing the newcomer would lock that student out for up to a
 minute. The older connection is closed with 4409, and the room announces neither a leave nor a
 join, since the person never left.
+
+Several workers (processes) make one room through a broker (``wslab.broker``). The path of a
+line is then: this worker's client -> :meth:`ChatRoom.receive` -> :meth:`ChatRoom.relay`
+publishes it -> the broker hands it to *every* worker, this one included -> each worker's
+:meth:`ChatRoom._on_event` queues it for its own clients (``ConnectionManager.broadcast``).
+
+A worker delivers its own clients' lines the same way, from the broker, and never also directly:
+that is what keeps a line from arriving twice, and it gives every client, on every worker, the
+same order of lines (the order the broker saw them in). The cost is one trip through the broker
+for the sender's own worker too. Only when the broker is down does a worker deliver directly,
+to its own clients; a line that is delivered that way and also comes back from the broker later
+is dropped, by its sequence number.
+
+The participant count and the ``online`` list are for the whole room: this worker's members plus
+the clients every other worker reports (:class:`wslab.broker.Roster`). Newest wins across
+workers too: when a client id that is connected here joins on another worker, the connection
+here is closed with 4409, silently. Which connection is newer is decided by the broker's order,
+the same for every worker: a worker that has already seen its own join come back from the
+broker, and then sees the other join, holds the older connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from starlette.websockets import WebSocket
 
 from wslab import envelope
+from wslab.broker import (EVENT_VERSION, HEARTBEATS_MISSED, Broker, Event, InProcessBroker, Roster,
+                          SequenceTracker, stop_task)
 from wslab.manager import ConnectionManager
 from wslab.ratelimit import TokenBucket
 from wslab.settings import ChatSettings
@@ -33,32 +55,69 @@ class Member:
     client_id: str
     websocket: WebSocket
     bucket: TokenBucket
+    #: Whether this worker's announcement of the join has come back from the broker.
+    announced: bool = False
 
 
 class ChatRoom:
-    """Everyone connected to one chat server, and the rules for talking to them."""
+    """Everyone connected to one chat server, and the rules for talking to them.
 
-    def __init__(self, settings: ChatSettings) -> None:
+    ``broker`` joins this worker to the others of the same room (default: an
+    :class:`~wslab.broker.InProcessBroker`, for a room that is one worker).
+    """
+
+    def __init__(self, settings: ChatSettings, broker: Broker | None = None) -> None:
         self.settings = settings
         self.manager = ConnectionManager(outbound_queue=settings.outbound_queue,
                                          on_drop=self._dropped)
+        self.broker: Broker = broker or InProcessBroker()
+        self.worker_id = self.broker.worker_id
+        #: The clients of the other workers, from their announcements and heartbeats.
+        self.roster = Roster(HEARTBEATS_MISSED * self.broker.heartbeat)
+        #: The last event seen from each worker: repeats are dropped, losses counted.
+        self.sequence = SequenceTracker()
+        #: True while the broker is down: this worker's clients hear only each other.
+        self.degraded = False
         self._members: dict[str, Member] = {}
         self._by_socket: dict[WebSocket, Member] = {}
+        self._seq = 0
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._stopping = False
         self.messages_relayed = 0
+        self.broker.subscribe(self._on_event, self._on_status)
 
     @property
     def participants(self) -> int:
-        return len(self._members)
+        return len(self.online)
 
     @property
     def online(self) -> list[str]:
-        return sorted(self._members)
+        """Everyone in the room: this worker's members and the other workers' clients."""
+        return sorted(self._members.keys() | self.roster.clients())
+
+    async def start(self) -> None:
+        """Connect to the broker; with one shared by other workers, start the heartbeat."""
+        self._stopping = False
+        await self.broker.start()
+        if self.broker.shared and self._heartbeat is None:
+            self._heartbeat = asyncio.get_running_loop().create_task(self._keep_in_touch())
+
+    async def stop(self) -> None:
+        """Stop the heartbeat, tell the other workers this one is leaving, close the broker."""
+        self._stopping = True
+        task, self._heartbeat = self._heartbeat, None
+        if task is not None:
+            await stop_task(task)
+        if self.broker.shared and self.broker.up:
+            await self._publish("bye")
+        await self.broker.close()
 
     async def join(self, websocket: WebSocket, client_id: str) -> None:
         """Add an accepted connection; greet it and tell everyone else."""
         previous = self._members.get(client_id)
-        member = Member(client_id, websocket,
-                        TokenBucket(self.settings.rate_limit))
+        elsewhere = previous is None and self.roster.where(client_id) is not None
+        member = Member(client_id, websocket, TokenBucket(self.settings.rate_limit),
+                        announced=previous is not None)
         self._members[client_id] = member
         self._by_socket[websocket] = member
         if previous is not None:
@@ -70,9 +129,11 @@ class ChatRoom:
         logger.info("Client %s connected", client_id)
         await self.manager.send_personal_message(
             envelope.welcome_message(client_id, self.online), websocket)
+        if self.degraded:
+            await self.manager.send_personal_message(self._degraded_message(), websocket)
         if previous is None:
-            await self._announce_to_others(
-                envelope.join_message(client_id, self.participants), websocket)
+            # Connected to another worker already: a reconnect there, so no announcement.
+            await self._publish("join", client=client_id, announce=not elsewhere)
 
     async def leave(self, websocket: WebSocket, why: str = "") -> None:
         """Remove a connection that has ended. Safe to call for one that already left."""
@@ -81,9 +142,8 @@ class ChatRoom:
         if member is None:
             return
         del self._members[member.client_id]
-        message = envelope.leave_message(member.client_id, self.participants, why=why)
         logger.info("Client #%s left the chat%s", member.client_id, f" ({why})" if why else "")
-        await self.manager.broadcast(message)
+        await self._publish("leave", client=member.client_id, announce=True, why=why)
 
     async def receive(self, websocket: WebSocket, event: dict[str, Any]) -> None:
         """Act on one ``websocket.receive`` event from a member."""
@@ -113,16 +173,145 @@ class ChatRoom:
             await self.relay(envelope.plain_text_message(member.client_id, frame.text))
 
     async def relay(self, message: str) -> None:
-        """Deliver a chat message to everyone in the room."""
+        """Deliver a chat message to everyone in the room: through the broker, on every worker."""
         self.messages_relayed += 1
-        await self.manager.broadcast(message)
+        await self._publish("chat", text=message)
+
+    # -- the broker: this worker's events out, everyone's events in
+
+    async def _publish(self, kind: str, **fields: Any) -> None:
+        """Publish an event tagged with this worker and its next sequence number.
+
+        When the broker cannot take it (it is down), the other workers will not hear it, but
+        this worker's own clients still do: the event is delivered here directly.
+        """
+        self._seq += 1
+        event = {"v": EVENT_VERSION, "worker": self.worker_id, "seq": self._seq, "kind": kind,
+                 **fields}
+        if not await self.broker.publish(event):
+            await self._on_event(event)
+
+    async def _on_event(self, event: Event) -> None:
+        """Act on one event from the broker, published by any worker (this one included).
+
+        A join or leave is announced by every worker to its own clients, with the count as that
+        worker sees it once the event is applied: all workers apply the events in the broker's
+        order, so two people joining on two workers at the same moment are counted right.
+        """
+        worker, kind = event["worker"], event["kind"]
+        if not self.sequence.accept(worker, event["seq"]):
+            return  # delivered already
+        if worker != self.worker_id:
+            await self._from_other_worker(worker, kind, event)
+        elif kind == "chat":
+            await self.manager.broadcast(event["text"])
+        elif kind == "join":
+            member = self._members.get(event["client"])
+            if member is not None:
+                member.announced = True
+            if event["announce"]:
+                await self._announce_to_others(
+                    envelope.join_message(event["client"], self.participants),
+                    member.websocket if member else None)
+        elif kind == "leave" and event["announce"]:
+            await self.manager.broadcast(
+                envelope.leave_message(event["client"], self.participants, why=event["why"]))
+
+    async def _from_other_worker(self, worker: str, kind: str, event: Event) -> None:
+        client = event.get("client")
+        if kind == "chat":
+            self.roster.seen(worker)
+            await self.manager.broadcast(event["text"])
+        elif kind == "join":
+            self.roster.add(worker, client)
+            here = self._members.get(client)
+            if here is not None and here.announced:  # the other connection is the newer one
+                await self._replaced_elsewhere(here)
+            if event["announce"]:
+                await self.manager.broadcast(envelope.join_message(client, self.participants))
+        elif kind == "leave":
+            self.roster.remove(worker, client)
+            if event["announce"] and client not in self._members:
+                await self.manager.broadcast(
+                    envelope.leave_message(client, self.participants, why=event["why"]))
+        elif kind == "presence":
+            await self._sync(lambda: self.roster.replace(worker, event["clients"]))
+            if event["ask"]:
+                await self._publish_presence()
+        elif kind == "bye":
+            self.sequence.forget(worker)
+            await self._sync(lambda: self.roster.forget(worker), "their server shut down")
+
+    async def _replaced_elsewhere(self, member: Member) -> None:
+        """The same client id connected to another worker, later: close the connection here."""
+        del self._members[member.client_id]
+        del self._by_socket[member.websocket]
+        logger.info("Client %s connected again, to worker %s; closing its connection here",
+                    member.client_id, self.roster.where(member.client_id))
+        await self.manager.close(member.websocket, envelope.CLOSE_REPLACED,
+                                 "replaced by a newer connection with the same client id")
+        await self._publish("leave", client=member.client_id, announce=False, why="")
+
+    async def _sync(self, change: Callable[[], Any], why: str = "") -> None:
+        """Apply a change to the roster, and announce whoever it shows arriving or gone.
+
+        Presence events can be lost, so each heartbeat carries a worker's whole list of
+        clients; the difference it makes is announced to this worker's clients here.
+        """
+        before = set(self.online)
+        change()
+        after = set(self.online)
+        for client_id in sorted(after - before):
+            await self.manager.broadcast(envelope.join_message(client_id, len(after)))
+        for client_id in sorted(before - after):
+            await self.manager.broadcast(envelope.leave_message(client_id, len(after), why=why))
+
+    async def _publish_presence(self, ask: bool = False) -> None:
+        await self._publish("presence", clients=sorted(self._members), ask=ask)
+
+    async def _keep_in_touch(self) -> None:
+        """The heartbeat: tell the others who is here; forget workers that went silent."""
+        while not self._stopping:
+            await asyncio.sleep(self.broker.heartbeat)
+            if self.broker.up:  # while the broker is down, silence proves nothing
+                await self._publish_presence()
+                await self._sync(self._expire, "their server stopped answering")
+
+    def _expire(self) -> None:
+        for worker in self.roster.expire():
+            logger.warning("Worker %s has gone silent; its clients count as gone", worker)
+            self.sequence.forget(worker)
+
+    async def _on_status(self, up: bool, problem: str) -> None:
+        """The broker's link to the other workers failed, or works (again)."""
+        if not up:
+            if not self.degraded:
+                self.degraded = True
+                logger.warning("The broker is down (%s): this worker's clients hear only each "
+                               "other", problem)
+                await self.manager.broadcast(self._degraded_message())
+            return
+        self.roster.refresh()
+        if self.degraded:
+            self.degraded = False
+            logger.warning("The broker is back: the room is whole again")
+            await self.manager.broadcast(envelope.system_message(
+                "recovered", "The chat servers are back in touch: everyone hears everyone "
+                "again. Lines sent while they were apart did not reach the other servers."))
+        await self._publish_presence(ask=True)
+
+    @staticmethod
+    def _degraded_message() -> str:
+        return envelope.system_message(
+            "degraded", "The chat servers have lost touch with each other: for now your lines "
+            "reach only the people connected to this server. Reconnecting...")
 
     async def _refuse(self, member: Member, code: str, reason: str) -> None:
         logger.warning("Refused a frame from client %s: %s (%s)", member.client_id, code, reason)
         await self.manager.send_personal_message(envelope.error_message(code, reason),
                                                  member.websocket)
 
-    async def _announce_to_others(self, message: str, newcomer: WebSocket) -> None:
+    async def _announce_to_others(self, message: str, newcomer: WebSocket | None) -> None:
         for websocket in self.manager.active_connections:
             if websocket is not newcomer:
                 await self.manager.send_personal_message(message, websocket)

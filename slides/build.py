@@ -1,0 +1,956 @@
+"""Build the workshop's slides and instructor guide: ``make slides``.
+
+::
+
+    python slides/build.py              # slides/build/: index.html (the deck), guide.html
+    python slides/build.py --out DIR    # the same, into DIR
+    python slides/build.py --check      # fail if instructor-guide.md's timetables are stale
+
+Run it with the kit's virtual environment (``make slides`` does): it imports ``wslab``.
+
+What it does:
+
+- reads ``slides/deck.md`` (the slides, their speaker notes and their directives, described at
+  the top of that file) and writes one static deck: ``index.html`` with ``deck.css``,
+  ``deck.js`` (the kit's own small slide engine, ``slides/engine/``), ``code.css``, the
+  diagrams as SVG in ``figures/``, and the fonts in ``fonts/``. Nothing in it loads anything
+  from outside that folder, so it works from a USB stick with the network down;
+- puts the kit's code on the slides as it is *now*: each ``@code`` directive names a function,
+  class or block in ``wslab``, a lesson or the chat page, and the build copies it from there and
+  highlights it with Pygments, so a slide can never show code the kit no longer has (a name that
+  is gone stops the build);
+- draws every diagram from code (``slides/diagrams.py``), including the lessons' own figures;
+- reads each lesson's title, time, objectives and steps from ``labsrc/lessons/``, for the lesson
+  slides, the agenda, and the timetables it writes into ``instructor-guide.md`` between the
+  ``GENERATED`` markers (the plans themselves are in ``slides/timeline.py``);
+- renders the guide as ``guide.html`` next to the deck.
+
+The build is deterministic: the same sources give the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import dataclasses
+import html
+import importlib.util
+import io
+import json
+import re
+import shlex
+import shutil
+import string
+import sys
+import textwrap
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+SLIDES = ROOT / "slides"
+LABSRC = ROOT / "labsrc"
+LESSONS = LABSRC / "lessons"
+ENGINE = SLIDES / "engine"
+DECK = SLIDES / "deck.md"
+GUIDE = SLIDES / "instructor-guide.md"
+DEFAULT_OUT = SLIDES / "build"
+
+sys.path.insert(0, str(SLIDES))
+
+import diagrams  # noqa: E402  (slides/diagrams.py)
+import timeline  # noqa: E402  (slides/timeline.py)
+
+#: Pygments' colours for code on slides: strong, dark colours that survive a projector.
+CODE_STYLE = "vs"
+#: The fonts the deck ships (from matplotlib's copy of DejaVu, which also draws the figures).
+FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
+         "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf", "LICENSE_DEJAVU")
+#: Slides with these classes are dividers, not content: speaker notes are optional there.
+NO_NOTES_NEEDED = {"section"}
+
+
+class BuildError(Exception):
+    """Something in the deck or the guide cannot be built; the message says what and where."""
+
+
+class SkipSlide(Exception):
+    """A slide about something the kit does not have yet (a lesson still being written)."""
+
+
+# -- the lessons ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Lesson:
+    number: str             # "01"
+    stem: str               # "01_protocol_basics"
+    title: str              # "Protocol basics: a WebSocket, byte by byte"
+    minutes: int
+    teaching: int
+    exercises: int
+    builds_on: str          # Markdown
+    objectives: list[str]   # Markdown, one item each
+    steps: dict[int, str]   # 1 -> "Why WebSockets: polling against push, measured"
+
+    @property
+    def notebook(self) -> str:
+        return f"notebooks/{self.stem}.ipynb"
+
+    @property
+    def short_title(self) -> str:
+        return self.title.split(":")[0]
+
+    def exercise_titles(self) -> list[str]:
+        found = []
+        for title in self.steps.values():
+            match = re.match(r"Exercise(?: \d+)?: (.+)", title)
+            if match:
+                found.append(match.group(1))
+        return found
+
+    def step_numbers(self, spec: str | None) -> list[int]:
+        """``"1-3, 5"`` -> [1, 2, 3, 5]; None -> every step. Each must exist."""
+        if spec is None:
+            return sorted(self.steps)
+        numbers: list[int] = []
+        for part in spec.split(","):
+            low, _, high = part.strip().partition("-")
+            numbers.extend(range(int(low), int(high or low) + 1))
+        missing = [n for n in numbers if n not in self.steps]
+        if missing:
+            raise BuildError(f"lesson {self.number} has no step {missing[0]} (plan: {spec!r}); "
+                             f"its steps are 1-{max(self.steps)}: fix slides/timeline.py")
+        return numbers
+
+
+def _markdown_of(source: str) -> str:
+    """The Markdown cells of a percent-format lesson, joined, without their ``# `` prefixes."""
+    lines: list[str] = []
+    in_markdown = False
+    for line in source.splitlines():
+        if line.startswith("# %%"):
+            in_markdown = "[markdown]" in line
+            lines.append("")
+            continue
+        if in_markdown:
+            lines.append(line[2:] if line.startswith("# ") else "" if line == "#" else line)
+    return "\n".join(lines)
+
+
+def _bullets_after(markdown: str, heading: str) -> list[str]:
+    match = re.search(rf"^## {re.escape(heading)}\s*$", markdown, re.MULTILINE)
+    if not match:
+        return []
+    items: list[str] = []
+    for line in markdown[match.end():].lstrip("\n").splitlines():
+        if line.startswith("- "):
+            items.append(line[2:].strip())
+        elif line.startswith("  ") and items:
+            items[-1] += " " + line.strip()
+        else:
+            break
+    return items
+
+
+def read_lesson(path: Path) -> Lesson:
+    markdown = _markdown_of(path.read_text(encoding="utf-8"))
+    where = path.relative_to(ROOT)
+    title = re.search(r"^# (\d\d) · (.+)$", markdown, re.MULTILINE)
+    flat = " ".join(markdown.split())
+    time = re.search(r"\*\*Time:\*\* (\d+) minutes \((\d+) teaching, (\d+) exercises\)", flat)
+    builds_on = re.search(r"\*\*Builds on:\*\*(.+?)(?:\n\s*\n|$)", markdown, re.DOTALL)
+    if not (title and time and builds_on):
+        raise BuildError(f"{where}: expected a title '# NN · ...' and a line '**Time:** N minutes "
+                         f"(N teaching, N exercises) · **Builds on:** ...'")
+    minutes, teaching, exercises = (int(time.group(i)) for i in (1, 2, 3))
+    if teaching + exercises != minutes:
+        raise BuildError(f"{where}: {teaching} teaching + {exercises} exercises is not "
+                         f"{minutes} minutes")
+    # Links point at notebooks next to the lesson: keep their words only.
+    builds_on_text = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", " ".join(builds_on.group(1).split()))
+    steps = {int(n): t.strip() for n, t in re.findall(r"^## (\d+)\. (.+)$", markdown, re.MULTILINE)}
+    objectives = _bullets_after(markdown, "Learning objectives")
+    if not objectives:
+        raise BuildError(f"{where}: no '## Learning objectives' list")
+    return Lesson(number=title.group(1), stem=path.stem, title=title.group(2).strip(),
+                  minutes=minutes, teaching=teaching, exercises=exercises,
+                  builds_on=builds_on_text,
+                  objectives=objectives, steps=steps)
+
+
+def read_lessons(folder: Path = LESSONS) -> dict[str, Lesson]:
+    lessons = [read_lesson(path) for path in sorted(folder.glob("[0-9][0-9]_*.py"))]
+    return {lesson.number: lesson for lesson in lessons}
+
+
+# -- Markdown and code ----------------------------------------------------------------------------
+
+def _markdown_renderer():
+    from markdown_it import MarkdownIt
+    return MarkdownIt("commonmark", {"html": True}).enable("table")
+
+
+MD = _markdown_renderer()
+
+
+def md(text: str) -> str:
+    return MD.render(text)
+
+
+def md_inline(text: str) -> str:
+    return MD.renderInline(text)
+
+
+def plain(text: str) -> str:
+    """Markdown (one line) as plain text: for titles in the page's <title> and lists."""
+    return html.unescape(re.sub(r"<[^>]+>", "", md_inline(text))).strip()
+
+
+@dataclasses.dataclass
+class Snippet:
+    code: str
+    language: str
+    where: str          # "labsrc/wslab/lecture.py · ConnectionManager · lines 27-45"
+
+
+_SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|STUB)\s*$")
+
+
+def _without_stubs(lines: list[str]) -> list[str]:
+    """A lesson's lines as the solution shows them: stub regions and markers dropped."""
+    kept, in_stub = [], False
+    for line in lines:
+        match = _SOLUTION_MARKER.match(line)
+        if match:
+            in_stub = match.group(1) == "BEGIN" and match.group(2) == "STUB"
+            continue
+        if not in_stub:
+            kept.append(line)
+    return kept
+
+
+def _find_def(tree: ast.AST, path: list[str], where: str) -> ast.AST:
+    node = tree
+    for name in path:
+        candidates = [child for child in ast.walk(node) if child is not node and isinstance(
+            child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and child.name == name]
+        direct = [child for child in getattr(node, "body", []) if child in candidates]
+        if not (direct or candidates):
+            raise BuildError(f"{where} has no {'.'.join(path)} (no {name!r}): the code moved or "
+                             f"was renamed; update the @code line in slides/deck.md")
+        node = (direct or candidates)[0]
+    return node
+
+
+def python_snippet(file: Path, qualname: str) -> tuple[list[str], int, int, range]:
+    """The lines of ``qualname`` (``Class.method``, ``outer.inner``) in ``file``, with its
+    decorators; the numbers of its first and last lines; and those of its docstring (empty if
+    it has none)."""
+    source = file.read_text(encoding="utf-8")
+    where = str(file.relative_to(ROOT))
+    tree = compile(source, str(file), "exec",
+                   flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    node = _find_def(tree, qualname.split("."), where)
+    first = min([d.lineno for d in node.decorator_list] + [node.lineno])
+    lines = source.splitlines()[first - 1: node.end_lineno]
+    doc = range(0)
+    if node.body and isinstance(node.body[0], ast.Expr) and isinstance(
+            getattr(node.body[0], "value", None), ast.Constant) and isinstance(
+            node.body[0].value.value, str):
+        doc = range(node.body[0].lineno, node.body[0].end_lineno + 1)
+    return lines, first, node.end_lineno, doc
+
+
+def js_function(file: Path, name: str) -> tuple[list[str], int, int]:
+    """The lines of ``function name(...) {...}`` in a page or script (up to its closing brace
+    at the same indentation)."""
+    lines = file.read_text(encoding="utf-8").splitlines()
+    pattern = re.compile(rf"^(\s*)(async\s+)?function\s+{re.escape(name)}\s*\(")
+    for i, line in enumerate(lines):
+        match = pattern.match(line)
+        if match:
+            closing = match.group(1) + "}"
+            for j in range(i + 1, len(lines)):
+                if lines[j] == closing:
+                    return lines[i: j + 1], i + 1, j + 1
+            break
+    raise BuildError(f"{file.relative_to(ROOT)} has no function {name}() ending with '}}' at "
+                     f"its own indentation: update the @code line in slides/deck.md")
+
+
+def _cut(lines: list[str], first: int, start: str | None, end: str | None, extra: int,
+         where: str) -> tuple[list[str], int, int]:
+    """Keep the lines from the first containing ``start`` to the next containing ``end``."""
+    begin = 0
+    if start is not None:
+        found = [i for i, line in enumerate(lines) if start in line]
+        if not found:
+            raise BuildError(f"{where}: no line contains {start!r}")
+        begin = found[0]
+    stop = len(lines) - 1
+    if end is not None:
+        found = [i for i, line in enumerate(lines) if i >= begin and end in line]
+        if not found:
+            raise BuildError(f"{where}: no line after {start!r} contains {end!r}")
+        stop = found[0]
+    stop = min(len(lines) - 1, stop + extra)
+    return lines[begin: stop + 1], first + begin, first + stop
+
+
+def resolve_source(spec: str) -> tuple[Path, str]:
+    """``wslab.lecture:ConnectionManager`` or ``lessons/02_first_endpoint.py:echo`` or
+    ``wslab/static/chat.html:sendMessage`` -> (file, name)."""
+    source, _, name = spec.partition(":")
+    if "/" in source or Path(source).suffix in (".py", ".html", ".js", ".css"):
+        file = LABSRC / source
+    else:
+        module = importlib.util.find_spec(source)
+        if module is None or module.origin is None:
+            raise BuildError(f"@code {spec}: no module {source}")
+        file = Path(module.origin)
+    if not file.is_file():
+        raise BuildError(f"@code {spec}: no file {file.relative_to(ROOT)}")
+    return file, name
+
+
+def extract(spec: str, *, start: str | None = None, end: str | None = None, extra: int = 0,
+            docstring: bool = True, language: str | None = None) -> Snippet:
+    file, name = resolve_source(spec)
+    where = str(file.relative_to(ROOT))
+    if file.suffix == ".py":
+        if not name:
+            raise BuildError(f"@code {spec}: name a function or class after ':'")
+        lines, first, last, doc = python_snippet(file, name)
+        language = language or "python"
+    elif name:
+        doc = range(0)
+        lines, first, last = js_function(file, name)
+        language = language or "javascript"
+    else:
+        lines = file.read_text(encoding="utf-8").splitlines()
+        first, last, doc = 1, len(lines), range(0)
+        language = language or {".html": "html", ".js": "javascript", ".css": "css"}.get(
+            file.suffix, "text")
+    if start is not None or end is not None:
+        lines, first, last = _cut(lines, first, start, end, extra, f"{where}:{name}")
+    if not docstring:
+        lines = [line for number, line in enumerate(lines, first) if number not in doc]
+    if file.parent == LESSONS:
+        lines = _without_stubs(lines)
+    code = textwrap.dedent("\n".join(lines)).strip("\n")
+    label = " · ".join(part for part in (where, name) if part)
+    return Snippet(code, language, f"{label} · lines {first}-{last}")
+
+
+def highlight(snippet: Snippet, marks: list[str]) -> str:
+    from pygments import highlight as pygmentize
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import get_lexer_by_name
+
+    lines = snippet.code.splitlines()
+    marked = [n for n, line in enumerate(lines, 1) if any(mark in line for mark in marks)]
+    for mark in marks:
+        if not any(mark in line for line in lines):
+            raise BuildError(f"{snippet.where}: mark={mark!r} is on no line")
+    formatter = HtmlFormatter(cssclass="code", wrapcode=True, hl_lines=marked)
+    body = pygmentize(snippet.code, get_lexer_by_name(snippet.language), formatter)
+    return f'<p class="code-source">{html.escape(snippet.where)}</p>\n{body}'
+
+
+def code_css() -> str:
+    from pygments.formatters import HtmlFormatter
+    return HtmlFormatter(style=CODE_STYLE).get_style_defs(".code") + "\n"
+
+
+# -- directives: @name args on a line of its own in deck.md ---------------------------------------
+
+@dataclasses.dataclass
+class Context:
+    lessons: dict[str, Lesson]
+    out: Path | None                # where figures go (None: do not draw them)
+    drawn: dict[str, str] = dataclasses.field(default_factory=dict)   # figure -> file name
+    notes: list[str] = dataclasses.field(default_factory=list)        # notes a directive adds
+    title: str = ""                                                    # added to the slide's title
+
+
+def _options(args: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    positional, options = [], {}
+    for arg in args:
+        key, equals, value = arg.partition("=")
+        if equals and re.fullmatch(r"[a-z-]+", key):
+            options.setdefault(key, []).append(value)
+        else:
+            positional.append(arg)
+    return positional, options
+
+
+def _one(options: dict[str, list[str]], key: str) -> str | None:
+    values = options.get(key)
+    return values[-1] if values else None
+
+
+def directive_code(args: list[str], ctx: Context) -> str:
+    positional, options = _options(args)
+    if len(positional) != 1:
+        raise BuildError(f"@code takes one source, got {positional}")
+    snippet = extract(positional[0], start=_one(options, "start"), end=_one(options, "end"),
+                      extra=int(_one(options, "extra") or 0),
+                      docstring=_one(options, "docstring") != "no",
+                      language=_one(options, "lang"))
+    return highlight(snippet, options.get("mark", []))
+
+
+def draw_figure(name: str, ctx: Context) -> str:
+    if name not in diagrams.FIGURES:
+        raise BuildError(f"@figure {name}: no such figure in slides/diagrams.py "
+                         f"(known: {', '.join(sorted(diagrams.FIGURES))})")
+    if name not in ctx.drawn:
+        file = f"figures/{name}.svg"
+        if ctx.out is not None:
+            import matplotlib
+            matplotlib.rcParams["svg.hashsalt"] = "wslab-slides"   # the same ids at every build
+            figure = diagrams.FIGURES[name][0]()
+            (ctx.out / "figures").mkdir(parents=True, exist_ok=True)
+            figure.savefig(ctx.out / file, format="svg", metadata={"Date": None},
+                           bbox_inches="tight", pad_inches=0.05)
+        ctx.drawn[name] = file
+    return ctx.drawn[name]
+
+
+def directive_figure(args: list[str], ctx: Context) -> str:
+    positional, options = _options(args)
+    if len(positional) != 1:
+        raise BuildError(f"@figure takes one name, got {positional}")
+    name = positional[0]
+    file = draw_figure(name, ctx)
+    alt = diagrams.FIGURES[name][1]
+    caption = _one(options, "caption")
+    style = f' style="max-height: {_one(options, "height")}px"' if _one(options, "height") else ""
+    figcaption = f"<figcaption>{md_inline(caption)}</figcaption>" if caption else ""
+    return (f'<figure class="diagram"><img src="{file}" alt="{html.escape(alt)}"{style}>'
+            f"{figcaption}</figure>")
+
+
+def directive_lesson(args: list[str], ctx: Context) -> str:
+    number = args[0] if args else ""
+    lesson = ctx.lessons.get(number)
+    if lesson is None:
+        raise SkipSlide(f"lesson {number} is not in labsrc/lessons/ yet")
+    objectives = "".join(f"<li>{md_inline(item)}</li>" for item in lesson.objectives)
+    ctx.title = f"{lesson.number} · {lesson.short_title}"
+    exercises = lesson.exercise_titles()
+    ctx.notes.append(
+        f"Lesson {lesson.number} takes **{lesson.minutes} minutes** ({lesson.teaching} teaching, "
+        f"{lesson.exercises} exercises). Builds on: {lesson.builds_on}\n\n"
+        f"Its steps: " + "; ".join(f"{n}. {t}" for n, t in lesson.steps.items()) + ".\n\n"
+        f"Where students get stuck, and how to unblock them: the instructor guide, lesson "
+        f"{lesson.number}.")
+    listing = f" Exercises: {', '.join(md_inline(e) for e in exercises)}." if exercises else ""
+    return (f'<div class="lesson-card"><div><h2>You will</h2><ul>{objectives}</ul></div>'
+            f'<div class="lesson-time"><b>{lesson.minutes}</b>minutes<br>{lesson.teaching} '
+            f"teaching<br>{lesson.exercises} exercises</div></div>"
+            f'<p class="lesson-open">Open <code>{lesson.notebook}</code>.{listing}</p>')
+
+
+def directive_agenda(args: list[str], ctx: Context) -> str:
+    rows = "".join(
+        f"<tr><td><code>{lesson.number}</code></td><td>{md_inline(lesson.title)}</td>"
+        f"<td>{lesson.minutes} min</td></tr>" for lesson in ctx.lessons.values())
+    total = sum(lesson.minutes for lesson in ctx.lessons.values())
+    return (f'<table class="agenda"><thead><tr><th>lesson</th><th>what you build and learn</th>'
+            f"<th>time</th></tr></thead><tbody>{rows}<tr><td></td><td><b>all of them</b></td>"
+            f"<td><b>{total // 60} h {total % 60:02d}</b></td></tr></tbody></table>")
+
+
+def directive_handshake(args: list[str], ctx: Context) -> str:
+    from wslab.protocol import accept_key, handshake_request
+    key = "dGhlIHNhbXBsZSBub25jZQ=="     # the example key of RFC 6455, section 1.3
+    request = handshake_request("127.0.0.1:8000", "/ws/alice", key).decode().rstrip()
+    response = "\r\n".join(["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket",
+                            "Connection: Upgrade", f"Sec-WebSocket-Accept: {accept_key(key)}"])
+    source = "request: wslab.protocol.handshake_request · answer: wslab.protocol.accept_key"
+    return (f'<p class="code-source">{source}</p>'
+            f'<pre class="plain">{html.escape(request)}\n\n{html.escape(response)}</pre>')
+
+
+def directive_wire(args: list[str], ctx: Context) -> str:
+    from wslab import envelope
+    noon = datetime(2026, 1, 1, 12, 0, 0)
+    lines = [
+        ("alice sends", '{"message": "hi"}'),
+        ("everyone gets", envelope.chat_message("alice", "hi", noon)),
+        ("plain text", envelope.plain_text_message("alice", "hello")),
+        ("alice leaves", envelope.leave_message("alice", 2, noon)),
+    ]
+    rows = "".join(f"<tr><td>{html.escape(who)}</td><td><code>{html.escape(text)}</code></td></tr>"
+                   for who, text in lines)
+    return (f'<p class="code-source">wslab.envelope: chat_message, plain_text_message, '
+            f'leave_message</p><table class="wire">{rows}</table>')
+
+
+#: The close codes a chat meets, and what each means to it; the numbers come from the kit.
+CLOSE_CODES = (
+    ("NORMAL_CLOSURE", "protocol", "done: a page closed, a client said goodbye"),
+    ("GOING_AWAY", "protocol", "the server stops, or the browser leaves the page"),
+    ("ABNORMAL_CLOSURE", "protocol", "no close frame at all: the TCP connection just died "
+                                     "(reported, never sent)"),
+    ("POLICY_VIOLATION", "protocol", "refused by a rule: a wrong join token, a bad client id"),
+    ("MESSAGE_TOO_BIG", "protocol", "a frame beyond uvicorn's size limit"),
+    ("INTERNAL_ERROR", "protocol", "the server failed; also a missed pong in uvicorn"),
+    ("SERVICE_RESTART", "protocol", "the server restarts (Ctrl-C): reconnect soon"),
+    ("CLOSE_TOO_SLOW", "kit", "this client stopped reading; its outbox filled up"),
+    ("CLOSE_REPLACED", "kit", "the same client id connected again: the newest wins"),
+)
+
+
+def directive_closecodes(args: list[str], ctx: Context) -> str:
+    from wslab import envelope
+    from wslab.protocol import CloseCode
+    rows = []
+    for name, kind, meaning in CLOSE_CODES:
+        code = int(getattr(envelope, name) if kind == "kit" else CloseCode[name])
+        label = f"wslab.envelope.{name}" if kind == "kit" else f"CloseCode.{name}"
+        rows.append(f"<tr><td><b>{code}</b></td><td><code>{label}</code></td>"
+                    f"<td>{html.escape(meaning)}</td></tr>")
+    return ('<table class="close-codes"><thead><tr><th>code</th><th>in the kit</th>'
+            f"<th>means</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def directive_command(args: list[str], ctx: Context) -> str:
+    """A shell command, checked against the kit's own command line when it is ``python -m
+    wslab``: an option the kit does not have stops the build."""
+    if args[:3] == ["python", "-m", "wslab"]:
+        from wslab.__main__ import build_parser
+        complaint = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(complaint), contextlib.redirect_stdout(complaint):
+                build_parser().parse_args(args[3:])
+        except SystemExit:
+            last = (complaint.getvalue().strip().splitlines() or [""])[-1]
+            raise BuildError(f"@command: python -m wslab rejects {shlex.join(args[3:])!r}: "
+                             f"{last}") from None
+    return f'<pre class="plain command">{html.escape(" ".join(args))}</pre>'
+
+
+DIRECTIVES: dict[str, Callable[[list[str], Context], str]] = {
+    "code": directive_code,
+    "figure": directive_figure,
+    "lesson": directive_lesson,
+    "agenda": directive_agenda,
+    "handshake": directive_handshake,
+    "wire": directive_wire,
+    "closecodes": directive_closecodes,
+    "command": directive_command,
+}
+
+
+# -- the deck ------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Slide:
+    title: str                  # Markdown
+    classes: list[str]
+    body: str                   # HTML
+    notes: str                  # HTML
+    line: int                   # where it starts in deck.md
+    section: str = ""
+
+    @property
+    def plain_title(self) -> str:
+        return plain(self.title)
+
+
+_HEADING = re.compile(r"^# (.+?)(?:\s+\{([^}]*)\})?\s*$")
+
+
+def _split_slides(text: str) -> list[tuple[int, list[str]]]:
+    chunks, current, start = [], [], 1
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip() == "---":
+            chunks.append((start, current))
+            current, start = [], number + 1
+        else:
+            current.append(line)
+    chunks.append((start, current))
+    return chunks
+
+
+def _only_comments(lines: list[str]) -> bool:
+    text = re.sub(r"<!--.*?-->", "", "\n".join(lines), flags=re.DOTALL)
+    return not text.strip()
+
+
+def parse_slide(start: int, lines: list[str], ctx: Context) -> Slide:
+    where = f"slides/deck.md:{start}"
+    body_lines = list(lines)
+    while body_lines and (not body_lines[0].strip() or body_lines[0].startswith("<!--")):
+        if body_lines[0].startswith("<!--"):   # a comment before the slide (the file's header)
+            while len(body_lines) > 1 and "-->" not in body_lines[0]:
+                body_lines.pop(0)
+                start += 1
+        body_lines.pop(0)
+        start += 1
+    heading = _HEADING.match(body_lines[0]) if body_lines else None
+    if not heading:
+        raise BuildError(f"{where}: a slide starts with '# Title' (got {body_lines[:1]})")
+    title = heading.group(1)
+    classes = [c[1:] for c in (heading.group(2) or "").split() if c.startswith(".")]
+    body_lines = body_lines[1:]
+    notes_lines: list[str] = []
+    for i, line in enumerate(body_lines):
+        if line.startswith("Notes:"):
+            notes_lines = [line[len("Notes:"):]] + body_lines[i + 1:]
+            body_lines = body_lines[:i]
+            break
+
+    ctx.notes, ctx.title = [], ""
+    parts: list[str] = []
+    markdown: list[str] = []
+    stack: list[str] = []
+
+    def flush() -> None:
+        if "".join(markdown).strip():
+            parts.append(md("\n".join(markdown)))
+        markdown.clear()
+
+    for offset, line in enumerate(body_lines, 1):
+        here = f"slides/deck.md:{start + offset}"
+        if line.startswith("@"):
+            flush()
+            try:
+                name, *args = shlex.split(line[1:])
+            except ValueError as exc:
+                raise BuildError(f"{here}: {exc}") from None
+            if name not in DIRECTIVES:
+                raise BuildError(f"{here}: unknown directive @{name} "
+                                 f"(known: {', '.join('@' + d for d in DIRECTIVES)})")
+            try:
+                parts.append(DIRECTIVES[name](args, ctx))
+            except BuildError as exc:
+                raise BuildError(f"{here}: {exc}") from None
+        elif line.startswith(":::"):
+            flush()
+            words = line[3:].split()
+            if words:
+                if words[0] == "columns":
+                    parts.append(f'<div class="columns {" ".join(words[1:])}"><div>')
+                else:
+                    parts.append(f'<div class="{" ".join(words)}">')
+                stack.append(words[0])
+            else:
+                if not stack:
+                    raise BuildError(f"{here}: ':::' closes nothing")
+                parts.append("</div></div>" if stack.pop() == "columns" else "</div>")
+        elif line.startswith("|||"):
+            flush()
+            if not stack or stack[-1] != "columns":
+                raise BuildError(f"{here}: '|||' outside '::: columns'")
+            parts.append("</div><div>")
+        else:
+            markdown.append(line)
+    flush()
+    if stack:
+        raise BuildError(f"{where}: '::: {stack[-1]}' is never closed")
+
+    if ctx.title:
+        title = f"{title}: {ctx.title}"
+    notes = "\n".join(notes_lines).strip()
+    notes_parts = ctx.notes + ([notes] if notes else [])
+    if not notes_parts and not NO_NOTES_NEEDED & set(classes):
+        raise BuildError(f"{where}: slide {plain(title)!r} has no speaker notes: add a "
+                         f"'Notes:' paragraph (every content slide needs them)")
+    return Slide(title, classes, "\n".join(parts), md("\n\n".join(notes_parts)), start)
+
+
+def parse_deck(text: str, ctx: Context) -> tuple[list[Slide], list[str]]:
+    """The slides, and what was skipped (lessons not written yet)."""
+    slides, skipped = [], []
+    for start, lines in _split_slides(text):
+        if _only_comments(lines):
+            continue
+        try:
+            slides.append(parse_slide(start, lines, ctx))
+        except SkipSlide as why:
+            skipped.append(f"slides/deck.md:{start}: {why}")
+    if not slides:
+        raise BuildError("slides/deck.md has no slides")
+    section = plain(slides[0].title)
+    for slide in slides:
+        if "section" in slide.classes:
+            section = slide.plain_title
+        slide.section = section
+    return slides, skipped
+
+
+def render_slide(slide: Slide, number: int, total: int) -> str:
+    classes = " ".join(["slide", *slide.classes])
+    title = html.escape(slide.plain_title)
+    return (f'<section class="{classes}" id="s{number}" data-title="{title}">\n'
+            f'<header class="slide-head"><h1>{md_inline(slide.title)}</h1></header>\n'
+            f'<div class="slide-body">\n{slide.body}\n</div>\n'
+            f'<footer class="slide-foot"><span>{html.escape(slide.section)}</span>'
+            f"<span>{number} / {total}</span></footer>\n"
+            f'<aside class="notes">\n{slide.notes}</aside>\n</section>')
+
+
+def render_deck(slides: list[Slide]) -> str:
+    template = string.Template((ENGINE / "template.html").read_text(encoding="utf-8"))
+    body = "\n\n".join(render_slide(s, n, len(slides)) for n, s in enumerate(slides, 1))
+    return template.substitute(title=html.escape(slides[0].plain_title), slides=body)
+
+
+# -- the instructor guide: generated timetables, and an HTML copy next to the deck ---------------
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def _steps_text(lesson: Lesson, numbers: list[int]) -> str:
+    """``1-3, 5`` for a list of step numbers."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
+
+
+def timeline_markdown(lessons: dict[str, Lesson], titles: set[str] | None) -> str:
+    """The timetables; a slide a plan names must be one of ``titles`` (None: not checked)."""
+    out = ["The lessons as their sources state them (`labsrc/lessons/`), in minutes:", "",
+           "| lesson | title | teaching | exercises | total |", "|---|---|---:|---:|---:|"]
+    for lesson in lessons.values():
+        out.append(f"| {lesson.number} | {lesson.title} | {lesson.teaching} | {lesson.exercises} "
+                   f"| {lesson.minutes} |")
+    total = sum(lesson.minutes for lesson in lessons.values())
+    out.append(f"| | **all lessons** ({total // 60} h {total % 60:02d}) | "
+               f"{sum(lesson.teaching for lesson in lessons.values())} | "
+               f"{sum(lesson.exercises for lesson in lessons.values())} | **{total}** |")
+
+    for plan in timeline.PLANS:
+        out += ["", f"### {plan.title}", "", plan.summary]
+        done: dict[str, set[int]] = {}
+        if plan.before:
+            homework = []
+            for number in plan.before:
+                lesson = lessons.get(number)
+                if lesson is None:
+                    raise BuildError(f"slides/timeline.py: {plan.title} sends students to lesson "
+                                     f"{number} beforehand, which labsrc/lessons/ does not have")
+                done[number] = set(lesson.steps)
+                homework.append(f"lesson {number} ({lesson.short_title}, `{lesson.notebook}`, "
+                                f"{lesson.minutes} min)")
+            out += ["", "Before the first session, at home: " + "; ".join(homework) + "."]
+        for session in plan.sessions:
+            out += ["", f"**{session.title}** ({session.minutes} minutes)", "",
+                    "| at | min | what | in the notebook |", "|---|---:|---|---|"]
+            at = 0
+            for block in session.blocks:
+                detail = ""
+                for named in re.findall(r"\*([^*]+)\*", block.what) if block.lesson is None else ():
+                    if titles is not None and named not in titles:
+                        raise BuildError(f"slides/timeline.py: {plan.title} names the slide "
+                                         f"{named!r}, which slides/deck.md does not have")
+                if block.lesson is not None:
+                    lesson = lessons.get(block.lesson)
+                    if lesson is None:
+                        raise BuildError(f"slides/timeline.py: {plan.title} plans lesson "
+                                         f"{block.lesson}, which labsrc/lessons/ does not have")
+                    numbers = lesson.step_numbers(block.steps)
+                    if block.steps is None and block.minutes != lesson.minutes:
+                        raise BuildError(f"slides/timeline.py: {plan.title} gives all of lesson "
+                                         f"{lesson.number} {block.minutes} minutes; its source "
+                                         f"states {lesson.minutes}")
+                    if block.minutes > lesson.minutes:
+                        raise BuildError(f"slides/timeline.py: {plan.title} gives lesson "
+                                         f"{lesson.number} {block.minutes} minutes, more than "
+                                         f"the {lesson.minutes} its source states")
+                    done.setdefault(lesson.number, set()).update(numbers)
+                    which = "all steps" if block.steps is None else (
+                        f"step{'s' if len(numbers) > 1 else ''} "
+                        f"{_steps_text(lesson, numbers)} of {max(lesson.steps)}")
+                    detail = f"`{lesson.notebook}`, {which} ({lesson.minutes} min in full)"
+                out.append(f"| {_clock(at)} | {block.minutes} | {block.what} | {detail} |")
+                at += block.minutes
+            out.append(f"| {_clock(at)} | | end | |")
+            if at != session.minutes:
+                raise BuildError(f"slides/timeline.py: {plan.title}, {session.title} adds up to "
+                                 f"{at} minutes, not {session.minutes}")
+        later = []
+        for lesson in lessons.values():
+            left = [n for n in sorted(lesson.steps) if n not in done.get(lesson.number, set())]
+            if lesson.number not in done:
+                later.append(f"lesson {lesson.number} ({lesson.short_title}, {lesson.minutes} min)")
+            elif left:
+                later.append(f"lesson {lesson.number}, step{'s' if len(left) > 1 else ''} "
+                             f"{_steps_text(lesson, left)}")
+        if later:
+            out += ["", "Left for afterwards (homework, self-study with `solutions/`, or another "
+                        "session): " + "; ".join(later) + "."]
+    return "\n".join(out)
+
+
+def lessons_markdown(lessons: dict[str, Lesson], titles: set[str] | None) -> str:
+    out = []
+    for lesson in lessons.values():
+        exercises = lesson.exercise_titles()
+        out += [f"#### {lesson.number} · {lesson.title}", "",
+                f"{lesson.minutes} minutes ({lesson.teaching} teaching, {lesson.exercises} "
+                f"exercises) · `{lesson.notebook}` · builds on: {lesson.builds_on}", "",
+                "Students will:", ""]
+        out += [f"- {item}" for item in lesson.objectives]
+        out += ["", "Steps: " + "; ".join(f"{n}. {t}" for n, t in lesson.steps.items()) + "."]
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+GENERATED = re.compile(
+    r"(<!-- BEGIN GENERATED: ([a-z-]+) .*?-->\n)(.*?)(<!-- END GENERATED: \2 -->)", re.DOTALL)
+
+
+def refresh_guide(text: str, lessons: dict[str, Lesson], titles: set[str] | None) -> str:
+    """``text`` with its ``GENERATED`` parts made again from the lessons and the plans;
+    ``titles`` are the deck's slide titles, which the plans may name."""
+    makers = {"timeline": timeline_markdown, "lessons": lessons_markdown}
+    seen = set()
+
+    def fill(match: re.Match) -> str:
+        name = match.group(2)
+        if name not in makers:
+            raise BuildError(f"slides/instructor-guide.md: unknown generated part {name!r}")
+        seen.add(name)
+        return f"{match.group(1)}{makers[name](lessons, titles)}\n{match.group(4)}"
+
+    refreshed = GENERATED.sub(fill, text)
+    missing = set(makers) - seen
+    if missing:
+        raise BuildError(f"slides/instructor-guide.md: no generated part {sorted(missing)}")
+    return refreshed
+
+
+GUIDE_STYLE = """
+body { font: 17px/1.55 "Deck Sans", "DejaVu Sans", Verdana, sans-serif; color: #141b26;
+       max-width: 60rem; margin: 2rem auto; padding: 0 1.5rem; background: #fff; }
+@font-face { font-family: "Deck Sans"; src: url("fonts/DejaVuSans.ttf"); }
+@font-face { font-family: "Deck Sans"; src: url("fonts/DejaVuSans-Bold.ttf"); font-weight: bold; }
+@font-face { font-family: "Deck Mono"; src: url("fonts/DejaVuSansMono.ttf"); }
+h1, h2, h3, h4 { color: #082f6b; line-height: 1.25; }
+h2 { border-bottom: 3px solid #0b4aa2; padding-bottom: 0.2em; margin-top: 2.2em; }
+code, pre { font-family: "Deck Mono", "DejaVu Sans Mono", monospace; font-size: 0.9em; }
+code { background: #eef1f5; padding: 0.05em 0.25em; border-radius: 3px; }
+pre { background: #f3f5f8; border: 1px solid #c9d2de; padding: 0.8em 1em; overflow-x: auto; }
+pre code { background: none; padding: 0; }
+table { border-collapse: collapse; margin: 0.8em 0; }
+th, td { border-bottom: 1px solid #c9d2de; padding: 0.35em 0.7em; text-align: left;
+         vertical-align: top; }
+th { background: #dbe8fb; }
+a { color: #0b4aa2; }
+.back { font-size: 0.9em; }
+"""
+
+
+def render_guide(text: str) -> str:
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.anchors import anchors_plugin
+    # Headings get GitHub's ids, so that the guide's links to its own sections work here too.
+    renderer = MarkdownIt("commonmark", {"html": True}).enable("table").use(
+        anchors_plugin, min_level=2, max_level=4)
+    body = renderer.render(re.sub(r"<!-- (BEGIN|END) GENERATED.*?-->\n?", "", text))
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            "<title>Instructor guide</title>\n<link rel=\"icon\" href=\"data:,\">\n"
+            f"<style>{GUIDE_STYLE}</style>\n</head>\n<body>\n"
+            "<p class=\"back\"><a href=\"index.html\">← the slides</a></p>\n"
+            f"{body}</body>\n</html>\n")
+
+
+# -- putting it together ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Result:
+    slides: list[Slide]
+    skipped: list[str]
+    figures: list[str]
+    out: Path
+
+
+def build(out: Path = DEFAULT_OUT, *, deck_text: str | None = None,
+          guide_text: str | None = None) -> Result:
+    """Write the deck and the HTML guide into ``out``; returns what was built."""
+    lessons = read_lessons()
+    ctx = Context(lessons, out)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in (out / "figures").glob("*.svg"):
+        old.unlink()
+    slides, skipped = parse_deck(deck_text if deck_text is not None
+                                 else DECK.read_text(encoding="utf-8"), ctx)
+    (out / "index.html").write_text(render_deck(slides), encoding="utf-8")
+    for name in ("deck.css", "deck.js"):
+        shutil.copyfile(ENGINE / name, out / name)
+    (out / "code.css").write_text(code_css(), encoding="utf-8")
+    import matplotlib
+    fonts = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    (out / "fonts").mkdir(exist_ok=True)
+    for name in FONTS:
+        shutil.copyfile(fonts / name, out / "fonts" / name)
+    # A deck given as text (a test's) is not the one the plans name: their slides go unchecked.
+    guide = refresh_guide(guide_text if guide_text is not None
+                          else GUIDE.read_text(encoding="utf-8"), lessons,
+                          {slide.plain_title for slide in slides} if deck_text is None else None)
+    (out / "guide.html").write_text(render_guide(guide), encoding="utf-8")
+    manifest = {"slides": [{"title": s.plain_title, "classes": s.classes,
+                            "has_notes": bool(s.notes.strip())} for s in slides],
+                "figures": sorted(ctx.drawn), "skipped": skipped}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return Result(slides, skipped, sorted(ctx.drawn), out)
+
+
+def guide_is_current() -> tuple[bool, str]:
+    """Whether instructor-guide.md's generated parts match the lessons and plans now."""
+    lessons = read_lessons()
+    slides, _ = parse_deck(DECK.read_text(encoding="utf-8"), Context(lessons, None))
+    text = GUIDE.read_text(encoding="utf-8")
+    fresh = refresh_guide(text, lessons, {slide.plain_title for slide in slides})
+    return fresh == text, fresh
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="where to write the deck (default: slides/build)")
+    parser.add_argument("--check", action="store_true",
+                        help="only check that instructor-guide.md's generated parts are current")
+    args = parser.parse_args(argv)
+    try:
+        current, fresh = guide_is_current()
+        if args.check:
+            if not current:
+                print("slides/instructor-guide.md is out of date with labsrc/lessons/ or "
+                      "slides/timeline.py: run `make slides` and commit the guide.",
+                      file=sys.stderr)
+                return 1
+            print("slides/instructor-guide.md is up to date.")
+            return 0
+        if not current:
+            GUIDE.write_text(fresh, encoding="utf-8")
+            print("updated slides/instructor-guide.md (timetables and lesson summaries)")
+        result = build(args.out.resolve())
+    except BuildError as exc:
+        print(f"slides: {exc}", file=sys.stderr)
+        return 1
+    for line in result.skipped:
+        print(f"skipped {line}")
+    where = result.out
+    try:
+        where = where.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    print(f"built {len(result.slides)} slides and {len(result.figures)} diagrams: "
+          f"open {where / 'index.html'} (S: speaker notes); the guide is {where / 'guide.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""A real ``redis-server`` for the scale-out tests, started on a free port for each test.
+
+A plain module, not a conftest: a test module imports the fixture it uses from here
+(``from redis_server import redis_server``), so tests that never touch Redis never need it.
+
+Redis is Debian's ``redis-server`` from the PATH (``.ci/run`` installs it). Without it the tests
+that need it are skipped, with the command that fixes it; in CI (``CI`` set) they are required,
+so the same problem is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Iterator
+
+import pytest
+
+from wslab.broker import RedisServer
+
+MISSING_REDIS = "needs redis-server: apt-get install redis-server"
+
+
+def require_redis() -> None:
+    """Skip the calling test when ``redis-server`` is missing; fail when ``CI`` is set."""
+    if shutil.which("redis-server") is not None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{MISSING_REDIS} (required when CI is set)", pytrace=False)
+    pytest.skip(MISSING_REDIS)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A fresh ``redis-server`` on 127.0.0.1, storing nothing on disk; stopped after the test.
+
+    ``redis_server.stop()`` and ``redis_server.start()`` stop it and start it again on the same
+    port, for the outage tests.
+    """
+    require_redis()
+    server = RedisServer.spawn()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -1,0 +1,617 @@
+"""``wslab.broker`` and the room behind it: events, sequence numbers, backoff, the roster, the
+room's logic over a stand-in for Redis (everywhere), then ``RedisBroker`` and two in-process
+servers against a real ``redis-server`` (skipped without one, required in CI).
+
+The multi-process tests (real worker processes) are in ``test_scale_out.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pickle
+import signal
+import time
+
+import pytest
+
+from peers import join, still_chatting
+from redis_server import redis_server  # noqa: F401  (a fixture)
+from wslab import envelope
+from wslab.broker import (Backoff, InProcessBroker, RedisBroker, Roster, SequenceTracker,
+                          backoff_delay, broker_from_url, decode_event, encode_event,
+                          sequence_check)
+from wslab.chat import create_app
+from wslab.checks.manager import FakeSocket, settle
+from wslab.room import ChatRoom
+from wslab.runner import BackgroundServer
+from wslab.settings import ChatSettings
+
+# -- events -------------------------------------------------------------------------------------
+
+
+def chat_event(**changes):
+    event = {"v": 1, "worker": "w1", "seq": 1, "kind": "chat", "text": '{"message": "hi"}'}
+    event.update(changes)
+    return event
+
+
+def test_an_event_travels_as_plain_json_and_comes_back_equal():
+    event = chat_event(text="héllo ✓")
+    data = encode_event(event)
+    assert json.loads(data) == event and "héllo ✓" in data
+    assert decode_event(data) == event
+    assert decode_event(data.encode()) == event
+
+
+@pytest.mark.parametrize("data, why", [
+    ("not json at all", "not JSON"),
+    (pickle.dumps({"kind": "chat"}), "pickle is never read"),
+    ('{"v": 1, "worker": "w1", "seq": NaN, "kind": "chat", "text": "x"}', "NaN"),
+    ("[1, 2, 3]", "not an object"),
+    (json.dumps(chat_event(v=2)), "unknown version"),
+    (json.dumps(chat_event(worker="")), "no worker"),
+    (json.dumps(chat_event(seq=True)), "a boolean is not a sequence number"),
+    (json.dumps(chat_event(seq=0)), "sequence numbers start at 1"),
+    (json.dumps(chat_event(kind="shutdown")), "unknown kind"),
+    (json.dumps(chat_event(text=None)), "a chat without text"),
+    (json.dumps(chat_event(kind="join", client="bad id!", announce=True)), "bad client id"),
+    (json.dumps(chat_event(kind="join", client="alice", announce="yes")), "announce not bool"),
+    (json.dumps(chat_event(kind="leave", client="alice", announce=True)), "a leave without why"),
+    (json.dumps(chat_event(kind="presence", clients="alice", ask=False)), "clients not a list"),
+    (json.dumps(chat_event(kind="presence", clients=["alice"])), "no ask"),
+    ("[" * 5000 + "]" * 5000, "nested too deep"),
+    (json.dumps(chat_event(text="x" * (1 << 20))), "too big"),
+])
+def test_a_malformed_event_is_ignored_not_raised(data, why, caplog):
+    assert decode_event(data) is None, why
+    assert "Ignored" in caplog.text
+
+
+# -- sequence numbers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("last, seq, expected", [
+    (None, 1, (True, 0)), (None, 57, (True, 0)), (4, 5, (True, 0)), (4, 9, (True, 4)),
+    (4, 4, (False, 0)), (4, 2, (False, 0)),
+])
+def test_sequence_check(last, seq, expected):
+    assert sequence_check(last, seq) == expected
+
+
+def test_the_tracker_drops_repeats_and_counts_losses_per_worker():
+    tracker = SequenceTracker()
+    assert [tracker.accept("a", n) for n in (1, 2, 2, 5, 3, 6)] == [True, True, False, True,
+                                                                    False, True]
+    assert tracker.accept("b", 10) and tracker.lost == 2
+    tracker.forget("a")
+    assert tracker.accept("a", 1) and tracker.lost == 2
+
+
+# -- backoff ------------------------------------------------------------------------------------
+
+
+def test_backoff_doubles_up_to_the_cap_with_at_least_half_of_each_step():
+    lows = [backoff_delay(n, 0.0) for n in range(10)]
+    highs = [backoff_delay(n, 0.999999) for n in range(10)]
+    assert lows[:4] == pytest.approx([0.05, 0.1, 0.2, 0.4])
+    assert highs[:4] == pytest.approx([0.1, 0.2, 0.4, 0.8], rel=1e-5)
+    assert max(highs) == pytest.approx(5.0, rel=1e-5) and lows[-1] == pytest.approx(2.5)
+    assert backoff_delay(10_000, 0.5) == pytest.approx(3.75)  # no overflow, ever
+
+
+def test_two_workers_do_not_retry_in_step():
+    first, second = Backoff(), Backoff()
+    assert [first.delay(n) for n in range(6)] != [second.delay(n) for n in range(6)]
+
+
+# -- the roster ---------------------------------------------------------------------------------
+
+
+def test_the_roster_tracks_other_workers_and_expires_the_silent_ones():
+    now = [100.0]
+    roster = Roster(timeout=3.0, clock=lambda: now[0])
+    roster.replace("w2", ["bob", "carol"])
+    roster.add("w3", "dan")
+    assert roster.clients() == {"bob", "carol", "dan"} and roster.where("dan") == "w3"
+    roster.remove("w2", "carol")
+    now[0] = 102.0
+    roster.seen("w3")
+    now[0] = 104.0
+    assert roster.expire() == ["w2"]  # silent for 4 s; w3 spoke 2 s ago
+    assert roster.clients() == {"dan"} and roster.where("bob") is None
+    now[0] = 110.0
+    roster.refresh()  # after our own outage: everyone gets a fresh timeout
+    now[0] = 112.0
+    assert roster.expire() == [] and roster.workers == ["w3"]
+
+
+# -- choosing a broker --------------------------------------------------------------------------
+
+
+def test_broker_from_url():
+    assert isinstance(broker_from_url(None), InProcessBroker)
+    assert isinstance(broker_from_url("memory://"), InProcessBroker)
+    redis = broker_from_url("redis://127.0.0.1:6379/0", heartbeat=0.5)
+    assert isinstance(redis, RedisBroker) and redis.heartbeat == 0.5 and redis.shared
+    assert "secret" not in repr(broker_from_url("redis://:secret@10.0.0.1:6379"))
+    with pytest.raises(ValueError, match="unknown broker"):
+        broker_from_url("kafka://somewhere")
+
+
+async def test_the_in_process_broker_delivers_at_once_and_a_copy():
+    broker = InProcessBroker("solo")
+    got = []
+
+    async def handler(event):
+        got.append(event)
+
+    broker.subscribe(handler)
+    event = chat_event(worker="solo")
+    assert await broker.publish(event) is True
+    assert got == [event] and got[0] is not event
+
+
+# -- the room over a stand-in for Redis ---------------------------------------------------------
+
+
+class Hub:
+    """A stand-in for one Redis channel: ordered, delivered by a task, and able to go down.
+
+    Like Redis pub/sub, it keeps nothing: an event published while it is down, or while a
+    worker is cut off, is simply never delivered.
+    """
+
+    def __init__(self) -> None:
+        self.brokers: list[HubBroker] = []
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.up = True
+        self.task = asyncio.get_running_loop().create_task(self._pump())
+
+    async def _pump(self) -> None:
+        while True:
+            data = await self.queue.get()
+            for broker in list(self.brokers):
+                if broker.up:
+                    for handler in broker.handlers:
+                        await handler(decode_event(data))
+
+    async def set_up(self, up: bool) -> None:
+        self.up = up
+        for broker in list(self.brokers):
+            for on_status in broker.status_handlers:
+                await on_status(up, "" if up else "the hub is down")
+        await settle()
+
+    async def settled(self) -> None:
+        for _ in range(50):
+            await settle()
+            if self.queue.empty():
+                await settle()
+                return
+
+    def close(self) -> None:
+        self.task.cancel()
+
+
+class HubBroker:
+    shared = True
+
+    def __init__(self, hub: Hub, worker_id: str, heartbeat: float = 0.05) -> None:
+        self.hub, self.worker_id, self.heartbeat = hub, worker_id, heartbeat
+        self.handlers, self.status_handlers = [], []
+        self.cut_off = False
+
+    @property
+    def up(self) -> bool:
+        return self.hub.up and not self.cut_off
+
+    def subscribe(self, handler, on_status=None):
+        self.handlers.append(handler)
+        if on_status:
+            self.status_handlers.append(on_status)
+
+    async def start(self):
+        self.hub.brokers.append(self)
+        for on_status in self.status_handlers:
+            await on_status(self.up, "")
+
+    async def publish(self, event):
+        if not self.up:
+            return False
+        self.hub.queue.put_nowait(encode_event(event))
+        return True
+
+    async def close(self):
+        if self in self.hub.brokers:
+            self.hub.brokers.remove(self)
+
+
+class Worker:
+    """One room on the hub, and its stand-in clients."""
+
+    def __init__(self, hub: Hub, name: str, **settings) -> None:
+        self.room = ChatRoom(ChatSettings(rate_limit=0, **settings), HubBroker(hub, name))
+        self.sockets: dict[str, FakeSocket] = {}
+
+    async def connect(self, client_id: str) -> FakeSocket:
+        ws = FakeSocket(client_id)
+        self.sockets[client_id] = ws
+        await self.room.join(ws, client_id)
+        await settle()  # the outbox writers send what was queued
+        return ws
+
+    async def say(self, client_id: str, text: str) -> None:
+        frame = {"type": "websocket.receive", "text": json.dumps({"message": text})}
+        await self.room.receive(self.sockets[client_id], frame)
+
+
+def heard(ws: FakeSocket, kind: str | None = None) -> list[dict]:
+    """What ``ws`` was sent, decoded: chat lines (kind None) or system messages of ``kind``."""
+    messages = [json.loads(m) for m in ws.sent]
+    return [m for m in messages if m.get("type") == kind]
+
+
+def lines(ws: FakeSocket) -> list[str]:
+    return [m["message"] for m in heard(ws)]
+
+
+@pytest.fixture
+async def hub():
+    hub = Hub()
+    yield hub
+    hub.close()
+
+
+async def two_workers(hub, **settings):
+    one, two = Worker(hub, "w1", **settings), Worker(hub, "w2", **settings)
+    await one.room.start()
+    await two.room.start()
+    await hub.settled()
+    return one, two
+
+
+async def stop(*workers):
+    for worker in workers:
+        await worker.room.stop()
+
+
+async def test_every_line_reaches_every_client_once_in_one_order(hub):
+    one, two = await two_workers(hub)
+    alice = await one.connect("alice")
+    bob, carol = await two.connect("bob"), await two.connect("carol")
+    await hub.settled()
+    for n in range(5):  # lines from both workers, interleaved, before any is delivered
+        await one.say("alice", f"a{n}")
+        await two.say("bob", f"b{n}")
+    assert lines(alice) == []  # not delivered directly: only from the broker
+    await hub.settled()
+    assert lines(alice) == lines(bob) == lines(carol)
+    assert sorted(lines(alice)) == sorted([f"a{n}" for n in range(5)] + [f"b{n}" for n in range(5)])
+    await stop(one, two)
+
+
+async def test_joins_leaves_and_counts_are_for_the_whole_room(hub):
+    one, two = await two_workers(hub)
+    alice = await one.connect("alice")
+    await hub.settled()
+    bob = await two.connect("bob")
+    assert heard(bob, "welcome")[0]["online"] == ["alice", "bob"]
+    await hub.settled()
+    assert [(m["user"], m["participants"]) for m in heard(alice, "join")] == [("bob", 2)]
+    carol = await two.connect("carol")
+    await hub.settled()
+    await two.room.leave(bob)
+    await hub.settled()
+    assert [(m["user"], m["participants"]) for m in heard(alice, "disconnect")] == [("bob", 2)]
+    assert [(m["user"], m["participants"]) for m in heard(carol, "disconnect")] == [("bob", 2)]
+    assert one.room.online == two.room.online == ["alice", "carol"]
+    await stop(one, two)
+
+
+async def test_two_joins_at_the_same_moment_are_both_counted(hub):
+    one, two = await two_workers(hub)
+    alice, bob = FakeSocket("alice"), FakeSocket("bob")
+    await one.room.join(alice, "alice")  # both join before either worker hears of the other
+    await two.room.join(bob, "bob")
+    await hub.settled()
+    assert heard(alice, "join")[0]["participants"] == 2
+    assert heard(bob, "join")[0]["participants"] == 2
+    await stop(one, two)
+
+
+async def test_the_same_client_id_on_another_worker_replaces_the_older_connection(hub):
+    one, two = await two_workers(hub)
+    alice, bob = await one.connect("alice"), await one.connect("bob")
+    await hub.settled()
+    alice_again = await two.connect("alice")
+    assert heard(alice_again, "welcome")[0]["participants"] == 2
+    await hub.settled()
+    assert alice.closed_with == (envelope.CLOSE_REPLACED,
+                                 "replaced by a newer connection with the same client id")
+    # Nobody left and nobody joined: alice is still here, on her new connection.
+    assert [m["user"] for m in heard(bob, "join")] == []
+    assert heard(bob, "disconnect") == []
+    assert one.room.online == two.room.online == ["alice", "bob"]
+    await one.say("bob", "still there, alice?")
+    await hub.settled()
+    assert lines(alice_again) == ["still there, alice?"] and "still" not in str(alice.sent[-1:])
+    await stop(one, two)
+
+
+async def test_a_lost_join_is_put_right_by_the_next_heartbeat(hub):
+    one, two = await two_workers(hub)
+    bob = await two.connect("bob")
+    await hub.settled()
+    one.room.broker.cut_off = True  # w1 is cut off: its join announcement goes nowhere
+    await one.connect("alice")
+    one.room.broker.cut_off = False
+    assert two.room.online == ["bob"]
+    await asyncio.sleep(0.15)  # a heartbeat or two
+    await hub.settled()
+    assert two.room.online == ["alice", "bob"]
+    assert [(m["user"], m["participants"]) for m in heard(bob, "join")] == [("alice", 2)]
+    await stop(one, two)
+
+
+async def test_a_worker_that_goes_silent_is_forgotten_with_its_clients(hub):
+    one, two = await two_workers(hub)
+    alice = await one.connect("alice")
+    await two.connect("bob")
+    await hub.settled()
+    two.room._heartbeat.cancel()  # w2 dies without a word, like a SIGKILL
+    hub.brokers.remove(two.room.broker)
+    await asyncio.sleep(0.3)  # three heartbeats of 0.05 s, and then some
+    await hub.settled()
+    left = heard(alice, "disconnect")
+    assert [(m["user"], m["participants"]) for m in left] == [("bob", 1)]
+    assert "stopped answering" in left[0]["message"] and one.room.online == ["alice"]
+    await stop(one)
+
+
+async def test_a_worker_that_stops_says_goodbye(hub):
+    one, two = await two_workers(hub)
+    alice = await one.connect("alice")
+    await two.connect("bob")
+    await hub.settled()
+    two.room.manager.disconnect(two.sockets["bob"])  # as if uvicorn had closed bob's socket
+    two.room._by_socket.clear(), two.room._members.clear()
+    await two.room.stop()
+    await hub.settled()
+    assert [m["user"] for m in heard(alice, "disconnect")] == ["bob"]
+    assert "shut down" in heard(alice, "disconnect")[0]["message"]
+    await stop(one)
+
+
+async def test_while_the_broker_is_down_local_clients_still_hear_each_other(hub):
+    one, two = await two_workers(hub)
+    alice, dan = await one.connect("alice"), await one.connect("dan")
+    bob = await two.connect("bob")
+    await hub.settled()
+    await hub.set_up(False)
+    for ws in (alice, dan, bob):
+        assert heard(ws, "degraded"), ws
+    await one.say("alice", "anyone?")
+    await hub.settled()
+    assert lines(alice) == lines(dan) == ["anyone?"] and lines(bob) == []
+    late = await one.connect("erin")
+    assert heard(late, "degraded")  # told at once that the room is split
+    await hub.set_up(True)
+    await hub.settled()
+    for ws in (alice, dan, bob):
+        assert heard(ws, "recovered"), ws
+    await two.say("bob", "back")
+    await hub.settled()
+    assert lines(alice)[-1] == lines(bob)[-1] == "back"
+    assert len(lines(alice)) == 2  # "anyone?" once, "back" once: nothing twice
+    assert "erin" in two.room.online  # the join bob's worker missed, from a heartbeat
+    await stop(one, two)
+
+
+async def test_an_event_delivered_locally_and_then_by_the_broker_is_not_delivered_twice(hub):
+    one, _ = await two_workers(hub)
+    alice = await one.connect("alice")
+    await hub.settled()
+    event = {"v": 1, "worker": "w1", "seq": 999, "kind": "chat",
+             "text": envelope.chat_message("alice", "once")}
+    await one.room._on_event(dict(event))  # delivered here while the publish "failed"...
+    hub.queue.put_nowait(encode_event(event))  # ...yet it reached the broker after all
+    await hub.settled()
+    assert lines(alice) == ["once"]
+    await stop(one)
+
+
+# -- RedisBroker against a real redis-server ----------------------------------------------------
+
+class Listener:
+    """A RedisBroker's events and status changes, as lists a test can wait on."""
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self.broker = broker
+        self.events: list[dict] = []
+        self.status: list[bool] = []
+        broker.subscribe(self._event, self._status)
+
+    async def _event(self, event):
+        self.events.append(event)
+
+    async def _status(self, up, problem):
+        self.status.append(up)
+
+    async def until(self, condition, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, f"gave up waiting: {self.status} {self.events}"
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.redis
+async def test_redis_broker_publishes_to_every_worker_itself_included(redis_server):
+    one, two = Listener(RedisBroker(redis_server.url, worker_id="w1")), \
+        Listener(RedisBroker(redis_server.url, worker_id="w2"))
+    await one.broker.start()
+    await two.broker.start()
+    try:
+        assert one.status == two.status == [True]
+        assert await one.broker.publish(chat_event(worker="w1", seq=1))
+        assert await two.broker.publish(chat_event(worker="w2", seq=1))
+        for listener in (one, two):
+            await listener.until(lambda listener=listener: len(listener.events) == 2)
+            assert [e["worker"] for e in listener.events] == ["w1", "w2"]
+    finally:
+        await one.broker.close()
+        await two.broker.close()
+
+
+@pytest.mark.redis
+async def test_redis_broker_fails_fast_while_down_and_recovers_after_a_restart(redis_server):
+    listener = Listener(RedisBroker(redis_server.url, worker_id="w1",
+                                    backoff=Backoff(base=0.05, cap=0.2)))
+    await listener.broker.start()
+    try:
+        redis_server.stop()
+        await listener.until(lambda: listener.status == [True, False])
+        started = time.monotonic()
+        assert await listener.broker.publish(chat_event()) is False
+        assert time.monotonic() - started < 0.05  # no waiting for a server that is not there
+        redis_server.start()
+        await listener.until(lambda: listener.status == [True, False, True])
+        assert await listener.broker.publish(chat_event(seq=2))
+        await listener.until(lambda: len(listener.events) == 1)
+        assert listener.broker.connects == 2
+    finally:
+        await listener.broker.close()
+
+
+@pytest.mark.redis
+async def test_redis_broker_notices_a_redis_that_stops_answering(redis_server):
+    """A frozen Redis (SIGSTOP) keeps its connections open: only the ping finds out."""
+    listener = Listener(RedisBroker(redis_server.url, worker_id="w1", timeout=0.2,
+                                    backoff=Backoff(base=0.05, cap=0.2)))
+    await listener.broker.start()
+    try:
+        redis_server.process.send_signal(signal.SIGSTOP)
+        try:
+            await listener.until(lambda: listener.status == [True, False], timeout=3)
+        finally:
+            redis_server.process.send_signal(signal.SIGCONT)
+        await listener.until(lambda: listener.status == [True, False, True], timeout=3)
+    finally:
+        await listener.broker.close()
+
+
+@pytest.mark.redis
+async def test_a_server_starts_while_redis_is_down_and_joins_when_it_comes(redis_server):
+    redis_server.stop()
+    listener = Listener(RedisBroker(redis_server.url, worker_id="w1",
+                                    backoff=Backoff(base=0.05, cap=0.2)))
+    started = time.monotonic()
+    await listener.broker.start()
+    try:
+        assert time.monotonic() - started < 2 and listener.status == [False]
+        redis_server.start()
+        await listener.until(lambda: listener.status == [False, True])
+    finally:
+        await listener.broker.close()
+
+
+# -- two chat servers in this process, sharing a real Redis --------------------------------------
+
+
+@pytest.fixture
+def pair(redis_server):
+    """Start two chat servers that share ``redis_server``; both stop after the test."""
+    servers: list[BackgroundServer] = []
+
+    def start(name: str, **settings) -> BackgroundServer:
+        broker = RedisBroker(redis_server.url, worker_id=name, heartbeat=0.2,
+                             backoff=Backoff(base=0.05, cap=0.5))
+        server = BackgroundServer(create_app(ChatSettings(**settings), broker),
+                                  name=f"test-broker-{name}")
+        servers.append(server.start())
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.mark.redis
+async def test_two_servers_sharing_redis_are_one_room(pair):
+    one, two = pair("w1"), pair("w2")
+    alice = await join(one.ws_url, "alice")
+    await asyncio.sleep(0.2)  # her join travels through Redis to the other server
+    bob = await join(two.ws_url, "bob")
+    assert bob.welcome["online"] == ["alice", "bob"]
+    assert (await alice.next_of("join"))["participants"] == 2
+    await still_chatting(alice, bob)
+    await still_chatting(bob, alice)
+    assert await alice.silence() == [] and await bob.silence() == []  # nothing twice
+
+
+@pytest.mark.redis
+async def test_a_stranger_publishing_garbage_on_the_channel_harms_no_one(pair, redis_server):
+    import redis
+
+    one, two = pair("w1"), pair("w2")
+    alice, bob = await join(one.ws_url, "alice"), await join(two.ws_url, "bob")
+    stranger = redis.Redis.from_url(redis_server.url)
+    try:
+        for data in (b"\x80\x04garbage", pickle.dumps({"kind": "chat"}), b"[]",
+                     json.dumps(chat_event(worker="w9", text=42))):
+            stranger.publish("wslab:chat", data)
+    finally:
+        stranger.close()
+    await still_chatting(alice, bob)
+    assert "Ignored an event" in "\n".join(one.logs(None))
+
+
+@pytest.mark.redis
+async def test_redis_going_away_splits_the_room_and_its_return_heals_it(pair, redis_server):
+    one, two = pair("w1"), pair("w2")
+    alice, dan = await join(one.ws_url, "alice"), await join(one.ws_url, "dan")
+    bob = await join(two.ws_url, "bob")
+    redis_server.stop()
+    for peer in (alice, dan, bob):
+        degraded = await peer.next_of("degraded")
+        assert degraded["client_id"] == "system" and "only" in degraded["message"]
+    await still_chatting(alice, dan)  # one worker's clients still hear each other
+    assert [m for m in await bob.silence() if isinstance(m, dict) and "type" not in m] == []
+    redis_server.start()
+    for peer in (alice, dan, bob):
+        assert (await peer.next_of("recovered", timeout=5))["client_id"] == "system"
+    await still_chatting(bob, alice, dan)
+    # alice's line never reached bob's server; it counts the gap in her server's sequence
+    # numbers once the next event from her server arrives (a heartbeat, at the latest).
+    deadline = time.monotonic() + 3
+    while two.app.state.room.sequence.lost < 1:
+        assert time.monotonic() < deadline, "the lost line was never counted"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.redis
+async def test_the_same_client_id_on_two_servers_newest_wins(pair):
+    one, two = pair("w1"), pair("w2")
+    alice, bob = await join(one.ws_url, "alice"), await join(one.ws_url, "bob")
+    await alice.next_of("join")
+    await asyncio.sleep(0.2)  # server two has heard of alice by now
+    alice_again = await join(two.ws_url, "alice")
+    code, reason = await alice.closed()
+    assert code == 4409 and "newer connection" in reason
+    assert [m for m in await bob.silence() if m.get("type") in ("join", "disconnect")] == []
+    await still_chatting(bob, alice_again)
+
+
+@pytest.mark.redis
+async def test_a_client_of_a_stopped_server_is_announced_gone(pair):
+    one, two = pair("w1"), pair("w2")
+    alice = await join(one.ws_url, "alice")
+    await join(two.ws_url, "bob")
+    await alice.next_of("join")
+    two.stop()  # bob is closed with 1012; his server says goodbye
+    left = await alice.next_of("disconnect")
+    assert left["user"] == "bob" and left["participants"] == 1
+    await still_chatting(alice)
+    bob = await join(one.ws_url, "bob")  # he reconnects, to the server still running
+    assert (await alice.next_of("join"))["participants"] == 2
+    await still_chatting(bob, alice)

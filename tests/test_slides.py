@@ -1,0 +1,458 @@
+"""The slides (``make slides``): built from their sources, offline, checked in headless Chromium.
+
+The deck is built into a temporary folder with ``slides/build.py`` (the script ``make slides``
+runs), then:
+
+- the files are read: every content slide has speaker notes, every code block is the kit's code
+  as it is now (compared with the file it names, line by line), nothing loads from outside the
+  folder, and two builds give the same bytes;
+- the build refuses what it must refuse: code that is gone, a slide without notes, a command the
+  kit's command line rejects, a plan that does not add up;
+- the instructor guide's generated timetables are current;
+- Debian's Chromium opens the deck with every request that would leave the machine aborted,
+  steps through every slide with the keyboard, checks that each one fits its 1280x720 canvas,
+  follows the speaker view, prints it to PDF, and saves screenshots at projector sizes into
+  ``test-artifacts/slides/``: look at them.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from browser import ARTIFACTS, require_browser
+
+ROOT = Path(__file__).resolve().parent.parent
+SLIDES = ROOT / "slides"
+SHOTS = ARTIFACTS / "slides"
+
+#: Slides whose screenshots are saved, by title (a title that changed is simply skipped).
+SHOWN = ("Real-time chat with FastAPI and WebSockets", "HTTP: the client always asks first",
+         "The lecture's ConnectionManager", "The sequence diagram", "Many clients: figure 8.4",
+         "The hardened endpoint", "Close codes a chat meets")
+PROJECTORS = {"720p": {"width": 1280, "height": 720}, "1080p": {"width": 1920, "height": 1080},
+              "4x3": {"width": 1024, "height": 768}}
+
+
+def _load_build() -> Any:
+    spec = importlib.util.spec_from_file_location("slides_build", SLIDES / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["slides_build"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+build = _load_build()
+
+
+@pytest.fixture(scope="module")
+def deck(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The deck, built once for this module: its folder and its manifest."""
+    out = tmp_path_factory.mktemp("deck")
+    build.build(out)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    return {"out": out, "manifest": manifest, "titles": [s["title"] for s in manifest["slides"]]}
+
+
+def _text_files(out: Path) -> list[Path]:
+    return sorted(p for p in out.rglob("*") if p.suffix in (".html", ".css", ".js", ".svg"))
+
+
+# -- the files ------------------------------------------------------------------------------------
+
+def test_the_command_builds_the_deck_and_checks_the_guide(tmp_path: Path) -> None:
+    check = subprocess.run([sys.executable, str(SLIDES / "build.py"), "--check"], cwd=ROOT,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, (
+        "slides/instructor-guide.md is stale: run `make slides` and commit it\n" + check.stderr)
+    # The guide is current, so this run writes into tmp_path only.
+    assert build.main(["--out", str(tmp_path)]) == 0
+    for name in ("index.html", "deck.css", "deck.js", "code.css", "guide.html",
+                 "fonts/DejaVuSans.ttf", "fonts/DejaVuSansMono.ttf", "fonts/LICENSE_DEJAVU"):
+        assert (tmp_path / name).is_file(), name
+
+
+def test_the_deck_covers_the_lecture(deck: dict[str, Any]) -> None:
+    titles = " | ".join(deck["titles"])
+    for topic in ("HTTP: the client always asks first", "The protocol", "The core functions",
+                  "What a connection manager does", "The lecture's ConnectionManager",
+                  "The class diagram", "The sequence diagram", "Message handling",
+                  "Events on both sides", "The endpoint (1/2)", "The page's parts: HTML",
+                  "The look: CSS", "JavaScript: sending", "Best practices and error handling",
+                  "Many clients: figure 8.4", "Many workers: figure 8.6",
+                  "Testing a WebSocket endpoint", "References", "The protocol by hand",
+                  "The safe broadcast", "A chat window in the notebook", "Scaling out",
+                  "Security on a classroom network", "Running the classroom chat"):
+        assert topic in titles, topic
+    lessons = sorted(path.name[:2] for path in (ROOT / "labsrc" / "lessons").glob("0*.py"))
+    for number in lessons[1:]:  # 00 (setup) has no slide of its own
+        assert f"Your turn: {number} · " in titles, f"no slide for lesson {number}"
+
+
+def test_every_content_slide_has_speaker_notes(deck: dict[str, Any]) -> None:
+    page = (deck["out"] / "index.html").read_text(encoding="utf-8")
+    sections = re.findall(r'<section class="([^"]*)"[^>]*>(.*?)</section>', page, re.DOTALL)
+    assert len(sections) == len(deck["titles"])
+    for classes, body in sections:
+        notes = re.search(r'<aside class="notes">(.*?)</aside>', body, re.DOTALL)
+        if "section" in classes.split():
+            continue
+        text = re.sub(r"<[^>]+>", "", notes.group(1) if notes else "").strip()
+        assert len(text) > 80, f"a slide with too few notes: {body[:200]}"
+
+
+def test_diagrams_are_drawn_svg(deck: dict[str, Any]) -> None:
+    figures = deck["manifest"]["figures"]
+    assert {"polling-vs-push", "lecture-classes", "sequence", "fig-8-4", "fig-8-6"} <= set(figures)
+    for name in figures:
+        svg = (deck["out"] / "figures" / f"{name}.svg").read_text(encoding="utf-8")
+        assert svg.startswith("<?xml") and "<svg" in svg, name
+        assert "<image" not in svg, f"{name} embeds a bitmap instead of drawing"
+    page = (deck["out"] / "index.html").read_text(encoding="utf-8")
+    assert not re.search(r'<img [^>]*src="[^"]+\.(png|jpe?g|gif)"', page), "a bitmap in the deck"
+
+
+class _References(HTMLParser):
+    """What an HTML page loads (src, link href, inline style url()) and where it only links."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        for name in ("src", "srcset", "poster", "data"):
+            if values.get(name):
+                self.loads.append(values[name])
+        if tag == "link" and values.get("href"):
+            self.loads.append(values["href"])
+        elif tag == "a" and values.get("href"):
+            self.links.append(values["href"])
+        self.loads += re.findall(r"url\(['\"]?([^'\")]+)", values.get("style") or "")
+
+
+def test_nothing_in_the_deck_loads_from_outside(deck: dict[str, Any]) -> None:
+    out = deck["out"]
+    external = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
+    for path in _text_files(out):
+        text = path.read_text(encoding="utf-8")
+        where = path.relative_to(out)
+        loads: list[str] = []
+        if path.suffix == ".html":
+            parser = _References()
+            parser.feed(text)
+            loads = parser.loads
+            assert all(link.startswith(("#", "https://", "http://", "index.html", "guide.html"))
+                       for link in parser.links), (where, parser.links)
+            text = re.sub(r"<a [^>]*>", "", text)   # links are clicked, never loaded
+        if path.suffix in (".html", ".css", ".svg"):
+            loads += re.findall(r"url\(\s*['\"]?([^'\")]+)", text)
+            loads += re.findall(r"@import\s+(?:url\()?['\"]?([^'\");]+)", text)
+        if path.suffix == ".svg":
+            loads += re.findall(r'(?:xlink:)?href="([^"#][^"]*)"', text)
+        if path.suffix == ".js":
+            for call in ("fetch(", "XMLHttpRequest", "import(", "importScripts", "WebSocket(",
+                         "EventSource", "sendBeacon", "http://", "https://"):
+                assert call not in text, f"{where} uses {call}"
+        for target in loads:
+            if target.startswith("data:"):
+                continue
+            assert not external.match(target), f"{where} loads {target} from outside"
+            assert (path.parent / target.split("?")[0].split("#")[0]).exists(), \
+                f"{where} loads {target}, which is not in the deck"
+
+
+def test_code_on_slides_is_the_kits_code_now(deck: dict[str, Any]) -> None:
+    page = (deck["out"] / "index.html").read_text(encoding="utf-8")
+    blocks = re.findall(r'<p class="code-source">([^<]+)</p>\s*<div class="code"><pre>(.*?)</pre>',
+                        page, re.DOTALL)
+    assert len(blocks) >= 20
+    for source, code in blocks:
+        source = html.unescape(source)
+        match = re.fullmatch(r"(\S+)(?: · \S+)? · lines (\d+)-(\d+)", source)
+        assert match, source
+        path, first, last = ROOT / match.group(1), int(match.group(2)), int(match.group(3))
+        lines = path.read_text(encoding="utf-8").splitlines()[first - 1:last]
+        if path.parent.name == "lessons":
+            lines = build._without_stubs(lines)
+        expected = textwrap.dedent("\n".join(lines)).strip("\n")
+        shown = html.unescape(re.sub(r"<[^>]+>", "", code)).strip("\n")
+        if expected != shown:   # a docstring left out: the shown lines are the others, in order
+            remaining = iter(expected.splitlines())
+            assert all(any(line == other for other in remaining) for line in shown.splitlines()), \
+                f"the slide's code is not {source}:\n{shown}"
+
+
+def test_two_builds_give_the_same_bytes(deck: dict[str, Any], tmp_path: Path) -> None:
+    build.build(tmp_path)
+    def contents(folder: Path) -> dict[Path, bytes]:
+        return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+    first, second = contents(deck["out"]), contents(tmp_path)
+    assert first.keys() == second.keys()
+    assert [name for name in first if first[name] != second[name]] == []
+
+
+# -- what the build refuses -----------------------------------------------------------------------
+
+def _deck_with(slide: str) -> str:
+    return ("# Title {.title}\n\nA deck.\n\nNotes:\nWelcome, everyone: this is a short deck made "
+            "for one of the tests.\n\n---\n\n" + slide)
+
+
+@pytest.mark.parametrize("slide, complaint", [
+    ("# Code\n\n@code wslab.lecture:NoSuchManager\n\nNotes:\nSome notes.",
+     "has no NoSuchManager"),
+    ("# Code\n\n@code wslab/static/chat.html:noSuchFunction\n\nNotes:\nSome notes.",
+     "no function noSuchFunction()"),
+    ("# Code\n\n@code wslab.lecture:ConnectionManager mark=\"not in it\"\n\nNotes:\nSome notes.",
+     "is on no line"),
+    ("# No notes\n\n- a point\n", "has no speaker notes"),
+    ("# A command\n\n@command python -m wslab serve --classroom\n\nNotes:\nSome notes.",
+     "rejects"),
+    ("# A figure\n\n@figure no-such-figure\n\nNotes:\nSome notes.", "no such figure"),
+    ("# Columns\n\n::: columns\nleft\n\nNotes:\nSome notes.", "never closed"),
+])
+def test_the_build_refuses(slide: str, complaint: str, tmp_path: Path) -> None:
+    with pytest.raises(build.BuildError, match=re.escape(complaint)):
+        build.build(tmp_path, deck_text=_deck_with(slide))
+
+
+def test_a_lesson_not_written_yet_leaves_its_slide_out(tmp_path: Path) -> None:
+    result = build.build(tmp_path, deck_text=_deck_with("# Your turn {.lesson}\n\n@lesson 99\n"))
+    assert [slide.plain_title for slide in result.slides] == ["Title"]
+    assert "lesson 99" in result.skipped[0]
+
+
+def test_a_plan_must_add_up_and_match_the_lessons(monkeypatch: pytest.MonkeyPatch) -> None:
+    lessons = build.read_lessons()
+    titles = {"Many clients: figure 8.4"}
+    timeline = build.timeline
+    first = sorted(lessons)[1]
+
+    def plan(*blocks: Any, minutes: int = 90) -> tuple[Any, ...]:
+        return (timeline.Plan("Test plan", "A plan.", (timeline.Session("One", minutes, blocks),)),)
+
+    cases = [
+        (plan(timeline.Block(80, "too short")), "adds up to 80 minutes, not 90"),
+        (plan(timeline.Block(lessons[first].minutes + 5, "too long", lesson=first, steps="1"),
+              minutes=lessons[first].minutes + 5), "more than"),
+        (plan(timeline.Block(90, "all of it", lesson=first)), "its source states"),
+        (plan(timeline.Block(90, "a step", lesson=first, steps="99")), "has no step 99"),
+        (plan(timeline.Block(90, "later", lesson="98", steps="1")), "does not have"),
+        (plan(timeline.slides(90, "*No such slide*")), "does not have"),
+    ]
+    for plans, complaint in cases:
+        monkeypatch.setattr(timeline, "PLANS", plans)
+        with pytest.raises(build.BuildError, match=re.escape(complaint)):
+            build.timeline_markdown(lessons, titles)
+
+
+def test_the_guides_times_are_the_lessons_times() -> None:
+    """Read the lesson headers with a regex of their own, and find each in the guide's table."""
+    guide = (SLIDES / "instructor-guide.md").read_text(encoding="utf-8")
+    for path in sorted((ROOT / "labsrc" / "lessons").glob("[0-9][0-9]_*.py")):
+        text = " ".join(line.lstrip("# ") for line in path.read_text(encoding="utf-8").splitlines())
+        minutes, teaching, exercises = re.search(
+            r"\*\*Time:\*\* (\d+) minutes \((\d+) teaching, (\d+) exercises\)", text).groups()
+        row = f"| {path.name[:2]} | "
+        line = next((line for line in guide.splitlines() if line.startswith(row)), None)
+        assert line is not None, f"the guide has no row for {path.name}: run make slides"
+        assert line.endswith(f"| {teaching} | {exercises} | {minutes} |"), (path.name, line)
+    for session in re.findall(r"\*\*(?:The session|Session \d)\*\* \((\d+) minutes\)(.*?)\| end \|",
+                              guide, re.DOTALL):
+        length, table = session
+        assert sum(int(m) for m in re.findall(r"^\| \d+:\d\d \| (\d+) \|", table, re.MULTILINE)) \
+            == int(length)
+
+
+# -- in Chromium ---------------------------------------------------------------------------------
+
+class Watched:
+    """A page whose every request is recorded; anything not on the disk is aborted."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.outside: list[str] = []
+        self.failed: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", self._request)
+        page.on("requestfailed", lambda request: self.failed.append(request.url))
+        page.on("console", lambda message: message.type == "error"
+                and self.errors.append(message.text))
+        page.on("websocket", lambda socket: self.outside.append(socket.url))
+        page.route("**/*", self._route)
+
+    def _request(self, request: Any) -> None:
+        if not request.url.startswith(("file://", "data:", "about:")):
+            self.outside.append(request.url)
+
+    def _route(self, route: Any) -> None:
+        if route.request.url.startswith(("file://", "data:")):
+            route.continue_()
+        else:
+            self.outside.append(route.request.url)
+            route.abort()
+
+    def open(self, url: str) -> Any:
+        self.page.goto(url)
+        self.page.wait_for_selector("body[data-ready]")
+        return self.page
+
+    def assert_clean(self) -> None:
+        assert self.outside == [], f"requests that would leave the machine: {self.outside}"
+        assert [url for url in self.failed if url.startswith("file://")] == [], self.failed
+        assert self.errors == [], f"console errors: {self.errors}"
+
+
+@pytest.fixture
+def watched(request: pytest.FixtureRequest) -> Callable[..., Watched]:
+    """``watched(viewport)``: a new page in headless Chromium, watched (see :class:`Watched`)."""
+    require_browser()
+    opener = request.getfixturevalue("new_page")
+
+    def open_page(viewport: dict[str, int] = PROJECTORS["720p"]) -> Watched:
+        return Watched(opener(viewport=viewport))
+
+    return open_page
+
+
+from browser import browser, new_page  # noqa: E402,F401  (fixtures the watched fixture uses)
+
+
+def _shown(page: Any) -> int:
+    return int(page.evaluate("document.body.dataset.slide"))
+
+
+def _go(page: Any, key: str, expected: int) -> None:
+    page.keyboard.press(key)
+    page.wait_for_function(f"document.body.dataset.slide === '{expected}'")
+
+
+def _screenshot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"))
+
+
+@pytest.mark.browser
+def test_stepping_through_every_slide(deck: dict[str, Any],
+                                      watched: Callable[..., Watched]) -> None:
+    view = watched()
+    page = view.open((deck["out"] / "index.html").as_uri())
+    total = len(deck["titles"])
+    assert page.locator("#deck > section.slide").count() == total
+    assert _shown(page) == 1
+    for number in range(1, total + 1):
+        if number > 1:
+            _go(page, "ArrowRight", number)
+        current = page.locator("#deck > section.slide.current")
+        assert current.count() == 1
+        assert current.get_attribute("data-title") == deck["titles"][number - 1]
+        assert current.is_visible()
+        assert page.url.endswith(f"#{number}")
+        assert deck["titles"][number - 1] in page.title()
+    page.keyboard.press("ArrowRight")                     # the last slide stays the last
+    assert _shown(page) == total
+    _go(page, "Home", 1)
+    _go(page, "End", total)
+    page.keyboard.type("12")
+    _go(page, "Enter", 12)
+    _go(page, "ArrowLeft", 11)
+    overflowing = page.evaluate("Array.from(document.querySelectorAll('#deck > .slide'))"
+                                ".map((s, i) => s.dataset.overflow ? i + 1 : 0).filter(n => n)")
+    assert overflowing == [], f"slides that do not fit 1280x720: {overflowing}"
+    smallest = page.evaluate("Math.min(...Array.from(document.querySelectorAll('.code pre'))"
+                             ".map(p => parseFloat(getComputedStyle(p).fontSize)))")
+    assert smallest >= 15, f"code shrunk to {smallest}px to fit: too small for a projector"
+    view.assert_clean()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("projector", sorted(PROJECTORS))
+def test_projector_sizes(projector: str, deck: dict[str, Any],
+                         watched: Callable[..., Watched]) -> None:
+    size = PROJECTORS[projector]
+    view = watched(size)
+    page = view.open((deck["out"] / "index.html").as_uri())
+    scale = min(size["width"] / 1280, size["height"] / 720)
+    for title in SHOWN:
+        if title not in deck["titles"]:
+            continue
+        number = deck["titles"].index(title) + 1
+        page.evaluate(f"location.hash = '#{number}'")
+        page.wait_for_function(f"document.body.dataset.slide === '{number}'")
+        box = page.locator("#deck > section.slide.current").bounding_box()
+        assert box["width"] == pytest.approx(1280 * scale, abs=1)
+        assert box["x"] >= -0.5 and box["y"] >= -0.5
+        assert box["x"] + box["width"] <= size["width"] + 0.5
+        assert box["y"] + box["height"] <= size["height"] + 0.5
+        _screenshot(page, f"{projector}-{number:02d}-{title}")
+    view.assert_clean()
+
+
+@pytest.mark.browser
+def test_speaker_view_follows_and_drives(deck: dict[str, Any],
+                                         watched: Callable[..., Watched]) -> None:
+    view = watched()
+    page = view.open((deck["out"] / "index.html").as_uri() + "#3")
+    with page.context.expect_page() as opened:
+        page.keyboard.press("s")
+    speaker = Watched(opened.value)
+    speaker.page.set_viewport_size({"width": 1280, "height": 800})
+    speaker.page.wait_for_selector("body[data-ready]")
+    assert _shown(speaker.page) == 3
+    _go(page, "ArrowRight", 4)
+    speaker.page.wait_for_function("document.body.dataset.slide === '4'")
+    notes = page.locator("#s4 aside.notes").text_content().split()
+    assert speaker.page.locator("#p-notes").text_content().split() == notes
+    shown = speaker.page.locator("#p-current .slide").get_attribute("data-title")
+    coming = speaker.page.locator("#p-next .slide").get_attribute("data-title")
+    assert (shown, coming) == (deck["titles"][3], deck["titles"][4])
+    _go(speaker.page, "ArrowRight", 5)                    # the speaker view drives the deck too
+    page.wait_for_function("document.body.dataset.slide === '5'")
+    _screenshot(speaker.page, "speaker-view")
+    view.assert_clean()
+    speaker.assert_clean()
+
+
+@pytest.mark.browser
+def test_overlays_and_printing(deck: dict[str, Any], watched: Callable[..., Watched]) -> None:
+    view = watched()
+    page = view.open((deck["out"] / "index.html").as_uri())
+    page.keyboard.press("t")
+    assert page.locator("#toc").is_visible()
+    assert page.locator("#toc-list li").count() == len(deck["titles"])
+    page.locator("#toc-list a").nth(5).click()
+    page.wait_for_function("document.body.dataset.slide === '6'")
+    assert not page.locator("#toc").is_visible()
+    page.keyboard.press("b")
+    assert not page.locator("#deck > section.slide.current").is_visible()
+    page.keyboard.press("b")
+    assert page.locator("#deck > section.slide.current").is_visible()
+    pdf = page.pdf(prefer_css_page_size=True, print_background=True)
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == len(deck["titles"])
+    view.assert_clean()
+
+
+@pytest.mark.browser
+def test_the_guide_opens_offline(deck: dict[str, Any], watched: Callable[..., Watched]) -> None:
+    view = watched()
+    view.page.goto((deck["out"] / "guide.html").as_uri())
+    assert view.page.locator("h1").text_content() == "Instructor guide"
+    assert view.page.locator("table").count() >= 4
+    missing = view.page.evaluate("Array.from(document.querySelectorAll('a[href^=\"#\"]'))"
+                                 ".map(a => a.getAttribute('href').slice(1))"
+                                 ".filter(id => !document.getElementById(id))")
+    assert missing == [], f"links to sections the guide does not have: {missing}"
+    view.assert_clean()
