@@ -43,13 +43,17 @@ class _Outbox:
 
     def __init__(self, websocket: WebSocket, manager: ConnectionManager) -> None:
         self.websocket = websocket
-        self.pending: collections.deque[str] = collections.deque()
+        # Made when a message waits and dropped when the writer has sent it: an empty deque
+        # still holds a block of 64 slots, and most connections are idle most of the time.
+        self.pending: collections.deque[str] | None = None
         self.writer: Optional[asyncio.Task[None]] = None
         self.manager = manager
 
     def put(self, message: str, limit: int) -> bool:
         """Queue ``message``; False when ``limit`` messages are already waiting."""
-        if len(self.pending) >= limit:
+        if self.pending is None:
+            self.pending = collections.deque()
+        elif len(self.pending) >= limit:
             return False
         self.pending.append(message)
         if self.writer is None:
@@ -60,6 +64,7 @@ class _Outbox:
         try:
             while self.pending:
                 await self.websocket.send_text(self.pending.popleft())
+            self.pending = None
         except Exception as exc:  # the peer is gone, or this message cannot be sent at all
             self.writer = None
             logger.info("%s: send failed (%s: %s); dropping the connection",
@@ -71,7 +76,7 @@ class _Outbox:
 
     def discard(self) -> None:
         """Forget what is waiting and stop the writer: the connection is leaving."""
-        self.pending.clear()
+        self.pending = None
         if self.writer is not None and self.writer is not asyncio.current_task():
             self.writer.cancel()
         self.writer = None

@@ -13,6 +13,8 @@ class TokenBucket:
     stays inside the burst, a script in a loop does not. ``rate == 0`` means no limit.
     """
 
+    __slots__ = ("rate", "burst", "_clock", "_tokens", "_last")  # one per client: keep it small
+
     def __init__(self, rate: float, burst: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate

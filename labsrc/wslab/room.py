@@ -50,7 +50,7 @@ from wslab.settings import ChatSettings
 logger = logging.getLogger("wslab.chat")
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, slots=True)
 class Member:
     client_id: str
     websocket: WebSocket
