@@ -388,7 +388,14 @@ def check_widget_chat(new_page: Any, notebook: Path, work_dir: Path, *,
             text = "Hello from the browser <b>not bold</b> & done"
             box = mine.locator(".widget-text input")
             box.click()
-            box.press_sequentially(text, delay=10)
+            box.press_sequentially(text, delay=20)
+            # The browser sends keystrokes to the kernel one at a time, each after the last was
+            # acknowledged; on a busy machine the last ones can still be on their way when a
+            # script presses Enter in the same millisecond, and the widget can then only repair
+            # the line afterwards (tests/test_widgets.py covers that). A person pauses, and so
+            # does this test: it presses Enter once the kernel is idle and has had time to catch up.
+            wait_for_kernel(page)
+            page.wait_for_timeout(1000)
             box.press("Enter")
             expect(box).to_have_value("")
             heard = theirs.locator(".wslab-other").filter(has_text=text)
