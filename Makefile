@@ -28,8 +28,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
+# Jupyter refuses to run as root unless told to (containers and some lab machines run as root).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+
 lab: setup
-	cd notebooks && ../$(BIN)/jupyter lab 00_setup.ipynb
+	cd notebooks && ../$(BIN)/jupyter lab $(ALLOW_ROOT) 00_setup.ipynb
 
 test: setup
 	$(BIN)/python -m pytest
