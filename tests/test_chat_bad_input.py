@@ -152,6 +152,8 @@ async def test_second_connection_with_the_same_id_replaces_the_first(chat_server
     await alice.next_of("join")
     bob_again = await join(chat_server.ws_url, "bob")
     assert bob_again.welcome["participants"] == 2
+    # Said in-band too, for clients behind a proxy that drops close codes.
+    assert (await bob.error())["code"] == "replaced"
     code, reason = await bob.closed()
     assert code == 4409 and "newer connection" in reason
     # Nobody left and nobody joined: bob is still here, on his new connection.

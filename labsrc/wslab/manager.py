@@ -144,15 +144,20 @@ class ConnectionManager:
         for websocket in full:
             await self._evict(websocket)
 
-    async def close(self, websocket: WebSocket, code: int, reason: str) -> None:
+    async def close(self, websocket: WebSocket, code: int, reason: str,
+                    notice: str | None = None) -> None:
         """Stop delivering to ``websocket`` and close it with ``code`` (in the background).
+
+        ``notice``, if given, is sent just before the close frame: a message that says the same
+        as the close code, for clients behind a proxy that passes the close on without its code.
 
         The close frame waits behind whatever the transport still holds, so for a client that
         is not reading it may never leave; uvicorn's keepalive then ends the TCP connection
         (ping timeout). Either way this returns at once and nothing else waits for it.
         """
         self.disconnect(websocket)
-        task = asyncio.get_running_loop().create_task(self._send_close(websocket, code, reason))
+        task = asyncio.get_running_loop().create_task(
+            self._send_close(websocket, code, reason, notice))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
@@ -171,8 +176,11 @@ class ConnectionManager:
                         "too slow to keep up")
 
     @staticmethod
-    async def _send_close(websocket: WebSocket, code: int, reason: str) -> None:
+    async def _send_close(websocket: WebSocket, code: int, reason: str,
+                          notice: str | None) -> None:
         try:
+            if notice is not None:
+                await websocket.send_text(notice)
             await websocket.close(code=code, reason=reason)
         except Exception as exc:  # already closed or gone: nothing left to tell it
             logger.debug("Close not sent (%s)", type(exc).__name__)

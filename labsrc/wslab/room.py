@@ -123,8 +123,7 @@ class ChatRoom:
         if previous is not None:
             del self._by_socket[previous.websocket]
             logger.info("Client %s connected again; closing its older connection", client_id)
-            await self.manager.close(previous.websocket, envelope.CLOSE_REPLACED,
-                                     "replaced by a newer connection with the same client id")
+            await self._close_replaced(previous.websocket)
         self.manager.add(websocket)
         logger.info("Client %s connected", client_id)
         await self.manager.send_personal_message(
@@ -248,8 +247,7 @@ class ChatRoom:
         del self._by_socket[member.websocket]
         logger.info("Client %s connected again, to worker %s; closing its connection here",
                     member.client_id, self.roster.where(member.client_id))
-        await self.manager.close(member.websocket, envelope.CLOSE_REPLACED,
-                                 "replaced by a newer connection with the same client id")
+        await self._close_replaced(member.websocket)
         await self._publish("leave", client=member.client_id, announce=False, why="")
 
     async def _sync(self, change: Callable[[], Any], why: str = "") -> None:
@@ -315,6 +313,12 @@ class ChatRoom:
         for websocket in self.manager.active_connections:
             if websocket is not newcomer:
                 await self.manager.send_personal_message(message, websocket)
+
+    async def _close_replaced(self, websocket: WebSocket) -> None:
+        """Close a connection whose client id a newer connection took over (4409), saying so."""
+        reason = "replaced by a newer connection with the same client id"
+        await self.manager.close(websocket, envelope.CLOSE_REPLACED, reason,
+                                 notice=envelope.error_message("replaced", reason))
 
     async def _dropped(self, websocket: WebSocket, why: str) -> None:
         await self.leave(websocket, why=why)
