@@ -132,23 +132,24 @@ async def run_async_check(name: str, body: Callable[[], Awaitable[str]], *,
 
     ``body`` returns the detail for the success line. Returns whether the check passed.
     """
+    problem: Exception | None = None
+    detail = ""
     try:
         detail = await asyncio.wait_for(body(), timeout)
-    except (NotDone, NotImplementedError):
-        not_done(name, fallback)
-        return False
-    except Failure as failure:
-        failed(name, tried=failure.tried, expected=failure.expected, got=failure.got,
-               hint=failure.hint, fallback=fallback)
-        return False
     except asyncio.TimeoutError:
-        failed(name, tried="the whole check", expected=f"to finish within {timeout:g} s",
-               got="it was still waiting", hint="Look for an await that never returns, such as "
-               "receiving from a client that sends nothing.", fallback=fallback)
-        return False
+        problem = Failure(tried="the whole check", expected=f"to finish within {timeout:g} s",
+                          got="it was still waiting", hint="Look for an await that never "
+                          "returns, such as receiving from a client that sends nothing.")
+    except (NotDone, NotImplementedError, Failure) as exc:
+        problem = exc
     except Exception as exc:
-        failed(name, tried="the whole check", expected="no exception", got=describe_exception(exc),
-               hint="Read the exception: it comes from your code.", fallback=fallback)
-        return False
-    passed(name, detail)
-    return True
+        problem = Failure(tried="the whole check", expected="no exception",
+                          got=describe_exception(exc),
+                          hint="Read the exception: it comes from your code.")
+
+    def outcome() -> str:
+        if problem is not None:
+            raise problem
+        return detail
+
+    return run_check(name, outcome, fallback=fallback)
