@@ -499,6 +499,7 @@ CLOSE_CODES = (
     ("MESSAGE_TOO_BIG", "protocol", "a frame beyond uvicorn's size limit"),
     ("INTERNAL_ERROR", "protocol", "the server failed; also a missed pong in uvicorn"),
     ("SERVICE_RESTART", "protocol", "the server restarts (Ctrl-C): reconnect soon"),
+    ("TRY_AGAIN_LATER", "protocol", "the server is full or busy: reconnect later"),
     ("CLOSE_TOO_SLOW", "kit", "this client stopped reading; its outbox filled up"),
     ("CLOSE_REPLACED", "kit", "the same client id connected again: the newest wins"),
 )

@@ -571,12 +571,12 @@ def _fanout_half(which: str) -> Callable[[], Figure]:
     def draw() -> Figure:
         from matplotlib.patches import Rectangle as Key
         from wslab.figures import fanout
-        fig = Figure(figsize=(9.5, 4.1 if which == "_sequential" else 4.3), layout="constrained")
-        getattr(fanout, which)(fig.subplots())
+        fig = Figure(figsize=(9.5, 4.1 if which == "sequential" else 4.3), layout="constrained")
+        getattr(fanout, f"draw_{which}")(fig.subplots())
         keys = [(fanout.BROADCAST, None, "-", "broadcast running"),
                 (fanout.HEALTHY, None, "-", "a send that completes"),
                 (fanout.STUCK, "//", "-", "waiting for a send")]
-        keys += ([(fanout.NEVER, None, "--", "never sent")] if which == "_sequential" else
+        keys += ([(fanout.NEVER, None, "--", "never sent")] if which == "sequential" else
                  [(fanout.QUEUED, None, "-", "waiting in an outbox")])
         fig.legend([Key((0, 0), 1, 1, facecolor=c, edgecolor="#555555", hatch=h, linestyle=ls)
                     for c, h, ls, _ in keys], [label for *_, label in keys],
@@ -616,10 +616,10 @@ FIGURES: dict[str, tuple[Callable[[], Figure], str]] = {
     "two-loops": (_wslab("wslab.figures.endpoint", "two_loops"),
                   "Inside the Jupyter kernel: the main thread's event loop runs the cells, a "
                   "second thread runs uvicorn."),
-    "fanout-lecture": (_fanout_half("_sequential"),
+    "fanout-lecture": (_fanout_half("sequential"),
                        "Timeline of the lecture's broadcast: every send waits for the one before, "
                        "so a client that does not read stalls every handler."),
-    "fanout-outboxes": (_fanout_half("_outboxes"),
+    "fanout-outboxes": (_fanout_half("outboxes"),
                         "Timeline of one outbox and one writer per connection: broadcast returns "
                         "at once, and the client that does not read is dropped when its outbox "
                         "is full."),

@@ -309,6 +309,24 @@ async def test_joins_leaves_and_counts_are_for_the_whole_room(hub):
     await stop(one, two)
 
 
+async def test_someone_who_joins_while_an_earlier_join_travels_hears_of_it_once(hub):
+    """Bob's welcome lists alice already: the announcement of her join, back from the broker
+    a moment later, is not for him."""
+    one, two = await two_workers(hub)
+    alice, bob = FakeSocket("alice"), FakeSocket("bob")
+    await one.room.join(alice, "alice")  # her join is still on its way through the hub
+    await one.room.join(bob, "bob")
+    await hub.settled()
+    assert heard(bob, "welcome")[0]["online"] == ["alice", "bob"]
+    assert heard(bob, "join") == []
+    assert [m["user"] for m in heard(alice, "join")] == ["bob"]
+    carol = await two.connect("carol")
+    await hub.settled()
+    assert [m["user"] for m in heard(bob, "join")] == ["carol"]
+    assert [m["user"] for m in heard(carol, "join")] == []
+    await stop(one, two)
+
+
 async def test_two_joins_at_the_same_moment_are_both_counted(hub):
     one, two = await two_workers(hub)
     alice, bob = FakeSocket("alice"), FakeSocket("bob")
@@ -519,18 +537,25 @@ async def test_a_server_starts_while_redis_is_down_and_joins_when_it_comes(redis
 
 
 @pytest.fixture
-def pair(redis_server):
-    """Start two chat servers that share ``redis_server``; both stop after the test."""
+def pair(redis_server, request):
+    """Start two chat servers that share ``redis_server``; both stop after the test.
+
+    Each test's servers get a channel of their own: a server of an earlier test that is still
+    shutting down (``stop()`` gives up waiting after a second) must not say goodbye, as worker
+    ``w1``, into the room of the next test's ``w1``.
+    """
     servers: list[BackgroundServer] = []
+    channel = f"wslab:test:{request.node.name}"
 
     def start(name: str, **settings) -> BackgroundServer:
-        broker = RedisBroker(redis_server.url, worker_id=name, heartbeat=0.2,
+        broker = RedisBroker(redis_server.url, worker_id=name, heartbeat=0.2, channel=channel,
                              backoff=Backoff(base=0.05, cap=0.5))
         server = BackgroundServer(create_app(ChatSettings(**settings), broker),
                                   name=f"test-broker-{name}")
         servers.append(server.start())
         return server
 
+    start.channel = channel  # type: ignore[attr-defined]
     yield start
     for server in servers:
         server.stop()
@@ -559,7 +584,7 @@ async def test_a_stranger_publishing_garbage_on_the_channel_harms_no_one(pair, r
     try:
         for data in (b"\x80\x04garbage", pickle.dumps({"kind": "chat"}), b"[]",
                      json.dumps(chat_event(worker="w9", text=42))):
-            stranger.publish("wslab:chat", data)
+            stranger.publish(pair.channel, data)
     finally:
         stranger.close()
     await still_chatting(alice, bob)

@@ -6,55 +6,14 @@ import asyncio
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import websockets
 
+from cli_process import serve  # noqa: F401 (a fixture)
 from peers import join, still_chatting
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def serve():
-    """Start ``python -m wslab serve ARGS``; wait until it answers; kill it if a test did not."""
-    processes: list[subprocess.Popen] = []
-
-    def start(*args: str) -> tuple[subprocess.Popen, int, list[str]]:
-        port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wslab", "serve", "--port", str(port), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        processes.append(process)
-        banner = []
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            banner.append(line)
-            if "Press Ctrl-C" in line:
-                break
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return process, port, banner
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("the server did not start:\n" + "".join(banner))
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-        process.wait(5)
-        process.stdout.close()
 
 
 async def test_ctrl_c_closes_every_client_cleanly_and_exits(serve):

@@ -20,7 +20,7 @@ from wslab import envelope
 from wslab.chat import create_app
 from wslab.checks.clients import ScriptedSocket
 from wslab.client import (ChatClient, backoff, chat_line, close_all, describe_close,
-                          receive_chat, run_until_first_done, socket_url)
+                          receive_chat, run_until_first_done, settled_close_code, socket_url)
 from wslab.runner import BackgroundServer
 
 FAST = {"backoff": lambda attempt: 0.05}
@@ -262,6 +262,46 @@ async def test_a_replaced_client_stops_and_the_newer_one_stays(chat_server, clie
     assert "4409" in older.events[-1][1]
     await asyncio.sleep(0.3)
     assert newer.connected and newer.connections == 1 and older.connections == 1
+
+
+def code_dropping_proxy(error_code: str) -> FastAPI:
+    """A chat as seen through a proxy that drops close codes (jupyter-server-proxy does): the
+    server's error reply arrives, and then a close without the 1008 or 4409 that followed it."""
+    app = FastAPI()
+
+    @app.websocket("/ws/{client_id}")
+    async def refuse(websocket: WebSocket, client_id: str) -> None:
+        await websocket.accept()
+        await websocket.send_text(envelope.error_message(error_code, f"refused: {error_code}"))
+        await websocket.close()  # 1000: the proxy's close, not the server's code
+
+    return app
+
+
+@pytest.mark.parametrize(("error_code", "settled"), [("bad_token", 1008), ("bad_client_id", 1008),
+                                                     ("replaced", 4409)])
+async def test_a_final_error_reply_stops_the_client_when_a_proxy_drops_the_code(
+        clients, error_code, settled):
+    with BackgroundServer(code_dropping_proxy(error_code), name="client-proxy") as server:
+        py = ChatClient(server.ws_url, "py", **FAST)
+        assert await py.wait_until(lambda client: client.status == "closed", 3)
+        await asyncio.sleep(0.3)
+        assert py.connections == 1, py.events
+        assert py.events[-1][1].startswith(f"stopped for good: {settled}")
+
+
+async def test_other_error_replies_do_not_stop_the_client(clients):
+    with BackgroundServer(code_dropping_proxy("rate_limited"), name="client-proxy") as server:
+        py = ChatClient(server.ws_url, "py", **FAST)
+        assert await py.wait_until(lambda client: client.connections >= 2, 3)
+        assert py.status != "closed"
+
+
+@pytest.mark.parametrize(("code", "error", "settled"), [
+    (1000, "bad_token", 1008), (1005, "replaced", 4409), (1008, "replaced", 1008),
+    (4409, None, 4409), (1012, None, 1012), (1000, "rate_limited", 1000), (None, None, None)])
+def test_settled_close_code(code, error, settled):
+    assert settled_close_code(code, error) == settled
 
 
 async def test_an_http_refusal_of_the_handshake_is_final(clients):

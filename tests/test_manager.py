@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from wslab.manager import ConnectionManager
+from wslab import protocol
+from wslab.manager import WRITE_FRAME, ConnectionManager
 
 
 class FakeSocket:
@@ -134,3 +135,167 @@ async def test_personal_message_respects_the_bound(queue):
         await manager.send_personal_message(f"m{n}", stalled)
         await settle()
     assert stalled not in manager
+
+
+class SlowSocket(FakeSocket):
+    """A client that reads, but slowly: each send waits until the test lets it through."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.gate = asyncio.Event()
+
+    async def send_text(self, message: str) -> None:
+        await self.gate.wait()
+        self.sent.append(message)
+
+
+async def test_a_slow_reader_is_not_dropped_for_a_storm_of_announcements():
+    """A whole class joining at once must not get a healthy, slow client dropped (4408)."""
+    dropped = []
+
+    async def on_drop(ws, why):
+        dropped.append(ws)
+
+    manager = ConnectionManager(outbound_queue=4, on_drop=on_drop)
+    slow = SlowSocket("slow")
+    await manager.connect(slow)
+    joins = [f"join {n}" for n in range(50)]
+    for message in joins:
+        await manager.announce(message)
+    await manager.broadcast("a chat line")
+    await settle()
+    assert dropped == [] and slow in manager
+    assert manager.waiting(slow) == 50  # and the first join is being sent
+    slow.gate.set()
+    await settle()
+    assert slow.sent == [*joins, "a chat line"]  # all of it, in order
+    assert manager.waiting(slow) == 0
+
+
+async def test_a_client_that_never_reads_is_dropped_when_chat_lines_pile_up_behind_announcements():
+    manager = ConnectionManager(outbound_queue=4)
+    lazy, good = FakeSocket("lazy", stall=True), FakeSocket("good")
+    await manager.connect(lazy)
+    await manager.connect(good)
+    for n in range(20):
+        await manager.announce(f"join {n}")
+    await settle()
+    assert lazy in manager
+    for n in range(4):
+        await manager.broadcast(f"m{n}")
+        await settle()
+    assert lazy in manager  # 4 lines waiting: the bound, not past it
+    await manager.broadcast("m4")
+    assert lazy not in manager and good in manager
+    await settle()
+    assert lazy.closed_with == (4408, "too slow: stopped reading messages")
+    assert good.sent == [*(f"join {n}" for n in range(20)), *(f"m{n}" for n in range(5))]
+
+
+async def test_announcements_have_a_bound_of_their_own():
+    manager = ConnectionManager(outbound_queue=2, announcement_queue=5)
+    lazy = FakeSocket("lazy", stall=True)
+    await manager.connect(lazy)
+    for n in range(6):  # one being sent, five waiting
+        await manager.announce(f"join {n}")
+        await settle()
+    assert lazy in manager and manager.waiting(lazy) == 5
+    await manager.announce("one too many")
+    assert lazy not in manager
+    assert ConnectionManager(outbound_queue=3).announcement_queue == 3 * 16
+
+
+async def test_announce_skips_the_connection_it_is_about():
+    manager = ConnectionManager()
+    newcomer, other = FakeSocket("newcomer"), FakeSocket("other")
+    await manager.connect(newcomer)
+    await manager.connect(other)
+    await manager.announce("newcomer joined", skip=[newcomer])
+    await settle()
+    assert newcomer.sent == [] and other.sent == ["newcomer joined"]
+
+
+class FrameSocket(FakeSocket):
+    """A connection whose server offers to write ready-made frames (as ``wslab.serving`` does).
+
+    ``full`` makes it refuse them, as when its buffer is above the high-water mark; ``broken``
+    makes the offer raise.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.frames: list[bytes] = []
+        self.full = False
+        self.broken = False
+        self.scope = {"type": "websocket", "extensions": {WRITE_FRAME: self.write_frame}}
+
+    async def send_text(self, message: str) -> None:
+        message.encode("utf-8")  # as a server must, to frame it: fails on half a surrogate pair
+        await super().send_text(message)
+
+    def write_frame(self, frame: bytes) -> bool:
+        if self.broken:
+            raise RuntimeError("the server's writer is broken")
+        if self.full:
+            return False
+        self.frames.append(frame)
+        return True
+
+
+def text_of(frames: list[bytes]) -> list[str]:
+    out = []
+    for data in frames:
+        frame, used = protocol.decode_frame(data)
+        assert used == len(data) and frame.opcode == protocol.Opcode.TEXT and frame.fin
+        out.append(frame.text())
+    return out
+
+
+async def test_a_broadcast_is_encoded_once_and_written_at_once_where_there_is_room():
+    manager = ConnectionManager()
+    sockets = [FrameSocket(str(n)) for n in range(3)]
+    for ws in sockets:
+        await manager.connect(ws)
+    await manager.broadcast("héllo")  # written before broadcast returns: no task involved
+    assert all(text_of(ws.frames) == ["héllo"] for ws in sockets)
+    assert sockets[0].frames[0] is sockets[1].frames[0] is sockets[2].frames[0]
+    await manager.send_personal_message("just you", sockets[1])
+    assert text_of(sockets[1].frames) == ["héllo", "just you"]
+    await settle()
+    assert all(ws.sent == [] for ws in sockets)
+
+
+async def test_a_connection_without_room_gets_its_messages_through_its_outbox_in_order():
+    manager = ConnectionManager()
+    busy, free = FrameSocket("busy"), FrameSocket("free")
+    await manager.connect(busy)
+    await manager.connect(free)
+    busy.full = True
+    await manager.broadcast("m0")
+    await manager.announce("m1")
+    busy.full = False
+    await manager.broadcast("m2")  # m0 and m1 still wait: m2 must not overtake them
+    await settle()
+    assert busy.sent == ["m0", "m1", "m2"] and busy.frames == []
+    assert text_of(free.frames) == ["m0", "m1", "m2"] and free.sent == []
+    await manager.broadcast("m3")  # nothing waits any more: straight to the transport
+    assert text_of(busy.frames) == ["m3"]
+
+
+async def test_a_failing_frame_writer_falls_back_to_an_ordinary_send():
+    manager = ConnectionManager()
+    ws = FrameSocket("ws")
+    ws.broken = True
+    await manager.connect(ws)
+    await manager.broadcast("still delivered")
+    await settle()
+    assert ws.sent == ["still delivered"] and ws in manager
+
+
+async def test_text_that_no_frame_can_carry_is_left_to_the_writer_to_report():
+    manager = ConnectionManager()
+    ws = FrameSocket("ws")
+    await manager.connect(ws)
+    await manager.broadcast("half a pair: \ud800")  # not valid text: the send fails, alone
+    await settle()
+    assert ws.frames == [] and ws not in manager

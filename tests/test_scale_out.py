@@ -82,8 +82,8 @@ def workers(redis_server, tmp_path):
 
     yield start
     for worker in started:
-        # The whole group: with --workers, killing the parent alone would leave its worker
-        # processes running.
+        # The whole group: with --workers, killing the parent alone would leave its workers
+        # to notice that by themselves (test_workers_stop_when_their_supervisor_is_killed).
         with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.process.pid, signal.SIGKILL)
         worker.process.wait(5)
@@ -204,6 +204,42 @@ async def test_two_workers_on_one_port_are_one_room(workers):
     for peer in peers:
         await peer.ws.close()
     await stopped_cleanly(server)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")  # a zombie (exited, not yet reaped) counts as gone
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
+async def test_workers_stop_when_their_supervisor_is_killed(workers):
+    server = workers("--workers", "2")
+    deadline = time.monotonic() + 10
+    while len(worker_pids := [pid for pid in _children(server.process.pid)
+                              if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+              ) < 2:
+        assert time.monotonic() < deadline, "the two workers did not start"
+        await asyncio.sleep(0.1)
+    peer = await join(server.ws_url, "left_behind")
+    server.process.kill()  # SIGKILL: the supervisor gets no chance to stop its workers
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in worker_pids):
+        assert time.monotonic() < deadline, "the workers outlived their supervisor"
+        await asyncio.sleep(0.1)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=0.5).close()
+    assert "this worker stops too" in server.output(), server.output()
+    code, _reason = await peer.closed()
+    assert code in (1001, 1012), code
 
 
 def test_more_than_one_worker_needs_a_broker():

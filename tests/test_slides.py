@@ -219,7 +219,7 @@ def _deck_with(slide: str) -> str:
     ("# Code\n\n@code wslab.lecture:ConnectionManager mark=\"not in it\"\n\nNotes:\nSome notes.",
      "is on no line"),
     ("# No notes\n\n- a point\n", "has no speaker notes"),
-    ("# A command\n\n@command python -m wslab serve --classroom\n\nNotes:\nSome notes.",
+    ("# A command\n\n@command python -m wslab serve --kick alice\n\nNotes:\nSome notes.",
      "rejects"),
     ("# A figure\n\n@figure no-such-figure\n\nNotes:\nSome notes.", "no such figure"),
     ("# Columns\n\n::: columns\nleft\n\nNotes:\nSome notes.", "never closed"),

@@ -326,6 +326,19 @@ async def test_an_unreachable_server_is_retried(make_chat):
     assert alice.send_button.disabled
 
 
+async def test_a_final_error_reply_closes_for_good_when_a_proxy_drops_the_code(make_chat):
+    """Behind jupyter-server-proxy the 1008 does not arrive; the error reply before it does."""
+    from test_client import code_dropping_proxy
+
+    with BackgroundServer(code_dropping_proxy("bad_token"), name="widgets-proxy") as server:
+        alice = make_chat(server.ws_url, "alice")
+        await alice.wait_for(lambda chat: chat.status == CLOSED)
+        assert alice.close_code == 1008
+        await asyncio.sleep(0.3)  # no retries
+        assert alice.status == CLOSED
+        assert [entry.get("code") for entry in alice.entries] == ["bad_token"]
+
+
 async def test_a_wrong_token_closes_for_good(make_chat, start_chat):
     server = start_chat(token="s3cret")
     alice = make_chat(server.ws_url, "alice", token="wrong")

@@ -272,7 +272,7 @@ async with websockets.connect(server.ws_url + "/ws/echo") as ws:
     try:
         await ws.recv()
     except websockets.ConnectionClosedError:
-        print("the connection broke, close code", ws.close_code)
+        print(f"the connection broke, close code {ws.close_code}")
 
 server.print_logs(last=1)
 
@@ -289,7 +289,7 @@ async with websockets.connect(server.ws_url + "/ws/add") as ws:
     try:
         await ws.recv()
     except websockets.ConnectionClosedError:
-        print("the connection broke, close code", ws.close_code)
+        print(f"the connection broke, close code {ws.close_code}")
 
 server.print_logs(last=1)
 

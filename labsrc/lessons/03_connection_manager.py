@@ -579,10 +579,11 @@ server, log_start = await stall_demo(SafeManager(outbound_queue=64))
 # Bob got every line while Lazy's outbox filled; at 64 waiting messages Lazy was dropped and
 # told why (4408, if its buffers ever let the close frame through), and nobody else noticed.
 #
-# Try it: run the last cell again with `SafeManager(outbound_queue=2)`. Now the *healthy*
+# Try it: run the last cell again with your own class, `outbound_queue=2`. Now the *healthy*
 # clients get dropped too. uvicorn reads many of Ann's frames in one go, and her handler
 # broadcasts them one after another without pausing, so the writers get no turn in between:
-# a burst fills a small outbox even for a client that reads everything.
+# a burst fills a small outbox even for a client that reads everything. (The kit's manager,
+# below, survives it: it writes at once to a connection that has room.)
 #
 # ## 9. The trade-offs, honestly
 #
@@ -610,7 +611,10 @@ server, log_start = await stall_demo(SafeManager(outbound_queue=64))
 #   relies on the ping timeout to end slow clients; memory grows until then.
 #
 # The kit's manager, `wslab.manager.ConnectionManager`, is this design plus a few refinements:
-# a writer task exists only while there is something to send (an idle connection costs no task),
+# a message is encoded into a frame once, and written at once to every connection that has
+# nothing waiting and room in its buffer, so only a client that is behind uses its outbox and a
+# writer task (an idle connection costs no task); announcements of joins and leaves have a
+# bound of their own, so a crowd joining at once cannot get a slow-but-reading client dropped;
 # `send_personal_message` uses the same outbox, an `on_drop` callback lets the chat announce who
 # was dropped, and a log line says why. Read it next to your class: `wslab/manager.py`.
 #

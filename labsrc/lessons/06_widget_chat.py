@@ -157,10 +157,11 @@ print("clicks handled while the cell awaited:", clicks - before)
 
 # %% [markdown]
 # This time each click was handled at once (the count says how many, if you clicked): while
-# the cell sleeps, the loop is free. One caution: the kit's kernel (ipykernel 7.4) handles
-# widget messages while a cell awaits, but older kernels kept every message from the browser
-# waiting until the running cell had ended, `await` or not (ipykernel issue #646). A cell that
-# awaits a click hung forever there, and under *Run All*, or in a test, nobody clicks anyway.
+# the cell sleeps, the loop is free. One caution: the kit's kernel (ipykernel 7.4, on Python
+# 3.11 and later) handles widget messages while a cell awaits, but older kernels, such as 7.3 on
+# Python 3.10, keep every message from the browser waiting until the running cell has ended,
+# `await` or not (ipykernel issue #646). A cell that awaits a click hangs forever there, and
+# under *Run All*, or in a test, nobody clicks anyway.
 # So, with any kernel:
 #
 # - **Never let a cell wait for a person.** Put the reaction to a click into the callback,

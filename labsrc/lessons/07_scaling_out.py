@@ -623,5 +623,5 @@ if redis is not None and redis.owned:
 # - When Redis goes away, each worker keeps serving its own clients, tells them the room is
 #   degraded, reconnects with capped exponential backoff and jitter, and announces recovery.
 #
-# **Next:** [08 · Testing and security](08_testing_and_hardening.ipynb): testing the whole kit, and
-# keeping a classroom server safe.
+# **Next:** [08 · Testing and hardening](08_testing_and_hardening.ipynb): tests that do not
+# flake, a server that refuses what it should, and what one slow client costs everyone.

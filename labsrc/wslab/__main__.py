@@ -6,6 +6,10 @@ printed if you give none) and lets browser pages connect only from its own origi
 ``--allow-origin``). Ctrl-C stops it: uvicorn closes every client with 1012 (service restart),
 which the kit's clients answer by reconnecting once the server is back.
 
+``--classroom`` serves a whole class (``wslab.classroom``): on every network, always with a
+join token that stays the same across restarts, and with a live view for the instructor of who
+is connected and what flows, instead of a log line per chat message.
+
 Several processes can serve one room through Redis (``--broker redis://...``): either several
 servers on several ports, each started with the same ``--broker``, or ``--workers N`` on one
 port. With ``--workers``, uvicorn binds the port in this process and starts N worker processes
@@ -22,12 +26,16 @@ import json
 import logging
 import os
 import secrets
-import socket
+import signal
 import sys
+import threading
+import time
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
+from wslab import classroom
 from wslab.broker import DEFAULT_HEARTBEAT, broker_from_url, safe_url
 from wslab.chat import create_app
 from wslab.serving import uvicorn_config
@@ -39,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m wslab", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the chat server")
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (0.0.0.0: every network; default: loopback)")
+    serve.add_argument("--host",
+                       help="address to listen on (0.0.0.0: every network; default: loopback, "
+                            "or every network with --classroom)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     serve.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES,
                        metavar="N", help=f"longest chat line (default: {DEFAULT_MAX_MESSAGE_BYTES})")
@@ -61,9 +70,40 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --broker: seconds between the presence heartbeats of a worker; "
                             f"one silent for 3 heartbeats counts as gone (default: "
                             f"{DEFAULT_HEARTBEAT:g})")
-    serve.add_argument("--log-level", default="info",
-                       choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                       help="default: info, or warning with --classroom")
+    room = serve.add_argument_group(
+        "classroom mode", "--classroom serves a whole class: on every network, always with a "
+        "join token (kept across restarts) and the Origin check, and with a live view of who "
+        "is connected instead of a log line per message")
+    room.add_argument("--classroom", action="store_true", help="serve a whole class")
+    room.add_argument("--token-file", metavar="PATH", type=Path,
+                      help="where the classroom's join token is kept (default: "
+                           f"${classroom.TOKEN_FILE_ENV}, or classroom-token in the user's "
+                           "config folder, under wslab)")
+    room.add_argument("--new-token", action="store_true",
+                      help="make a new join token and keep it (when the old one has leaked)")
+    room.add_argument("--status-every", type=float, default=classroom.DEFAULT_STATUS_EVERY,
+                      metavar="S", help="seconds between looks at the room for the live view; "
+                                        f"0 turns it off (default: {classroom.DEFAULT_STATUS_EVERY:g})")
     return parser
+
+
+def resolve_defaults(args: argparse.Namespace) -> None:
+    """Fill in the defaults that depend on ``--classroom``; refuse what does not go with it."""
+    if args.host is None:
+        args.host = "0.0.0.0" if args.classroom else "127.0.0.1"
+    if args.log_level is None:
+        args.log_level = "warning" if args.classroom else "info"
+    if args.classroom:
+        if args.workers > 1:
+            raise ValueError("--classroom runs one server process, whose room its live view "
+                             "shows: for several workers, use serve --workers N --broker ... "
+                             "--host 0.0.0.0 --token ... instead")
+        if args.new_token and args.token:
+            raise ValueError("--new-token makes a token and --token gives one: choose one")
+    elif args.new_token or args.token_file:
+        raise ValueError("--new-token and --token-file go with --classroom")
 
 
 def is_loopback(host: str) -> bool:
@@ -75,30 +115,39 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def settings_for(args: argparse.Namespace) -> ChatSettings:
-    """Loopback: open, as in the notebooks. Anything else: token and Origin check on."""
-    local = is_loopback(args.host)
-    token = args.token if args.token or local else secrets.token_urlsafe(6)
+def settings_for(args: argparse.Namespace, token: str | None = None) -> ChatSettings:
+    """Loopback: open, as in the notebooks. Anything else, or a classroom: token and Origin
+    check on. ``token`` is the classroom's stored one, unless ``--token`` gives another."""
+    guarded = args.classroom or not is_loopback(args.host)
+    token = args.token or token or (secrets.token_urlsafe(6) if guarded else None)
     return ChatSettings(max_message_bytes=args.max_message_bytes, rate_limit=args.rate_limit,
                         outbound_queue=args.outbound_queue, token=token,
-                        check_origin=not local, allowed_origins=tuple(args.allow_origin))
+                        check_origin=guarded, allowed_origins=tuple(args.allow_origin))
+
+
+def classroom_token(args: argparse.Namespace) -> tuple[str, str]:
+    """The classroom's join token, and a note for the banner on where it comes from."""
+    if args.token:
+        problem = classroom.token_problem(args.token)
+        if problem is not None:
+            raise ValueError(f"--token: {problem}")
+        return args.token, "(from --token, for this run only)"
+    path = args.token_file or classroom.default_token_file()
+    try:
+        token, made = classroom.stored_token(path, new=args.new_token)
+    except OSError as exc:
+        raise ValueError(f"cannot keep the join token in {path} ({exc.strerror or exc}): give "
+                         "another place with --token-file, or a token with --token") from None
+    kept = f"kept in {classroom.shown_path(path)}"
+    if made:
+        return token, f"(new, {kept}; the same at the next start)"
+    return token, f"({kept}; --new-token makes a new one)"
 
 
 def join_addresses(host: str, port: int, token: str | None) -> list[str]:
     """The page addresses to give students: every address this machine has on ``host``."""
-    if host in ("0.0.0.0", "::", ""):
-        names = {socket.gethostname()}
-        try:
-            hosts = sorted({info[4][0] for name in names
-                            for info in socket.getaddrinfo(name, None, socket.AF_INET)
-                            if not ipaddress.ip_address(info[4][0]).is_loopback})
-        except OSError:
-            hosts = []
-        hosts = hosts or ["<this computer's address>"]
-    else:
-        hosts = [host]
-    query = f"?token={token}" if token else ""
-    return [f"http://{h}:{port}/chat{query}" for h in hosts]
+    hosts = classroom.reachable_hosts(host) or ["<this computer's address>"]
+    return [classroom.page_url(h, port, token) for h in hosts]
 
 
 #: The environment variable that carries a worker's settings from ``--workers`` to
@@ -120,9 +169,29 @@ def worker_app() -> FastAPI:
     """
     spec = json.loads(os.environ[WORKER_ENV])
     _setup_logging(spec["log_level"])
+    _stop_when_orphaned(os.getppid())
     fields = dict(spec["settings"], allowed_origins=tuple(spec["settings"]["allowed_origins"]))
     broker = broker_from_url(spec["broker"], heartbeat=spec["heartbeat"])
     return create_app(ChatSettings(**fields), broker)
+
+
+def _stop_when_orphaned(parent: int, every: float = 0.5) -> None:
+    """Shut this worker down (as on SIGTERM: clients closed with 1012) once ``parent`` is gone.
+
+    uvicorn's supervisor stops its workers on Ctrl-C or SIGTERM, but when it is killed outright
+    (SIGKILL, the out-of-memory killer) nothing tells them: they would serve on without a
+    supervisor, holding the port, until someone finds them. A worker whose parent has died is
+    handed to another process, so its parent process id changes. (On Windows it does not
+    change, and this watch never fires.)
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        logging.getLogger("wslab.chat").warning(
+            "The supervising process %s is gone: this worker stops too", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="wslab orphan watch", daemon=True).start()
 
 
 def _check_scale_out(args: argparse.Namespace) -> None:
@@ -139,13 +208,38 @@ def _check_scale_out(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.log_level)
     try:
-        settings = settings_for(args)
+        resolve_defaults(args)
+        token, token_note = classroom_token(args) if args.classroom else (None, "")
+        settings = settings_for(args, token)
         _check_scale_out(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    _setup_logging(args.log_level)
+    if args.classroom:
+        _classroom_banner(args, settings, token_note)
+    else:
+        _banner(args, settings)
+    if args.workers > 1:
+        return _run_workers(args, settings)
+    app = create_app(settings, broker_from_url(args.broker, heartbeat=args.heartbeat))
+    config = uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)
+    server = (classroom.ClassroomServer(config, app.state.room, every=args.status_every)
+              if args.classroom else uvicorn.Server(config))
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        # uvicorn re-raises the Ctrl-C it handled once every client is closed: we are done.
+        pass
+    if args.classroom and server.started:
+        relayed = app.state.room.messages_relayed
+        print(f"\nStopped. {relayed:,} chat {'line' if relayed == 1 else 'lines'} relayed.",
+              flush=True)
+    return 0 if server.started else 1
+
+
+def _banner(args: argparse.Namespace, settings: ChatSettings) -> None:
     print(f"wslab chat server on {args.host}:{args.port} "
           f"(messages up to {settings.max_message_bytes} bytes, "
           f"rate limit {'off' if settings.rate_limit == 0 else f'{settings.rate_limit:g}/s'})")
@@ -157,18 +251,18 @@ def main(argv: list[str] | None = None) -> int:
     if settings.token:
         print(f"  join token: {settings.token}")
     print("Press Ctrl-C to stop.", flush=True)
-    if args.workers > 1:
-        return _run_workers(args, settings)
-    broker = broker_from_url(args.broker, heartbeat=args.heartbeat)
-    config = uvicorn_config(create_app(settings, broker), host=args.host, port=args.port,
-                            log_level=args.log_level)
-    server = uvicorn.Server(config)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        # uvicorn re-raises the Ctrl-C it handled once every client is closed: we are done.
-        pass
-    return 0 if server.started else 1
+
+
+def _classroom_banner(args: argparse.Namespace, settings: ChatSettings, token_note: str) -> None:
+    """What students need to join; and from here on, repeated warnings are thinned out
+    (``classroom.QuietRepeats``), so one student testing the rate limit in a loop cannot fill
+    the instructor's screen."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(classroom.QuietRepeats())
+    if args.broker:
+        print(f"Broker: {safe_url(args.broker)} (the live view counts this server's lines)")
+    print(classroom.banner(settings, args.host, args.port,
+                           classroom.reachable_hosts(args.host), token_note), flush=True)
 
 
 def _run_workers(args: argparse.Namespace, settings: ChatSettings) -> int:

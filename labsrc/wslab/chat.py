@@ -18,6 +18,7 @@ its lifespan.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 from importlib import resources
@@ -68,7 +69,7 @@ def create_app(settings: ChatSettings | None = None, broker: Broker | None = Non
 
     @app.websocket("/ws/{client_id}")
     async def chat_endpoint(websocket: WebSocket, client_id: str) -> None:
-        if not await _admitted(websocket, client_id, settings):
+        if not await _admitted(websocket, client_id, settings, room.refused_handshakes):
             return
         await room.join(websocket, client_id)
         try:
@@ -83,8 +84,9 @@ def create_app(settings: ChatSettings | None = None, broker: Broker | None = Non
     return app
 
 
-async def _admitted(websocket: WebSocket, client_id: str, settings: ChatSettings) -> bool:
-    """Accept the handshake if this client may join; otherwise refuse it and say why.
+async def _admitted(websocket: WebSocket, client_id: str, settings: ChatSettings,
+                    refused: collections.Counter[str]) -> bool:
+    """Accept the handshake if this client may join; otherwise refuse it, say why, and count it.
 
     A page from a foreign origin is refused before ``accept()``: uvicorn answers HTTP 403 and a
     hostile page learns nothing. Everyone else is accepted first, so that a wrong token or a bad
@@ -94,6 +96,7 @@ async def _admitted(websocket: WebSocket, client_id: str, settings: ChatSettings
     if settings.check_origin and not access.origin_allowed(
             origin, websocket.headers.get("host"), settings.allowed_origins):
         logger.warning("Refused a handshake from origin %s for client %r", origin, client_id)
+        refused["foreign_origin"] += 1
         await websocket.close(code=envelope.CLOSE_POLICY_VIOLATION)
         return False
     await websocket.accept()
@@ -104,6 +107,7 @@ async def _admitted(websocket: WebSocket, client_id: str, settings: ChatSettings
     if problem is None:
         return True
     logger.warning("Refused client %r: %s", client_id[:80], problem)
+    refused[code] += 1
     await websocket.send_text(envelope.error_message(code, problem))
     await websocket.close(code=envelope.CLOSE_POLICY_VIOLATION, reason=problem[:120])
     return False

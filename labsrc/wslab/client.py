@@ -33,12 +33,16 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from wslab import envelope
 
-__all__ = ["ChatClient", "POLICY_CLOSES", "backoff", "chat_line", "close_all",
-           "describe_close", "receive_chat", "run_until_first_done", "socket_url"]
+__all__ = ["ChatClient", "FINAL_ERRORS", "POLICY_CLOSES", "backoff", "chat_line", "close_all",
+           "connect_problem", "describe_close", "final_error", "proxy_for", "receive_chat",
+           "run_until_first_done", "settled_close", "settled_close_code", "socket_url"]
 
 #: Close codes after which reconnecting would only repeat the problem (a wrong join token, a
 #: bad name) or fight the newer connection that took this name over.
 POLICY_CLOSES = frozenset({envelope.CLOSE_POLICY_VIOLATION, envelope.CLOSE_REPLACED})
+#: Error replies the server sends just before such a close. They matter when the close code
+#: does not arrive: jupyter-server-proxy, for one, passes the close on without its code.
+FINAL_ERRORS = frozenset({"bad_token", "bad_client_id", "replaced"})
 
 #: What the close codes a chat client meets mean, in words.
 CLOSE_MEANINGS = {
@@ -142,6 +146,36 @@ def describe_close(code: int | None, reason: str = "") -> str:
     return f"{text}: {reason}" if reason else text
 
 
+def final_error(frame: str | bytes) -> dict[str, Any] | None:
+    """``frame`` as a dict when it is an error reply whose code is in :data:`FINAL_ERRORS`."""
+    try:
+        data = json.loads(frame)
+    except (TypeError, ValueError):
+        return None
+    if isinstance(data, dict) and data.get("type") == "error" and data.get("code") in FINAL_ERRORS:
+        return data
+    return None
+
+
+def settled_close(code: int | None, reason: str,
+                  error: dict[str, Any] | None) -> tuple[int | None, str]:
+    """The close code and reason to act on, given the last final ``error`` reply (or None)."""
+    if error is None:
+        return code, reason
+    return settled_close_code(code, error["code"]), reason or str(error.get("message", ""))
+
+
+def settled_close_code(code: int | None, error: str | None) -> int | None:
+    """The close code to act on: ``code``, unless a final ``error`` reply came first.
+
+    After ``bad_token`` or ``bad_client_id`` the server closes with 1008, after ``replaced``
+    with 4409; when a proxy drops that code, the error reply still says which it was.
+    """
+    if code in POLICY_CLOSES or error not in FINAL_ERRORS:
+        return code
+    return envelope.CLOSE_REPLACED if error == "replaced" else envelope.CLOSE_POLICY_VIOLATION
+
+
 def socket_url(url: str, name: str, token: str | None = None) -> str:
     """The address of ``name``'s socket on the chat server at ``url``.
 
@@ -205,6 +239,7 @@ class ChatClient:
         self._started = self._loop.time()
         self._watched = 0  # how many events watch() has printed
         self._ws: ClientConnection | None = None
+        self._final_error: dict[str, Any] | None = None  # a final error reply, this connection
         self._closing = False
         self._changed = asyncio.Event()
         _running.add(self)
@@ -250,9 +285,10 @@ class ChatClient:
         """
         try:
             async with connect(self.url, open_timeout=self.open_timeout, close_timeout=1,
-                               proxy=_proxy_for(self.url)) as ws:
+                               proxy=proxy_for(self.url)) as ws:
                 opened_at = self._loop.time()
                 self._ws = ws
+                self._final_error = None
                 self.connections += 1
                 self._set(CONNECTED, f"connected as {self.name}")
                 try:
@@ -262,7 +298,7 @@ class ChatClient:
                     pass
                 finally:
                     self._ws = None
-            code, reason = ws.close_code, ws.close_reason or ""
+            code, reason = settled_close(ws.close_code, ws.close_reason or "", self._final_error)
             if not self._closing:
                 self._note(f"connection closed: {describe_close(code, reason)}")
             return opened_at, code, reason
@@ -273,7 +309,7 @@ class ChatClient:
             final = 400 <= status < 500 and status not in (408, 429)
             return None, "final" if final else None, why
         except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
-            why = _connect_problem(exc)
+            why = connect_problem(exc)
             self._note(f"connect failed: {why}")
             return None, None, why
 
@@ -281,6 +317,7 @@ class ChatClient:
         if isinstance(frame, bytes):
             return
         self.messages.append(frame)
+        self._final_error = final_error(frame) or self._final_error
         line = chat_line(frame)
         if line is not None:
             self.heard.append(line)
@@ -387,16 +424,17 @@ async def close_all() -> None:
         await client.close()
 
 
-def _connect_problem(exc: BaseException) -> str:
+def connect_problem(exc: BaseException) -> str:
+    """Why a connection could not be opened, in words a student can act on."""
     if isinstance(exc, ConnectionRefusedError):
-        return "nothing is listening there (connection refused)"
+        return "nothing is listening there (is the server running?)"
     if isinstance(exc, asyncio.TimeoutError):
         return "no answer within the time limit"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _proxy_for(url: str) -> Any:
+def proxy_for(url: str) -> Any:
     """No HTTP proxy for a server on this computer; otherwise the system's (websockets' default)."""
     host = (urlsplit(url).hostname or "").lower()
     return None if host in ("127.0.0.1", "localhost", "::1") else True

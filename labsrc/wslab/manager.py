@@ -5,29 +5,40 @@ whoever spoke. One client that stops reading then stalls everyone, and one that 
 the *sender's* handler fail. This one keeps the same names (``active_connections``,
 ``connection_count``, ``connect``, ``disconnect``, ``broadcast``) and changes how sending works:
 
-- every connection has its own bounded outbox (a deque) and, while the outbox is not empty, its
-  own writer task. ``broadcast`` only appends to outboxes, so it never waits for any client;
+- every connection has its own bounded outbox and, while the outbox is not empty, its own
+  writer task. ``broadcast`` only appends to outboxes (or writes where that needs no waiting,
+  see below), so it never waits for any client;
 - a writer whose send fails drops its own connection (closing it with 1011, in case the
   socket is still open), and nobody else notices;
 - a client whose outbox is full is not reading: it alone is dropped, with close code 4408 and a
   log line;
 - either way ``on_drop`` tells the chat, so it can announce the departure;
 - ``disconnect`` may be called any number of times, and ``connection_count`` is derived from
-  the registry, so it always equals the number of live connections.
+  the registry, so it always equals the number of live connections;
+- what the server itself announces (someone joined or left) goes through :meth:`announce`,
+  which queues it in the same order as everything else but does not count it toward the
+  client's limit (see :meth:`ConnectionManager.announce` for why).
 
 Writer tasks exist only while there is something to send, so an idle connection costs no task.
+And when the server can write a ready-made frame at once (wslab's uvicorn protocol,
+``wslab.serving``, offers that), a message for a connection with nothing waiting is not queued
+at all: ``broadcast`` encodes it into a WebSocket frame once and hands that same frame to every
+such connection's transport, which sends it or buffers it. A connection whose buffer is full
+(above its high-water mark) says no, and gets the message through its outbox and writer, as
+above. So a broadcast costs one encoding plus one write per client, and a thousand people
+joining at once do not make a million short-lived tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-from typing import Awaitable, Callable, Optional
+from typing import Awaitable, Callable, Collection, Optional
 
 from starlette.websockets import WebSocket
 
 from wslab.envelope import CLOSE_INTERNAL_ERROR, CLOSE_TOO_SLOW
+from wslab.protocol import Opcode, encode_frame
 from wslab.settings import DEFAULT_OUTBOUND_QUEUE
 
 logger = logging.getLogger("wslab.manager")
@@ -35,27 +46,76 @@ logger = logging.getLogger("wslab.manager")
 #: Called with a connection the manager dropped on its own, and why, in words for the others.
 DropCallback = Callable[[WebSocket, str], Awaitable[None]]
 
+#: Announcements that may wait for one client, per chat line that may (``outbound_queue``).
+ANNOUNCEMENTS_PER_LINE = 16
+
+#: The ASGI scope extension through which a server offers to write a ready-made frame:
+#: ``scope["extensions"][WRITE_FRAME](frame: bytes) -> bool``, True if it took the frame (the
+#: connection is open and its buffer has room), False if it did not and the message must be
+#: sent the usual way. ``wslab.serving.WebSocketProtocol`` offers it.
+WRITE_FRAME = "wslab.write_frame"
+
+
+class _Announcement(str):
+    """A message the server announces (a join, a leave): sent like any other text, counted apart.
+
+    One is made per announcement, not per recipient: every outbox holds the same object.
+    """
+
+    __slots__ = ()
+
 
 class _Outbox:
-    """Messages waiting for one connection, and the task that writes them out in order."""
+    """Messages waiting for one connection, and the task that writes them out in order.
 
-    __slots__ = ("websocket", "pending", "writer", "manager")
+    ``lines`` counts the waiting messages that count toward the client's limit (everything but
+    announcements), ``announcements`` the others. A message stops waiting when the writer
+    hands it to ``send_text``, as one taken from a queue would.
+    """
+
+    __slots__ = ("websocket", "pending", "writer", "manager", "lines", "announcements",
+                 "write_frame")
 
     def __init__(self, websocket: WebSocket, manager: ConnectionManager) -> None:
         self.websocket = websocket
-        # Made when a message waits and dropped when the writer has sent it: an empty deque
-        # still holds a block of 64 slots, and most connections are idle most of the time.
-        self.pending: collections.deque[str] | None = None
+        # A list made when a message waits, and handed whole to the writer, which then sends
+        # it in order while new messages start a new list. An idle connection holds no list,
+        # and one waiting message costs a one-element list (a deque would allocate a block of
+        # 64 slots for it).
+        self.pending: list[str] | None = None
         self.writer: Optional[asyncio.Task[None]] = None
         self.manager = manager
+        self.lines = 0
+        self.announcements = 0
+        extensions = (getattr(websocket, "scope", None) or {}).get("extensions") or {}
+        self.write_frame: Callable[[bytes], bool] | None = extensions.get(WRITE_FRAME)
 
-    def put(self, message: str, limit: int) -> bool:
-        """Queue ``message``; False when ``limit`` messages are already waiting."""
+    def deliver(self, message: str, frame: bytes | None) -> bool:
+        """Write ``frame`` (``message``, encoded) now if nothing waits before it and the server
+        takes it; otherwise queue ``message``. False when the outbox is full."""
+        if frame is not None and self.writer is None and self.write_frame is not None:
+            try:
+                if self.write_frame(frame):
+                    return True
+            except Exception as exc:
+                # The writer's send will meet the same problem, and report it.
+                logger.debug("Writing a frame failed (%s); queueing the message", exc)
+        return self.put(message)
+
+    def put(self, message: str) -> bool:
+        """Queue ``message``; False when too many are already waiting (nothing is queued then)."""
+        if type(message) is _Announcement:
+            if self.announcements >= self.manager.announcement_queue:
+                return False
+            self.announcements += 1
+        else:
+            if self.lines >= self.manager.outbound_queue:
+                return False
+            self.lines += 1
         if self.pending is None:
-            self.pending = collections.deque()
-        elif len(self.pending) >= limit:
-            return False
-        self.pending.append(message)
+            self.pending = [message]
+        else:
+            self.pending.append(message)
         if self.writer is None:
             self.writer = asyncio.get_running_loop().create_task(self._write())
         return True
@@ -63,8 +123,13 @@ class _Outbox:
     async def _write(self) -> None:
         try:
             while self.pending:
-                await self.websocket.send_text(self.pending.popleft())
-            self.pending = None
+                batch, self.pending = self.pending, None
+                for message in batch:
+                    if type(message) is _Announcement:
+                        self.announcements -= 1
+                    else:
+                        self.lines -= 1
+                    await self.websocket.send_text(message)
         except Exception as exc:  # the peer is gone, or this message cannot be sent at all
             self.writer = None
             logger.info("%s: send failed (%s: %s); dropping the connection",
@@ -77,6 +142,7 @@ class _Outbox:
     def discard(self) -> None:
         """Forget what is waiting and stop the writer: the connection is leaving."""
         self.pending = None
+        self.lines = self.announcements = 0
         if self.writer is not None and self.writer is not asyncio.current_task():
             self.writer.cancel()
         self.writer = None
@@ -88,11 +154,16 @@ class ConnectionManager:
     ``outbound_queue`` is how many messages may wait for one client before it counts as not
     reading. The messages themselves are shared between outboxes (a broadcast queues the same
     string object everywhere), so the bound costs a pointer per waiting message, not a copy.
+    Announcements (:meth:`announce`) have a bound of their own, ``announcement_queue``, by
+    default :data:`ANNOUNCEMENTS_PER_LINE` times ``outbound_queue``.
     """
 
     def __init__(self, *, outbound_queue: int = DEFAULT_OUTBOUND_QUEUE,
-                 on_drop: DropCallback | None = None) -> None:
+                 on_drop: DropCallback | None = None,
+                 announcement_queue: int | None = None) -> None:
         self.outbound_queue = outbound_queue
+        self.announcement_queue = (announcement_queue if announcement_queue is not None
+                                   else ANNOUNCEMENTS_PER_LINE * outbound_queue)
         self.on_drop = on_drop
         self._outboxes: dict[WebSocket, _Outbox] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -108,6 +179,12 @@ class ConnectionManager:
 
     def __contains__(self, websocket: object) -> bool:
         return websocket in self._outboxes
+
+    def waiting(self, websocket: WebSocket) -> int:
+        """How many messages (announcements included) wait in ``websocket``'s outbox, not
+        counting the one its writer is sending."""
+        outbox = self._outboxes.get(websocket)
+        return 0 if outbox is None else outbox.lines + outbox.announcements
 
     async def connect(self, websocket: WebSocket) -> None:
         """Accept the WebSocket handshake and start delivering messages to it."""
@@ -132,15 +209,43 @@ class ConnectionManager:
     async def send_personal_message(self, message: str, websocket: WebSocket) -> None:
         """Queue ``message`` for one connection, behind whatever it is already waiting for."""
         outbox = self._outboxes.get(websocket)
-        if outbox is not None and not outbox.put(message, self.outbound_queue):
+        if outbox is not None and not outbox.deliver(message, _text_frame(message)):
             await self._evict(websocket)
 
     async def broadcast(self, message: str) -> None:
         """Queue ``message`` for every connection. Returns without waiting for any of them."""
         logger.debug("Broadcasting message: %s", message)
-        limit = self.outbound_queue
+        await self._queue_for_all(message, ())
+
+    async def announce(self, message: str, *, skip: Collection[WebSocket] = ()) -> None:
+        """Queue a message from the server itself (someone joined or left) for every connection
+        but those in ``skip``, behind what each is already waiting for, without counting it toward the
+        client's ``outbound_queue``.
+
+        Why apart: announcements come in storms that no one chose. When a whole class joins at
+        once, every client is sent one announcement per newcomer, and a client that reads
+        slowly at that moment (a busy laptop, a slow network, a server that is itself behind)
+        would pass any bound meant for chat lines and be dropped, although it is healthy and
+        catching up. Chat lines are bounded by the senders' rate limit; announcements are
+        bounded by how many people come and go, so they get a bound of their own,
+        ``announcement_queue`` (with the defaults, 16 times the chat bound: a storm of 4096
+        joins). A client that never reads is still dropped, as soon as chat lines pile up.
+
+        Why not coalesce them (keep only the latest count while a client is behind): every
+        announcement names a person, and the kit's page, ChatWidget and lesson 06's exercise
+        keep the list of who is online from them, so a dropped one would leave a name missing
+        or a ghost. Each waiting announcement costs a pointer, as chat lines do: the message is
+        one object, shared by every outbox.
+        """
+        logger.debug("Announcing: %s", message)
+        await self._queue_for_all(_Announcement(message), skip)
+
+    async def _queue_for_all(self, message: str, skip: Collection[WebSocket]) -> None:
+        frame = _text_frame(message)  # encoded once, for everyone
+        skipped = {id(ws) for ws in skip}  # by identity: a WebSocket is a Mapping
         full = [outbox.websocket for outbox in list(self._outboxes.values())
-                if not outbox.put(message, limit)]
+                if id(outbox.websocket) not in skipped
+                and not outbox.deliver(message, frame)]
         for websocket in full:
             await self._evict(websocket)
 
@@ -170,8 +275,12 @@ class ConnectionManager:
             await self.on_drop(websocket, why)
 
     async def _evict(self, websocket: WebSocket) -> None:
-        logger.warning("%s stopped reading: %d messages waiting; disconnecting it (%d)",
-                       websocket.url.path, self.outbound_queue, CLOSE_TOO_SLOW)
+        outbox = self._outboxes.get(websocket)
+        if outbox is None:
+            return
+        logger.warning("%s stopped reading: %d messages and %d announcements waiting; "
+                       "disconnecting it (%d)", websocket.url.path, outbox.lines,
+                       outbox.announcements, CLOSE_TOO_SLOW)
         await self.drop(websocket, CLOSE_TOO_SLOW, "too slow: stopped reading messages",
                         "too slow to keep up")
 
@@ -184,3 +293,11 @@ class ConnectionManager:
             await websocket.close(code=code, reason=reason)
         except Exception as exc:  # already closed or gone: nothing left to tell it
             logger.debug("Close not sent (%s)", type(exc).__name__)
+
+
+def _text_frame(message: str) -> bytes | None:
+    """``message`` as one unmasked, unfragmented text frame: what a server sends."""
+    try:
+        return encode_frame(Opcode.TEXT, message.encode("utf-8"))
+    except UnicodeEncodeError:  # half a surrogate pair: no text frame can carry it
+        return None

@@ -3,7 +3,9 @@
 ``wslab.chat`` hands every frame a client sends to :meth:`ChatRoom.receive`; the room reads it
 with ``wslab.envelope``, applies the client's rate limit, and either relays it to everyone
 through the ``ConnectionManager`` or answers the sender alone with an error. Joins, leaves and
-the participant count are announced here too, so the count always matches the members.
+the participant count are announced here too, so the count always matches the members. They go
+out through ``ConnectionManager.announce``, which bounds them apart from chat lines, so that a
+whole class joining at once does not get a slow reader dropped (see there why).
 
 Two connections with the same client id: the newer one wins. The usual reason for a second
 connection is a reconnect after the Wi-Fi dropped, while the server has not yet noticed that
@@ -34,7 +36,9 @@ broker, and then sees the other join, holds the older connection.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
+import itertools
 import logging
 from typing import Any, Callable
 
@@ -57,6 +61,27 @@ class Member:
     bucket: TokenBucket
     #: Whether this worker's announcement of the join has come back from the broker.
     announced: bool = False
+    #: Chat lines this connection has had relayed (for the classroom's live view).
+    said: int = 0
+    #: When it joined this worker, as a count of joins: who joined after whom.
+    arrival: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class RoomSnapshot:
+    """What a room has counted, copied at one moment (:meth:`ChatRoom.snapshot`).
+
+    ``online`` is the whole room (every worker); the rest is this worker's: ``said`` maps each
+    of its members to the chat lines they have sent since they connected; ``relayed`` counts
+    the chat lines its clients sent; the refusals and drops are counted by their code or reason.
+    """
+
+    online: tuple[str, ...]
+    said: dict[str, int]
+    relayed: int
+    refused_handshakes: dict[str, int]
+    refused_frames: dict[str, int]
+    dropped: dict[str, int]
 
 
 class ChatRoom:
@@ -81,19 +106,34 @@ class ChatRoom:
         self._members: dict[str, Member] = {}
         self._by_socket: dict[WebSocket, Member] = {}
         self._seq = 0
+        self._arrivals = itertools.count(1)
         self._heartbeat: asyncio.Task[None] | None = None
         self._stopping = False
         self.messages_relayed = 0
+        #: Handshakes refused (``chat._admitted`` counts them), frames refused, and clients the
+        #: manager dropped, by code or reason: what the classroom's live view shows.
+        self.refused_handshakes: collections.Counter[str] = collections.Counter()
+        self.refused_frames: collections.Counter[str] = collections.Counter()
+        self.dropped: collections.Counter[str] = collections.Counter()
         self.broker.subscribe(self._on_event, self._on_status)
 
     @property
     def participants(self) -> int:
-        return len(self.online)
+        """How many are in the room (the length of :attr:`online`, without sorting it)."""
+        others = self.roster.clients()
+        return len(self._members.keys() | others) if others else len(self._members)
 
     @property
     def online(self) -> list[str]:
         """Everyone in the room: this worker's members and the other workers' clients."""
         return sorted(self._members.keys() | self.roster.clients())
+
+    def snapshot(self) -> RoomSnapshot:
+        """Who is here and what the room has counted so far, as a copy that stays still."""
+        return RoomSnapshot(tuple(self.online),
+                            {member.client_id: member.said for member in self._members.values()},
+                            self.messages_relayed, dict(self.refused_handshakes),
+                            dict(self.refused_frames), dict(self.dropped))
 
     async def start(self) -> None:
         """Connect to the broker; with one shared by other workers, start the heartbeat."""
@@ -117,7 +157,7 @@ class ChatRoom:
         previous = self._members.get(client_id)
         elsewhere = previous is None and self.roster.where(client_id) is not None
         member = Member(client_id, websocket, TokenBucket(self.settings.rate_limit),
-                        announced=previous is not None)
+                        announced=previous is not None, arrival=next(self._arrivals))
         self._members[client_id] = member
         self._by_socket[websocket] = member
         if previous is not None:
@@ -165,10 +205,12 @@ class ChatRoom:
                                f"second; try again in {member.bucket.retry_after():.1f} s")
         elif isinstance(frame, envelope.Chat):
             logger.info("Received from client %s: %s", member.client_id, _preview(frame.text))
+            member.said += 1
             await self.relay(envelope.chat_message(member.client_id, frame.text))
         else:
             logger.info("Received plain text from client %s: %s",
                         member.client_id, _preview(frame.text))
+            member.said += 1
             await self.relay(envelope.plain_text_message(member.client_id, frame.text))
 
     async def relay(self, message: str) -> None:
@@ -209,12 +251,23 @@ class ChatRoom:
             if member is not None:
                 member.announced = True
             if event["announce"]:
-                await self._announce_to_others(
+                await self.manager.announce(
                     envelope.join_message(event["client"], self.participants),
-                    member.websocket if member else None)
+                    skip=self._welcomed_with(member))
         elif kind == "leave" and event["announce"]:
-            await self.manager.broadcast(
+            await self.manager.announce(
                 envelope.leave_message(event["client"], self.participants, why=event["why"]))
+
+    def _welcomed_with(self, member: Member | None) -> list[WebSocket]:
+        """``member`` and everyone here who joined after it: their welcome listed it already.
+
+        A join comes back from a shared broker a moment after it happened; someone who joined
+        this worker in that moment must not hear of it a second time.
+        """
+        if member is None:
+            return []
+        return [other.websocket for other in self._members.values()
+                if other.arrival >= member.arrival]
 
     async def _from_other_worker(self, worker: str, kind: str, event: Event) -> None:
         client = event.get("client")
@@ -227,11 +280,11 @@ class ChatRoom:
             if here is not None and here.announced:  # the other connection is the newer one
                 await self._replaced_elsewhere(here)
             if event["announce"]:
-                await self.manager.broadcast(envelope.join_message(client, self.participants))
+                await self.manager.announce(envelope.join_message(client, self.participants))
         elif kind == "leave":
             self.roster.remove(worker, client)
             if event["announce"] and client not in self._members:
-                await self.manager.broadcast(
+                await self.manager.announce(
                     envelope.leave_message(client, self.participants, why=event["why"]))
         elif kind == "presence":
             await self._sync(lambda: self.roster.replace(worker, event["clients"]))
@@ -260,9 +313,9 @@ class ChatRoom:
         change()
         after = set(self.online)
         for client_id in sorted(after - before):
-            await self.manager.broadcast(envelope.join_message(client_id, len(after)))
+            await self.manager.announce(envelope.join_message(client_id, len(after)))
         for client_id in sorted(before - after):
-            await self.manager.broadcast(envelope.leave_message(client_id, len(after), why=why))
+            await self.manager.announce(envelope.leave_message(client_id, len(after), why=why))
 
     async def _publish_presence(self, ask: bool = False) -> None:
         await self._publish("presence", clients=sorted(self._members), ask=ask)
@@ -287,13 +340,13 @@ class ChatRoom:
                 self.degraded = True
                 logger.warning("The broker is down (%s): this worker's clients hear only each "
                                "other", problem)
-                await self.manager.broadcast(self._degraded_message())
+                await self.manager.announce(self._degraded_message())
             return
         self.roster.refresh()
         if self.degraded:
             self.degraded = False
             logger.warning("The broker is back: the room is whole again")
-            await self.manager.broadcast(envelope.system_message(
+            await self.manager.announce(envelope.system_message(
                 "recovered", "The chat servers are back in touch: everyone hears everyone "
                 "again. Lines sent while they were apart did not reach the other servers."))
         await self._publish_presence(ask=True)
@@ -306,13 +359,9 @@ class ChatRoom:
 
     async def _refuse(self, member: Member, code: str, reason: str) -> None:
         logger.warning("Refused a frame from client %s: %s (%s)", member.client_id, code, reason)
+        self.refused_frames[code] += 1
         await self.manager.send_personal_message(envelope.error_message(code, reason),
                                                  member.websocket)
-
-    async def _announce_to_others(self, message: str, newcomer: WebSocket | None) -> None:
-        for websocket in self.manager.active_connections:
-            if websocket is not newcomer:
-                await self.manager.send_personal_message(message, websocket)
 
     async def _close_replaced(self, websocket: WebSocket) -> None:
         """Close a connection whose client id a newer connection took over (4409), saying so."""
@@ -321,6 +370,7 @@ class ChatRoom:
                                  notice=envelope.error_message("replaced", reason))
 
     async def _dropped(self, websocket: WebSocket, why: str) -> None:
+        self.dropped[why] += 1
         await self.leave(websocket, why=why)
 
 

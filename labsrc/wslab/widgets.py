@@ -43,6 +43,8 @@ How it stays out of the notebook's way, and why:
 - **It reconnects by itself** after the connection drops (a server restart), with exponential
   backoff and random jitter, as the ``/chat`` page does; it stops for good after a policy close
   (1008: wrong token or bad name; 4409: the same name connected again elsewhere) and says why.
+  Behind a proxy that drops close codes (jupyter-server-proxy), the server's error reply just
+  before such a close (``bad_token``, ``bad_client_id``, ``replaced``) counts as that close.
 
 State for code and tests: :attr:`~ChatWidget.entries` (what the log shows, as dicts),
 :attr:`~ChatWidget.participants`, :attr:`~ChatWidget.status`, and the awaitable helpers
@@ -63,13 +65,14 @@ import logging
 import math
 import random
 from typing import Any, Callable, Generator
-from urllib.parse import quote, urlencode, urlsplit
 
 import ipywidgets as widgets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from wslab import envelope
+from wslab.client import (POLICY_CLOSES, connect_problem, final_error, proxy_for, settled_close,
+                          socket_url)
 
 __all__ = ["ChatWidget", "close_all", "socket_url",
            "CONNECTING", "CONNECTED", "RECONNECTING", "CLOSED"]
@@ -80,9 +83,6 @@ CONNECTED = "connected"
 RECONNECTING = "reconnecting"
 CLOSED = "closed"
 
-#: Close codes after which reconnecting by itself would only repeat the problem (a wrong token,
-#: a bad name) or fight the other connection that now uses this name.
-POLICY_CLOSES = frozenset({envelope.CLOSE_POLICY_VIOLATION, envelope.CLOSE_REPLACED})
 #: A connection that lasted this long was a good one: the next outage starts the delays afresh.
 STABLE_SECONDS = 10.0
 #: How long to wait for a handshake, and for the server to answer our close.
@@ -112,28 +112,6 @@ _socket_logger.propagate = False
 
 #: Every ChatWidget whose connection is open or being retried (see :func:`close_all`).
 _live: set[ChatWidget] = set()
-
-
-def socket_url(url: str, name: str, token: str | None = None) -> str:
-    """The address of ``name``'s socket on the chat server at ``url``.
-
-    ``url`` is the server's base address: ``ws://`` or ``wss://`` (``BackgroundServer.ws_url``),
-    or ``http://`` / ``https://`` (``BackgroundServer.url``), which become ``ws://`` / ``wss://``.
-    A path (a server behind a proxy, such as ``/proxy/8000``) is kept.
-
-    >>> socket_url("http://127.0.0.1:8000", "alice", token="s3cret")
-    'ws://127.0.0.1:8000/ws/alice?token=s3cret'
-    """
-    parts = urlsplit(url.strip())
-    scheme = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}.get(parts.scheme.lower())
-    if scheme is None or not parts.netloc:
-        raise ValueError(f"expected the chat server's address, such as ws://127.0.0.1:8000 or "
-                         f"http://127.0.0.1:8000, not {url!r}")
-    if parts.query or parts.fragment:
-        raise ValueError(f"give the server's address without '?' or '#' (pass a join token as "
-                         f"token=...), not {url!r}")
-    address = f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/ws/{quote(name, safe='')}"
-    return address + (f"?{urlencode({'token': token})}" if token else "")
 
 
 async def close_all() -> None:
@@ -240,6 +218,8 @@ class ChatWidget(widgets.VBox):
         self._status_text = "connecting…"
         self._closing = False
         self._ws: ClientConnection | None = None
+        #: The last error reply after which the server closes for good, on this connection.
+        self._final_error: dict[str, Any] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._waiters: list[tuple[Callable[[ChatWidget], Any], asyncio.Future[Any]]] = []
         self._render_due = False
@@ -577,10 +557,11 @@ class ChatWidget(widgets.VBox):
         """
         try:
             async with connect(self.socket_url, open_timeout=OPEN_TIMEOUT,
-                               close_timeout=CLOSE_TIMEOUT, proxy=_proxy_for(self.socket_url),
+                               close_timeout=CLOSE_TIMEOUT, proxy=proxy_for(self.socket_url),
                                logger=_socket_logger) as socket:
                 opened_at = self._loop.time()
                 self._ws = socket
+                self._final_error = None
                 self._set_status(CONNECTED, "connected")
                 try:
                     async for frame in socket:
@@ -589,7 +570,8 @@ class ChatWidget(widgets.VBox):
                     pass
                 finally:
                     self._ws = None
-                return opened_at, socket.close_code, socket.close_reason or ""
+                return (opened_at, *settled_close(socket.close_code, socket.close_reason or "",
+                                                  self._final_error))
         except InvalidStatus as exc:
             status = exc.response.status_code
             reason = f"the server answered HTTP {status} instead of opening a WebSocket"
@@ -599,13 +581,14 @@ class ChatWidget(widgets.VBox):
         except InvalidURI as exc:
             return None, "final", str(exc)
         except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
-            return None, None, _connect_problem(exc)
+            return None, None, connect_problem(exc)
 
     def _receive(self, frame: str | bytes) -> None:
         if isinstance(frame, bytes):
             message: dict[str, Any] = {"type": "plain", "timestamp": envelope.timestamp(),
                                        "message": f"(a binary frame of {len(frame)} bytes)"}
         else:
+            self._final_error = final_error(frame) or self._final_error
             try:
                 data = json.loads(frame)
             except ValueError:
@@ -779,20 +762,6 @@ def _preview(text: str, limit: int = 60) -> str:
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _connect_problem(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "nothing is listening there (is the server running?)"
-    if isinstance(exc, asyncio.TimeoutError):
-        return "no answer within the time limit"
-    return _describe(exc)
-
-
-def _proxy_for(url: str) -> Any:
-    """No proxy for a server on this computer; otherwise the system's (websockets' default)."""
-    host = (urlsplit(url).hostname or "").lower()
-    return None if host in ("127.0.0.1", "localhost", "::1") else True
 
 
 # The widget's look. A <style> element inside an HTML widget applies to the whole page, so

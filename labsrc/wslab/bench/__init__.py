@@ -18,12 +18,12 @@ What is measured, and why:
 - **memory per idle connection**, with clients offering permessage-deflate as browsers do:
   what a thousand students cost the machine before anyone says a word.
 
-One module per concept: ``wire`` (the protocol, by hand), ``receivers`` (cheap clients),
-``sender``, ``stalled``, ``reference`` (the bare-``websockets`` server), ``servers`` (how each
-server is run), ``procs`` (child processes and ``/proc``), ``fanout`` and ``memory`` (the two
-measurements) and ``report`` (tables, ratios, verdicts). ``cross_worker`` is a run of its own
-(``python -m wslab.bench.cross_worker``, also part of ``make bench``): two workers joined by
-Redis, same-worker against cross-worker delivery latency.
+One module per concept: ``wire`` (the client side, on ``wslab.protocol``), ``receivers``
+(cheap clients), ``sender``, ``stalled``, ``reference`` (the bare-``websockets`` server),
+``servers`` (how each server is run), ``procs`` (child processes and ``/proc``), ``fanout``
+and ``memory`` (the two measurements) and ``report`` (tables, ratios, verdicts).
+``cross_worker`` is a run of its own (``python -m wslab.bench.cross_worker``, also part of
+``make bench``): two workers joined by Redis, same-worker against cross-worker delivery latency.
 
 Every process runs on this machine and talks to 127.0.0.1 only; every loop is bounded in count
 and time; every child process is stopped on the way out, also on errors and Ctrl-C.

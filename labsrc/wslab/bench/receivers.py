@@ -41,7 +41,7 @@ STALLED_LEFT = b"#stalled left"
 class Conn:
     """One client connection and where it is in its life."""
 
-    __slots__ = ("sock", "fd", "state", "path", "request", "accept", "head", "reader")
+    __slots__ = ("sock", "fd", "state", "path", "request", "key", "head", "reader")
 
     def __init__(self, sock: socket.socket, path: str) -> None:
         self.sock = sock
@@ -49,7 +49,7 @@ class Conn:
         self.state = CONNECTING
         self.path = path
         self.request = b""
-        self.accept = b""
+        self.key = ""
         self.head = b""
         self.reader: wire.FrameReader | None = None
 
@@ -126,7 +126,7 @@ class Receivers:
         if err:
             self.fail(conn, f"connect: {os.strerror(err)}")
             return
-        conn.request, conn.accept = wire.handshake_request(self.host, self.port, conn.path,
+        conn.request, conn.key = wire.handshake_request(self.host, self.port, conn.path,
                                                            deflate=self.deflate)
         conn.sock.send(conn.request)  # a few hundred bytes always fit an empty socket buffer
         conn.state = HANDSHAKE
@@ -140,7 +140,7 @@ class Receivers:
                 self.fail(conn, "handshake response too long")
             return
         try:
-            deflate = wire.parse_handshake_response(conn.head[:end], conn.accept)
+            deflate = wire.parse_handshake_response(conn.head[:end], conn.key)
         except wire.HandshakeError as exc:
             self.fail(conn, f"handshake: {exc}")
             return

@@ -56,10 +56,10 @@ class Sender:
                       timeout: float = 10.0) -> None:
         self.reader, self.writer = await asyncio.wait_for(
             asyncio.open_connection(host, port), timeout)
-        request, accept = wire.handshake_request(host, port, f"/ws/{client_id}", deflate=deflate)
+        request, key = wire.handshake_request(host, port, f"/ws/{client_id}", deflate=deflate)
         self.writer.write(request)
         head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), timeout)
-        self.deflate = wire.parse_handshake_response(head[:-4], accept)
+        self.deflate = wire.parse_handshake_response(head[:-4], key)
         frames = wire.FrameReader(self.deflate)
         self.task = asyncio.get_running_loop().create_task(self._read(frames))
 

@@ -34,7 +34,7 @@ class StalledClient:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, ETHERNET_MSS)
         self.sock.settimeout(timeout)
         self.sock.connect((host, port))
-        request, accept = wire.handshake_request(host, port, f"/ws/{client_id}", deflate=deflate)
+        request, key = wire.handshake_request(host, port, f"/ws/{client_id}", deflate=deflate)
         self.sock.sendall(request)
         head = b""
         deadline = time.monotonic() + timeout
@@ -45,7 +45,7 @@ class StalledClient:
             if not chunk:
                 raise wire.HandshakeError("closed during the handshake")
             head += chunk
-        self.deflate = wire.parse_handshake_response(head[:-4], accept)
+        self.deflate = wire.parse_handshake_response(head[:-4], key)
 
     def fate(self, seconds: float = 1.0, limit: int = 64 << 20, idle: float = 0.2) -> str:
         """Read what piled up, to learn what the server did: evicted it, or still writing.

@@ -45,7 +45,8 @@ def _frame(ax, title: str, rows: list[str]) -> None:
         ax.spines[side].set_visible(False)
 
 
-def _sequential(ax) -> None:
+def draw_sequential(ax) -> None:
+    """The lecture's broadcast on ``ax``: each send waits for the one before."""
     rows = ["ann's handler", "bob's handler", *CLIENTS]
     _frame(ax, "The lecture's broadcast: one loop, each send waits for the one before", rows)
     # ann says m1 at t=0.3; bob says m2 at t=2.5. Each handler runs its own broadcast loop.
@@ -65,7 +66,8 @@ def _sequential(ax) -> None:
             va="center", fontsize=8.5)
 
 
-def _outboxes(ax) -> None:
+def draw_outboxes(ax) -> None:
+    """Per-connection outboxes on ``ax``: broadcast only queues; the lazy client is dropped."""
     rows = ["broadcast", *CLIENTS]
     _frame(ax, "One outbox and one writer per connection: broadcast only queues", rows)
     times = (0.3, 2.5, 4.3, 5.1, 5.9, 6.7)
@@ -90,8 +92,8 @@ def fanout_timelines() -> Figure:
     """The lecture's sequential broadcast above, per-connection outboxes below."""
     fig = Figure(figsize=(9.5, 7.0), layout="constrained")
     top, bottom = fig.subplots(2, 1)
-    _sequential(top)
-    _outboxes(bottom)
+    draw_sequential(top)
+    draw_outboxes(bottom)
     legend = [Rectangle((0, 0), 1, 1, facecolor=c, edgecolor="#555555", hatch=h, linestyle=ls)
               for c, h, ls in ((BROADCAST, None, "-"), (HEALTHY, None, "-"),
                                (STUCK, "//", "-"), (NEVER, None, "--"), (QUEUED, None, "-"))]
