@@ -1,6 +1,7 @@
 """``python -m wslab serve`` as a real process, for the tests of the command line.
 
 ``serve`` is a fixture: a test module imports it (``from cli_process import serve``) to use it.
+``free_port`` is shared by every test that starts a server process of its own.
 """
 
 from __future__ import annotations

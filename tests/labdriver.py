@@ -21,7 +21,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ import httpx2
 import nbformat
 
 from browser import ARTIFACTS
+from cli_process import free_port
 
 #: Where this module's screenshots go.
 SCREENSHOTS = ARTIFACTS / "jupyterlab"
@@ -46,12 +46,6 @@ LAB_SETTINGS = {
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class JupyterLab:

@@ -23,18 +23,13 @@ import pytest
 import websockets
 
 from peers import join, still_chatting
+from cli_process import free_port
 from redis_server import redis_server  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.redis
 
 HEARTBEAT = 0.3
 START_TIMEOUT = 15.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Worker:
