@@ -15,7 +15,7 @@
 # [04 · The chat endpoint](04_chat_endpoint.ipynb) (the kit's chat and its limits).
 #
 # The chat works. This lesson is about trusting it: tests that say so reliably, a server that
-# refuses what it should refuse (pages from other sites, strangers, floods, giant messages,
+# refuses what it should refuse (pages from other origins, strangers, floods, giant messages,
 # dead connections), and numbers that show what one slow client costs everyone else.
 #
 # ## Learning objectives

@@ -35,10 +35,9 @@ import math
 import time
 from typing import Any, Callable, Sequence
 
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
-
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 
 from wslab.bench.stalled import StalledClient
 from wslab.runner import BackgroundServer

@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 from typing import Any, Callable
 
 from wslab import client, envelope
-from wslab.checks.core import (Case, Failure, NotDone, describe_exception, run_async_check,
+from wslab.checks.core import (Failure, NotDone, describe_exception, run_async_check,
                                run_check, shown)
 
 # -- exercise 1: receive_chat -------------------------------------------------------------------

@@ -30,7 +30,7 @@ from wslab import envelope
 from wslab.access import origin_allowed
 from wslab.chat import create_app
 from wslab.checks.core import (Case, Failure, NotDone, check_function, describe_exception,
-                               failed, not_done, passed, run_async_check, shown)
+                               failed, run_async_check, shown)
 from wslab.fanoutlab import percentile
 from wslab.runner import BackgroundServer
 from wslab.testing import receive_until
