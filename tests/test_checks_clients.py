@@ -1,4 +1,5 @@
-"""Lesson 05's checks: each rejects plausible wrong answers, says why, and accepts solutions."""
+"""Lesson 05's checks: each names the mistake behind a wrong answer, hint first, accepts a right
+answer in any style, waits for a stub, and never passes the kit's own function."""
 
 from __future__ import annotations
 
@@ -9,43 +10,77 @@ import random
 
 import pytest
 
+from notebook_run import passes, run_student_notebook
 from wslab import client
-from wslab.checks.clients import (check_backoff, check_message_line, check_receive_chat,
-                                  reference_message_line, shown_text, structure)
+from wslab.answers.clients import message_line as kit_message_line
+from wslab.checks.clients import (GATHER, check_backoff, check_message_line,
+                                  check_receive_chat, shown_text, structure)
+
+
+def verdict(capsys) -> str:
+    """The check's verdict, from its first line on (what the student's code printed is cut)."""
+    out = capsys.readouterr().out
+    return out[min(out.index(mark) for mark in "✅❌⏳⚠" if mark in out):]
+
+
+def failed_with_hint_first(out: str, name: str) -> str:
+    """Assert ``out`` is a failure of ``name`` whose hint comes first; return it on one line."""
+    assert out.startswith(f"❌ {name}: not right yet.\n   hint:"), out
+    assert out.index("hint:") < out.index("tried:") < out.index("expected:") < out.index("got:")
+    assert "✅" not in out
+    return " ".join(out.split())
+
 
 # -- exercise 1: receive_chat -------------------------------------------------------------------
 
 
-async def keeps_system_messages(ws, count):
-    lines = []
-    while len(lines) < count:
-        data = json.loads(await ws.recv())
-        lines.append((data["client_id"], data["message"]))
-    return lines
+def lines_from(frame_to_line):
+    """A receiver that reads until it has ``count`` lines, each made by ``frame_to_line``."""
+
+    async def receive_chat(ws, count):
+        lines = []
+        while len(lines) < count:
+            line = frame_to_line(await ws.recv())
+            if line is not None:
+                lines.append(line)
+        return lines
+
+    return receive_chat
 
 
-async def json_only(ws, count):
-    lines = []
-    while len(lines) < count:
-        data = json.loads(await ws.recv())
-        if "type" not in data:
-            lines.append((data["client_id"], data["message"]))
-    return lines
+def keeps_system_messages(frame):
+    data = json.loads(frame)
+    return data["client_id"], data["message"]
 
 
-async def splits_at_every_colon(ws, count):
-    lines = []
-    while len(lines) < count:
-        frame = await ws.recv()
-        try:
-            data = json.loads(frame)
-        except json.JSONDecodeError:
-            sender, text = frame.removeprefix("Client ").split(": ")
-            lines.append((sender, text))
-            continue
-        if "type" not in data:
-            lines.append((data["client_id"], data["message"]))
-    return lines
+def json_only(frame):
+    data = json.loads(frame)
+    return None if "type" in data else (data["client_id"], data["message"])
+
+
+def splits_at_every_colon(frame):
+    try:
+        return json_only(frame)
+    except json.JSONDecodeError:
+        sender, text = frame.removeprefix("Client ").split(": ")
+        return sender, text
+
+
+def keeps_the_prefix(frame):
+    try:
+        return json_only(frame)
+    except json.JSONDecodeError:
+        return tuple(frame.split(": ", 1))
+
+
+def wrong_field_names(frame):
+    data = json.loads(frame)
+    return None if "type" in data else (data["sender"], data["text"])
+
+
+def sender_last(frame):
+    line = client.chat_line(frame)
+    return line and (line[1], line[0])
 
 
 async def reads_one_more(ws, count):
@@ -64,39 +99,51 @@ async def escapes_the_text(ws, count):
     return [(sender, html.escape(text)) for sender, text in lines]
 
 
-async def keeps_the_prefix(ws, count):
-    lines = []
-    while len(lines) < count:
-        frame = await ws.recv()
-        try:
-            data = json.loads(frame)
-        except json.JSONDecodeError:
-            sender, text = frame.split(": ", 1)
-            lines.append((sender, text))
-            continue
-        if "type" not in data:
-            lines.append((data["client_id"], data["message"]))
-    return lines
-
-
 async def returns_dicts(ws, count):
     return [{"sender": s, "text": t} for s, t in await client.receive_chat(ws, count)]
 
 
+async def returns_lists(ws, count):
+    return [[sender, text] for sender, text in await client.receive_chat(ws, count)]
+
+
+async def prints_them(ws, count):
+    print(await client.receive_chat(ws, count))
+
+
+async def forgets_await(ws, count):
+    lines = []
+    while len(lines) < count:
+        frame = ws.recv()
+        line = client.chat_line(frame)
+        if line is not None:
+            lines.append(line)
+    return lines
+
+
 @pytest.mark.parametrize("wrong, words", [
-    (keeps_system_messages, ["got:      [('system', 'Welcome, alice!", "not chat"]),
-    (json_only, ["'Client bob: plain words'", "raised JSONDecodeError", "plain-text relay"]),
-    (splits_at_every_colon, ["12:00: lunch!", "raised ValueError", "split(': ', 1)"]),
+    (lines_from(keeps_system_messages), ["got: [('system', 'Welcome, alice!",
+                                         "is the server's own, not chat: skip it"]),
+    (lines_from(json_only), ["'Client bob: plain words'", "raised JSONDecodeError",
+                             "json.loads raises json.JSONDecodeError on it"]),
+    (lines_from(splits_at_every_colon), ["12:00: lunch!", "raised ValueError",
+                                         "split only at the first one"]),
+    (lines_from(keeps_the_prefix), ["('Client bob', 'plain words')",
+                                    "without 'Client ' in front"]),
+    (lines_from(wrong_field_names), ["raised KeyError: 'sender'", "no field 'sender'"]),
+    (lines_from(sender_last), ["Sender and text are the wrong way round"]),
     (reads_one_more, ["still waiting for a message after the 2nd chat line",
-                      "Return as soon as you have"]),
+                      "Return as soon as you have count lines"]),
     (escapes_the_text, ["&lt;b&gt;still", "no html.escape here"]),
-    (keeps_the_prefix, ["('Client bob', 'plain words')", "plain-text relay"]),
-    (returns_dicts, ["got:      [{'sender': 'bob'", "not chat"]),
+    (returns_dicts, ["got: [{'sender': 'bob'", "not a dict"]),
+    (returns_lists, ["got: [['bob', 'hi alice']", "a list, where a tuple is due",
+                     "('bob', 'hi') == ['bob', 'hi'] is False"]),
+    (prints_them, ["got: None", "printed its answer and returned None"]),
+    (forgets_await, ["`ws.recv()` is a call to an async function without await"]),
 ])
 async def test_wrong_receivers_are_explained(wrong, words, capsys):
     assert await check_receive_chat(wrong) is client.receive_chat
-    out = capsys.readouterr().out
-    assert out.startswith("❌ receive_chat: not right yet.") and "hint:" in out, out
+    out = failed_with_hint_first(verdict(capsys), "receive_chat")
     for word in words:
         assert word in out, (word, out)
 
@@ -106,7 +153,7 @@ async def test_a_receiver_that_hangs_is_stopped(capsys):
         await asyncio.Event().wait()
 
     assert await check_receive_chat(waits_forever) is client.receive_chat
-    assert "still running after 1 s" in capsys.readouterr().out
+    assert "still running after 1 s" in failed_with_hint_first(verdict(capsys), "receive_chat")
 
 
 async def test_untouched_receiver_is_not_done_yet(capsys):
@@ -114,7 +161,13 @@ async def test_untouched_receiver_is_not_done_yet(capsys):
         raise NotImplementedError("exercise: receive_chat")
 
     assert await check_receive_chat(receive_chat) is client.receive_chat
-    assert capsys.readouterr().out.startswith("⏳ receive_chat: not done yet.")
+    assert verdict(capsys).startswith("⏳ receive_chat: not done yet.")
+
+
+async def test_the_kits_own_receiver_is_never_passed(capsys):
+    assert await check_receive_chat(client.receive_chat) is client.receive_chat
+    out = verdict(capsys)
+    assert out.startswith("⚠️ receive_chat: run your exercise cell first.") and "✅" not in out
 
 
 async def async_for_version(ws, count):
@@ -123,19 +176,17 @@ async def async_for_version(ws, count):
         try:
             data = json.loads(frame)
         except json.JSONDecodeError:
-            sender, text = frame[len("Client "):].split(": ", 1)
-            lines.append([sender, text])  # lists instead of tuples: accepted
+            sender, _, text = frame[len("Client "):].partition(": ")
+            lines.append((sender, text))
         else:
-            if "type" not in data:
+            if data.get("type") is None:
                 lines.append((data["client_id"], data["message"]))
         if len(lines) == count:
             return lines
-    return lines
 
 
-@pytest.mark.parametrize("solution", [client.receive_chat, async_for_version])
-async def test_solutions_pass(solution, capsys):
-    assert await check_receive_chat(solution) is solution
+async def test_a_right_receiver_in_another_style_passes(capsys):
+    assert await check_receive_chat(async_for_version) is async_for_version
     assert capsys.readouterr().out == "✅ receive_chat: all 5 checks passed.\n"
 
 
@@ -149,30 +200,35 @@ def jittered(ceiling):
     (lambda attempt, first=0.5, cap=10.0: random.random() * min(cap, first * 2 ** attempt),
      ["backoff(0), 300 times", "(the shortest of the 300 delays)", "at least half the ceiling"]),
     (lambda attempt, first=0.5, cap=10.0: min(cap, first * 2 ** attempt),
-     ["all between 0.5 and 0.5 s", "Add random jitter"]),
+     ["all between 0.5 and 0.5 s", "add a random part"]),
     (lambda attempt, first=0.5, cap=10.0: min(cap, jittered(first * 2 ** attempt)),
      ["backoff(6), 300 times", "all between 10 and 10 s", "must still be random"]),
-    (lambda attempt, first=0.5, cap=10.0: jittered(first * 2 ** attempt),
-     ["backoff(5)", "(the longest of the 300 delays)", "No delay may pass the cap"]),
+    (lambda attempt, first=0.5, cap=10.0: jittered(first * 2 ** min(attempt, 60)),
+     ["backoff(5)", "(the longest of the 300 delays)", "No delay may pass the cap (10 s)"]),
     (lambda attempt, first=0.5, cap=10.0: jittered(min(cap, first * 1.5 ** attempt)),
-     ["backoff(1), 300 times", "between 0.5 and 1 s", "the shortest"]),
+     ["backoff(1), 300 times", "the random part is right, but the ceiling for attempt 1 is 1 s"]),
     (lambda attempt, first=0.5, cap=10.0: jittered(min(cap, first * 2 ** (attempt + 1))),
-     ["backoff(0)", "the longest", "The ceiling starts at first"]),
+     ["backoff(0)", "the ceiling one attempt later: the count is off by one"]),
+    (lambda attempt, first=0.5, cap=10.0: jittered(min(cap, first * 2 * attempt)),
+     ["backoff(0)", "every delay was 0", "raised to the power attempt"]),
     (lambda attempt, first=0.5, cap=10.0: jittered(min(10.0, 0.5 * 2 ** min(attempt, 60))),
-     ["backoff(3, 1.0, 6.0)", "Use the arguments first and cap"]),
+     ["backoff(3, 1.0, 6.0)", "use the arguments first and cap"]),
     (lambda attempt, first=0.5, cap=10.0: jittered(min(cap, first * 2 ** attempt)),
-     ["backoff(1100), 300 times", "raised OverflowError", "min(attempt, 60)"]),
+     ["backoff(1100), 300 times", "raised OverflowError",
+      "A number grew too large for a float (OverflowError): 2 ** attempt is huge"]),
+    (lambda attempt, first=0.5, cap=10.0: int(jittered(min(cap, first * 2 ** min(attempt, 60)))),
+     ["backoff(0)", "whole numbers: int()"]),
     (lambda attempt, first=0.5, cap=10.0: str(jittered(min(cap, first * 2 ** attempt))),
-     ["got:      '0.", "a number of seconds"]),
-    (lambda attempt, first=0.5, cap=10.0: random.randint(1, 2),
-     ["backoff(0), 300 times", "the longest"]),
+     ["got: '0.", "a number of seconds"]),
+    (lambda attempt, first=0.5, cap=10.0: print(jittered(min(cap, first * 2 ** attempt))),
+     ["printed its answer and returned None"]),
 ])
 def test_wrong_backoffs_are_explained(wrong, words, capsys):
     assert check_backoff(wrong) is client.backoff
-    out = capsys.readouterr().out
-    assert out.startswith("❌ backoff: not right yet.") and "hint:" in out, out
+    out = failed_with_hint_first(verdict(capsys), "backoff")
     for word in words:
         assert word in out, (word, out)
+    assert "min(attempt" not in out  # a hint never spells out the answer
 
 
 def test_untouched_backoff_is_not_done_yet(capsys):
@@ -183,14 +239,19 @@ def test_untouched_backoff_is_not_done_yet(capsys):
     assert capsys.readouterr().out.startswith("⏳ backoff: not done yet.")
 
 
+def test_the_kits_own_backoff_is_never_passed(capsys):
+    assert check_backoff(client.backoff) is client.backoff
+    out = capsys.readouterr().out
+    assert out.startswith("⚠️ backoff: run your exercise cell first.") and "✅" not in out
+
+
 def uniform_backoff(attempt, first=0.5, cap=10.0):
     ceiling = first * 2 ** attempt if attempt < 40 else cap
     return random.uniform(min(ceiling, cap) / 2, min(ceiling, cap))
 
 
-@pytest.mark.parametrize("solution", [client.backoff, uniform_backoff])
-def test_backoff_solutions_pass(solution, capsys):
-    assert check_backoff(solution) is solution
+def test_a_right_backoff_in_another_style_passes(capsys):
+    assert check_backoff(uniform_backoff) is uniform_backoff
     assert capsys.readouterr().out.startswith("✅ backoff: all 17 checks passed")
 
 
@@ -217,27 +278,34 @@ def replace_angles(value):
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (escaping(), ["<img src=x onerror", "make a <img> element", "html.escape()"]),
-    (escaping("text"), ["<b onmouseover", "make a <b> element", "sender's name"]),
-    (escaping("text", "sender"), ["'timestamp': '<img", "Escape the timestamp too"]),
+    (escaping(), ["<img src=x onerror", "The message went into your line as HTML",
+                  "an element <img>", "run their script in every page", "innerHTML"]),
+    (escaping("text"), ["<b onmouseover", "The sender's name went into your line as HTML",
+                        "an element <b>", "html.escape() makes a value text"]),
+    (escaping("text", "sender"), ["'timestamp': '<img",
+                                  "The timestamp went into your line as HTML"]),
     (escaping("text", "sender", "timestamp", how=replace_angles),
-     ["Tom &amp; Jerry", "& into &amp; first"]),
+     ["Tom &amp; Jerry", "& must be escaped too"]),
     (escaping("text", "sender", "timestamp", how=lambda v: html.escape(html.escape(v))),
      ["escaped twice"]),
-    (lambda data, me: reference_message_line(data, me).replace("message user", "message other"),
-     ["'client_id': 'alice'", "message user"]),
-    (lambda data, me: reference_message_line(data, me).replace(
+    (lambda data, me: html.escape(kit_message_line(data, me)), ["the whole line was escaped"]),
+    (lambda data, me: kit_message_line(data, me).replace("message user", "message other"),
+     ["'client_id': 'alice'", "This message is your own"]),
+    (lambda data, me: kit_message_line({k: v for k, v in data.items() if k != "type"}, me),
+     ["'type': 'join'", "is the server's own: its line has the class system"]),
+    (lambda data, me: kit_message_line(data, me).replace(
         '<span class="timestamp">', "(").replace("</span>", ")"),
      ["expected: '<div class=\"message other\">Client bob: hi <span",
-      "got:      '<div class=\"message other\">Client bob: hi (12:00:00)"]),
-    (lambda data, me: print(reference_message_line(data, me)), ["got:      None",
-                                                                "Return the line of HTML"]),
-    (lambda data, me: data["message"], ["got:      'hi'"]),
+      "got: '<div class=\"message other\">Client bob: hi (12:00:00)"]),
+    (lambda data, me: print(kit_message_line(data, me)),
+     ["got: None", "printed its answer and returned None"]),
+    (lambda data, me: kit_message_line(data, me).encode(), ["bytes, where a str is due"]),
+    (lambda data, me: f'<div class="message other">Client {html.escape(data["sender"])}</div>',
+     ["raised KeyError: 'sender'", "no field 'sender'"]),
 ])
 def test_wrong_lines_are_explained(wrong, words, capsys):
-    assert check_message_line(wrong) is reference_message_line
-    out = capsys.readouterr().out
-    assert "❌ message_line: not right yet." in out and "hint:" in out, out
+    assert check_message_line(wrong) is kit_message_line
+    out = failed_with_hint_first(verdict(capsys), "message_line")
     for word in words:
         assert word in out, (word, out)
 
@@ -246,8 +314,14 @@ def test_untouched_line_is_not_done_yet(capsys):
     def message_line(data, me):
         raise NotImplementedError("exercise: message_line")
 
-    assert check_message_line(message_line) is reference_message_line
+    assert check_message_line(message_line) is kit_message_line
     assert capsys.readouterr().out.startswith("⏳ message_line: not done yet.")
+
+
+def test_the_kits_own_line_is_never_passed(capsys):
+    assert check_message_line(kit_message_line) is kit_message_line
+    out = capsys.readouterr().out
+    assert out.startswith("⚠️ message_line: run your exercise cell first.") and "✅" not in out
 
 
 def lecture_whitespace(data, me):
@@ -256,10 +330,9 @@ def lecture_whitespace(data, me):
     return line(data, me).replace(": ", ":\n          ", 1).replace(" <span", "\n  <span")
 
 
-@pytest.mark.parametrize("solution", [reference_message_line,
-                                      escaping("text", "sender", "timestamp"),
+@pytest.mark.parametrize("solution", [escaping("text", "sender", "timestamp"),
                                       lecture_whitespace])
-def test_line_solutions_pass(solution, capsys):
+def test_right_lines_in_another_style_pass(solution, capsys):
     assert check_message_line(solution) is solution
     assert capsys.readouterr().out.startswith("✅ message_line: all 9 checks passed")
 
@@ -269,3 +342,38 @@ def test_structure_sees_what_a_browser_builds():
         ("start", "div", (("class", "a"),)), ("text", "x & y"),
         ("start", "img", (("src", "x"),)), ("end", "div")]
     assert shown_text("<b>a</b>\n  b &lt;") == "a b <"
+
+
+# -- the prediction, and the notebook as a student runs it ---------------------------------------
+
+def test_the_prediction_is_judged_on_what_the_demo_did(capsys):
+    GATHER.prediction = GATHER.happened = None
+    GATHER.late = False
+    GATHER.predict("a")
+    assert GATHER.check("timed out") is False
+    out = " ".join(capsys.readouterr().out.split())
+    assert "you predicted (a)" in out and "what happened was (b)" in out
+    assert "gather waits until every one of its coroutines has ended" in out
+
+
+#: Whole exercise cells, their imports kept, each with a wrong answer.
+WRONG_IN_THE_NOTEBOOK = {
+    "receive_chat": "async def receive_chat(ws, count):\n"
+                    "    return [json.loads(await ws.recv())['message'] for _ in range(count)]",
+    "backoff": "import random\n\n"
+               "def backoff(attempt, first=0.5, cap=10.0):\n"
+               "    ceiling = min(cap, first * 2 ** attempt)\n"
+               "    return ceiling / 2 + random.random() * ceiling / 2",
+    "message_line": "import html\n\n"
+                    "def message_line(data, me):\n"
+                    "    return f'<div class=\"message other\">Client {data[\"client_id\"]}: '"
+                    " + html.escape(data['message']) + '</div>'",
+}
+
+
+def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run():
+    outputs = run_student_notebook("05_clients", WRONG_IN_THE_NOTEBOOK)
+    assert len(outputs) == 2 * len(WRONG_IN_THE_NOTEBOOK)
+    for output, name in zip(outputs, [name for name in WRONG_IN_THE_NOTEBOOK for _ in "12"]):
+        assert f"❌ {name}: not right yet.\n   hint:" in output and passes(output) == [], output
+    assert "2 ** attempt is huge" in outputs[2]

@@ -1,45 +1,62 @@
-"""Lesson 08's checks: each rejects plausible wrong answers with a precise report, accepts the
-lesson's solutions (wslab's own code), and says "not done yet" to the stubs."""
+"""Lesson 08's checks: each wrong answer gets the hint that names its mistake, first; right
+answers in other styles pass; the kit's own answers and the stubs are never passed."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
+import math
+import secrets
 from urllib.parse import urlsplit
 
+import pytest
 from websockets.asyncio.client import connect
 
+from notebook_run import passes, run_student_notebook
 from wslab.access import origin_allowed
+from wslab.answers import hardening as answers
 from wslab.checks import hardening
-from wslab.checks.hardening import (BROKEN, SLOW, check_broadcast_test, check_first_message_auth,
-                                    check_origin_allowed, check_percentile, first_message_auth,
-                                    toy_chat_app)
+from wslab.checks.hardening import (BROKEN, HIJACK, SLOW, check_broadcast_test,
+                                    check_first_message_auth, check_origin_allowed,
+                                    check_percentile, toy_chat_app)
+from wslab.checks.progress import show_progress
 from wslab.fanoutlab import percentile
 from wslab.runner import BackgroundServer
 from wslab.testing import receive_until
 
 
-def said(capsys) -> str:
-    """What the check printed, with its wrapped lines joined again."""
-    out = capsys.readouterr().out
+def verdict(out: str, name: str) -> str:
+    """The check's verdict, from its ❌ line on, with the hint first and wrapped lines joined."""
+    assert f"❌ {name}: not right yet." in out, out
+    out = out[out.index("❌"):]
+    assert out.index("hint:") < out.index("tried:") < out.index("expected:") < out.index("got:")
     return " ".join(out.split())
+
+
+def said(capsys) -> str:
+    return " ".join(capsys.readouterr().out.split())
+
+
+def stale(out: str, name: str) -> bool:
+    return out.startswith(f"⚠️ {name}: run your exercise cell first.") and "✅" not in out
 
 
 # -- exercise 1: a broadcast test ---------------------------------------------------------------
 
-#: The lesson's solution (named so that pytest does not collect it as a test of its own).
-solution = hardening.test_broadcast
-
-
 def _is_welcome(message):
     return isinstance(message, dict) and message.get("type") == "welcome"
+
+
+def _is_the_line(message):
+    return isinstance(message, dict) and message.get("message") == "hello bob"
 
 
 async def no_sync_point(ws_url):
     """Skips Bob's welcome but does not wait for it before Alice speaks: a race."""
     async with connect(f"{ws_url}/ws/alice") as alice, connect(f"{ws_url}/ws/bob") as bob:
         await alice.send(json.dumps({"message": "hello bob"}))
-        await receive_until(bob, lambda m: isinstance(m, dict) and m.get("message") == "hello bob")
+        await receive_until(bob, _is_the_line)
 
 
 async def no_deadline(ws_url):
@@ -56,7 +73,7 @@ async def no_sender_check(ws_url):
         await receive_until(alice, _is_welcome)
         await receive_until(bob, _is_welcome)
         await alice.send(json.dumps({"message": "hello bob"}))
-        await receive_until(bob, lambda m: isinstance(m, dict) and m.get("message") == "hello bob")
+        await receive_until(bob, _is_the_line)
 
 
 async def alice_hears_herself(ws_url):
@@ -65,8 +82,7 @@ async def alice_hears_herself(ws_url):
         await receive_until(alice, _is_welcome)
         await receive_until(bob, _is_welcome)
         await alice.send(json.dumps({"message": "hello bob"}))
-        heard = await receive_until(alice, lambda m: isinstance(m, dict)
-                                    and m.get("message") == "hello bob")
+        heard = await receive_until(alice, _is_the_line)
         assert heard["client_id"] == "alice"
 
 
@@ -76,70 +92,138 @@ async def impatient(ws_url):
         await receive_until(alice, _is_welcome)
         await receive_until(bob, _is_welcome)
         await alice.send(json.dumps({"message": "hello bob"}))
-        heard = await receive_until(bob, lambda m: isinstance(m, dict)
-                                    and m.get("message") == "hello bob", timeout=0.1)
+        heard = await receive_until(bob, _is_the_line, timeout=0.1)
         assert heard["client_id"] == "alice"
+
+
+async def send_without_await(ws_url):
+    async with connect(f"{ws_url}/ws/alice") as alice, connect(f"{ws_url}/ws/bob") as bob:
+        await receive_until(alice, _is_welcome)
+        await receive_until(bob, _is_welcome)
+        alice.send(json.dumps({"message": "hello bob"}))
+        heard = await receive_until(bob, _is_the_line)
+        assert heard["client_id"] == "alice"
+
+
+async def wrong_field(ws_url):
+    async with connect(f"{ws_url}/ws/alice") as alice, connect(f"{ws_url}/ws/bob") as bob:
+        await receive_until(alice, _is_welcome)
+        await receive_until(bob, _is_welcome)
+        await alice.send(json.dumps({"message": "hello bob"}))
+        heard = await receive_until(bob, _is_the_line)
+        assert heard["sender"] == "alice"
+
+
+async def text_not_decoded(ws_url):
+    async with connect(f"{ws_url}/ws/alice") as alice, connect(f"{ws_url}/ws/bob") as bob:
+        await receive_until(alice, _is_welcome)
+        await receive_until(bob, _is_welcome)
+        await alice.send(json.dumps({"message": "hello bob"}))
+        while (await asyncio.wait_for(bob.recv(), 2))["message"] != "hello bob":
+            pass
+
+
+async def swallows_failures(ws_url):
+    try:
+        await no_sender_check(ws_url)
+        raise AssertionError("unreachable on a broken server, but swallowed anyway")
+    except Exception:
+        pass
+
+
+async def wrong_address(ws_url):
+    async with connect(f"{ws_url}/alice") as alice, connect(f"{ws_url}/bob") as bob:
+        await receive_until(alice, _is_welcome)
+        await receive_until(bob, _is_welcome)
+
+
+def plain_def(ws_url):
+    return None
+
+
+async def spins_while_waiting_for_bob(ws_url):
+    """Waits for the line in a loop that never awaits: the loop guard stops every run."""
+    async with connect(f"{ws_url}/ws/alice") as alice, connect(f"{ws_url}/ws/bob") as bob:
+        heard = []
+        await alice.send(json.dumps({"message": "hello bob"}))
+        while not heard:
+            pass
+        assert heard and await bob.recv()
+
+
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
+@pytest.mark.parametrize("wrong, words", [
+    (no_sync_point, ["a correct chat server that puts a client in the room 0.3 s",
+                     "The line never reached Bob", "wait for both welcomes first"]),
+    (no_deadline, ["sends each line back to its sender only", "still running after 6 s",
+                   "A wait without a deadline"]),
+    (no_sender_check, ["as if 'someone' had said it", "got: it passed",
+                       "check the client_id"]),
+    (alice_hears_herself, ["sends each line back to its sender only", "it passed",
+                           "check that Bob, not Alice, receives"]),
+    (impatient, ["relays each line 0.2 s late", "nothing matching arrived within 0.1 s",
+                 "Your deadline is too short"]),
+    (send_without_await, ["`alice.send(json.dumps({'message': 'hello bob'}))` is a call to an "
+                          "async function without await", "the kit's chat server"]),
+    (wrong_field, ["raised KeyError: 'sender'", "read the field 'sender'", "'client_id'"]),
+    (text_not_decoded, ["string indices must be integers", "decode it with json.loads"]),
+    (swallows_failures, ["4 broken chat servers", "it passed every time",
+                         "passes whatever the server does", "try/except"]),
+    (wrong_address, ["HTTP 403", "check the address", "/ws/<name>"]),
+    (plain_def, ["got: a plain def", "Declare the test async def"]),
+    (spins_while_waiting_for_bob, ["expected: it finishes", "raised StuckInLoop",
+                                   "ran for 5 s without returning or awaiting"]),
+    ("test", ["expected: an async def test(ws_url)", "Define test_broadcast as a function"]),
+], ids=lambda value: getattr(value, "__name__", None))
+async def test_each_wrong_broadcast_test_gets_the_hint_that_names_its_mistake(wrong, words,
+                                                                                capsys):
+    assert await check_broadcast_test(wrong) is answers.test_broadcast
+    out = verdict(capsys.readouterr().out, "test_broadcast")
+    for word in words:
+        assert word in out, (word, out)
+
+
+async def another_style(ws_url):
+    """Right, without async with and with a helper of its own."""
+    alice = await connect(f"{ws_url}/ws/alice")
+    bob = await connect(f"{ws_url}/ws/bob")
+    try:
+        for client in (alice, bob):
+            await receive_until(client, lambda m: m.get("type") == "welcome", timeout=3)
+        await alice.send('{"message": "hello bob"}')
+        line = await receive_until(bob, lambda m: m.get("client_id") == "alice", timeout=3)
+        assert line["message"] == "hello bob", line
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_a_right_broadcast_test_in_another_style_passes(capsys):
+    assert await check_broadcast_test(another_style) is another_style
+    assert said(capsys).startswith("✅ test_broadcast: it passes on the kit's server")
+
+
+async def test_the_kits_own_broadcast_test_is_never_passed(capsys):
+    assert await check_broadcast_test(answers.test_broadcast) is answers.test_broadcast
+    assert stale(capsys.readouterr().out, "test_broadcast")
 
 
 async def stub_test(ws_url):
     raise NotImplementedError("exercise: test_broadcast")
 
 
-async def test_broadcast_check_accepts_the_solution(capsys):
-    assert await check_broadcast_test(solution) is solution
-    assert "✅ test_broadcast" in said(capsys)
-
-
-async def test_broadcast_check_says_not_done_to_the_stub(capsys):
-    assert await check_broadcast_test(stub_test) is solution
-    assert "not done yet" in said(capsys)
-
-
-async def test_broadcast_check_catches_the_race(capsys):
-    """No sync point: passes on the kit's fast server, fails on the slow one."""
-    assert await check_broadcast_test(no_sync_point) is solution
-    out = said(capsys)
-    assert "a correct chat server that puts a client in the room 0.3 s" in out
-    assert "for both welcomes" in out
-
-
-async def test_broadcast_check_catches_a_test_without_deadline(capsys):
-    await check_broadcast_test(no_deadline)
-    out = said(capsys)
-    assert "sends each line back to its sender only" in out
-    assert "still running after 6 s" in out
-
-
-async def test_broadcast_check_catches_a_test_that_ignores_the_sender(capsys):
-    await check_broadcast_test(no_sender_check)
-    out = said(capsys)
-    assert "as if 'someone' had said it" in out and "got: it passed" in out
-
-
-async def test_broadcast_check_catches_a_test_that_listens_at_the_sender(capsys):
-    await check_broadcast_test(alice_hears_herself)
-    out = said(capsys)
-    assert "sends each line back to its sender only" in out and "it passed" in out
-
-
-async def test_broadcast_check_catches_a_test_too_impatient_for_a_slow_server(capsys):
-    await check_broadcast_test(impatient)
-    out = said(capsys)
-    assert "relays each line 0.2 s late" in out and "nothing matching arrived within 0.1 s" in out
-
-
-async def test_broadcast_check_refuses_what_is_not_a_function(capsys):
-    assert await check_broadcast_test("test") is solution
-    assert "expected: an async def test(ws_url)" in said(capsys)
+async def test_the_broadcast_test_stub_is_not_done_yet(capsys):
+    assert await check_broadcast_test(stub_test) is answers.test_broadcast
+    assert capsys.readouterr().out.startswith("⏳ test_broadcast: not done yet.")
 
 
 async def test_toy_chat_variants_do_what_they_say():
     """The check's servers: the slow one is correct, each broken one breaks the solution."""
     server = BackgroundServer(toy_chat_app(), name="test-toy-chat").start()
     try:
-        await solution(f"{server.ws_url}/{SLOW.path}")
+        await answers.test_broadcast(f"{server.ws_url}/{SLOW.path}")
         outcomes = await asyncio.gather(
-            *(solution(f"{server.ws_url}/{toy.path}") for toy in BROKEN),
+            *(answers.test_broadcast(f"{server.ws_url}/{toy.path}") for toy in BROKEN),
             return_exceptions=True)
     finally:
         server.stop()
@@ -156,178 +240,409 @@ async def test_receive_until_skips_what_does_not_match_and_fails_with_a_reason(c
         await ann.send("plain words")
         assert await receive_until(ann, lambda m: m == "Client ann: plain words") \
             == "Client ann: plain words"
-        try:
+        with pytest.raises(AssertionError, match="nothing matching arrived within 0.2 s"):
             await receive_until(ann, lambda m: False, timeout=0.2)
-        except AssertionError as failure:
-            assert "nothing matching arrived within 0.2 s" in str(failure)
-        else:
-            raise AssertionError("receive_until returned without a match")
 
 
 async def test_receive_until_fails_when_the_connection_closes(chat_server):
     async with connect(f"{chat_server.ws_url}/ws/a%20b") as bad:  # refused: a bad client id
-        try:
+        with pytest.raises(AssertionError, match=r"the connection closed \(1008\)") as failure:
             await receive_until(bad, lambda m: False, timeout=2)
-        except AssertionError as failure:
-            assert "the connection closed (1008)" in str(failure)
-            assert "bad_client_id" in str(failure)
-        else:
-            raise AssertionError("receive_until returned without a match")
+    assert "bad_client_id" in str(failure.value)
 
 
 # -- exercise 2: the Origin check ---------------------------------------------------------------
 
 
-def origin_startswith(origin, host, allowed=()):
-    return (origin is None or origin in allowed
-            or origin.lower().startswith(f"http://{host}".lower()))
+@pytest.mark.parametrize("wrong, words", [
+    (lambda origin, host, allowed=(): origin is None or origin in allowed
+     or origin.lower().startswith(f"http://{host}".lower()),
+     ["'http://127.0.0.1:8000.evil.example'", "only starts like the server's own"]),
+    (lambda origin, host, allowed=(): origin is None or origin in allowed
+     or origin.lower() == f"http://{host}".lower(),
+     ["'https://127.0.0.1:8000'", "the Host header has no scheme"]),
+    (lambda origin, host, allowed=(): origin is None or origin in allowed
+     or (host is not None and urlsplit(origin).hostname == host.split(":")[0]),
+     ["'http://127.0.0.1:9999'", "Only the host names were compared, not the ports"]),
+    (lambda origin, host, allowed=(): origin is None or origin in allowed
+     or (host is not None and urlsplit(origin).netloc == host),
+     ["'http://LOCALHOST:8000'", "Host names do not care about case"]),
+    (lambda origin, host, allowed=(): origin is not None and origin_allowed(origin, host,
+                                                                            allowed),
+     ["origin_allowed(None, '127.0.0.1:8000', ())", "without an Origin header was refused"]),
+    (lambda origin, host, allowed=(): origin in (None, "null") or origin_allowed(origin, host),
+     ["origin_allowed('null'", "The origin 'null'", "was let in"]),
+    (lambda origin, host, allowed=(): origin_allowed(origin, host)
+     or any(origin.startswith(one) for one in allowed),
+     ["'https://course.example.evil'", "compare for equality, not with startswith"]),
+    (lambda origin, host, allowed=(): origin_allowed(origin, host)
+     or urlsplit(origin).netloc in [urlsplit(one).netloc for one in allowed],
+     ["'http://course.example'", "compared by host only, without their scheme"]),
+    (lambda origin, host, allowed=(): origin is None or origin in allowed
+     or (host and urlsplit(origin).netloc.lower() == host.lower()),
+     ["origin_allowed('http://127.0.0.1:8000', None, ())", "got: None",
+      "not True or False"]),
+    (lambda origin, host, allowed=(): origin is None or origin in allowed
+     or urlsplit(origin).netloc.lower() == host.lower(),
+     ["raised AttributeError", "Without a Host header (host is None)"]),
+    (lambda origin, host, allowed=(): print(origin_allowed(origin, host, allowed)),
+     ["printed its answer and returned None"]),
+], ids=["prefix", "http-only", "no-port", "case", "refuses-missing", "null", "allowed-prefix",
+        "allowed-without-scheme", "not-a-bool", "host-none", "print"])
+def test_each_wrong_origin_check_gets_the_hint_that_names_its_mistake(wrong, words, capsys):
+    assert check_origin_allowed(wrong) is origin_allowed
+    out = verdict(capsys.readouterr().out, "origin_allowed")
+    for word in words:
+        assert word in out, (word, out)
 
 
-def origin_case_sensitive(origin, host, allowed=()):
-    if origin is None or origin in allowed:
+def origin_in_another_style(origin, host, allowed=()):
+    if origin is None or origin in set(allowed):
         return True
-    return host is not None and urlsplit(origin).netloc == host
+    parts = urlsplit(origin)
+    return bool(host) and bool(parts.netloc) and parts.netloc.casefold() == host.casefold()
 
 
-def origin_prefix_allowed(origin, host, allowed=()):
-    if origin is None or any(origin.startswith(a) for a in allowed):
-        return True
-    return host is not None and urlsplit(origin).netloc.lower() == host.lower()
+def test_a_right_origin_check_in_another_style_passes(capsys):
+    assert check_origin_allowed(origin_in_another_style) is origin_in_another_style
+    assert capsys.readouterr().out == "✅ origin_allowed: all 13 checks passed.\n"
 
 
-def origin_refuses_missing(origin, host, allowed=()):
-    return origin is not None and origin_allowed(origin, host, allowed)
+def test_the_cases_are_what_the_lesson_asks():
+    """The expected answers come from wslab.access; here is what they are, read plainly."""
+    assert [origin_allowed(*args) for args, _ in hardening.ORIGIN_CASES] == [
+        True, True, False, False, True, False, True, False, True, True, False, False, False]
 
 
-def origin_stub(origin, host, allowed=()):
-    raise NotImplementedError("exercise: origin_allowed")
-
-
-def test_origin_check_accepts_the_solution(capsys):
+def test_the_kits_own_origin_check_is_never_passed(capsys):
     assert check_origin_allowed(origin_allowed) is origin_allowed
-    assert "✅ origin_allowed: all 10 checks passed" in said(capsys)
+    assert stale(capsys.readouterr().out, "origin_allowed")
 
 
-def test_origin_check_rejects_wrong_answers(capsys):
-    expectations = {origin_startswith: "only starts like the server's one",
-                    origin_case_sensitive: "do not care about case",
-                    origin_prefix_allowed: "compare for equality",
-                    origin_refuses_missing: "No Origin header"}
-    for wrong, hint in expectations.items():
-        assert check_origin_allowed(wrong) is origin_allowed
-        out = said(capsys)
-        assert "❌ origin_allowed" in out and hint in out, (wrong.__name__, out)
+def test_the_origin_stub_is_not_done_yet(capsys):
+    def origin_stub(origin, host, allowed=()):
+        raise NotImplementedError("exercise: origin_allowed")
 
-
-def test_origin_check_says_not_done_to_the_stub(capsys):
     check_origin_allowed(origin_stub)
-    assert "not done yet" in said(capsys)
+    assert capsys.readouterr().out.startswith("⏳ origin_allowed: not done yet.")
 
 
 # -- exercise 3: first-message authentication ---------------------------------------------------
 
-
-async def auth_without_deadline(websocket, token, timeout=1.0):
-    await websocket.accept()
+async def _first_token(websocket, timeout):
+    """The token of the first message, or None; shared by the answers below."""
     try:
-        given = json.loads(await websocket.receive_text())["token"]
-    except (ValueError, TypeError, KeyError):
-        given = None
+        event = await asyncio.wait_for(websocket.receive(), timeout)
+        given = json.loads(event.get("text") or "")["token"]
+    except (asyncio.TimeoutError, ValueError, TypeError, KeyError):
+        return None
+    return given if isinstance(given, str) else None
+
+
+async def compares_with_eq(websocket, token, timeout=1.0):
+    await websocket.accept()
+    given = await _first_token(websocket, timeout)
     if given != token:
         await websocket.close(code=1008)
         return False
     return True
 
 
-async def auth_trusting_json(websocket, token, timeout=1.0):
+async def compares_a_copy_with_eq(websocket, token, timeout=1.0):
     await websocket.accept()
-    event = await asyncio.wait_for(websocket.receive(), timeout)
-    if json.loads(event["text"])["token"] != token:
+    expected = token.strip()
+    if await _first_token(websocket, timeout) == expected:
+        return True
+    await websocket.close(code=1008)
+    return False
+
+
+async def close_without_await(websocket, token, timeout=1.0):
+    await websocket.accept()
+    given = await _first_token(websocket, timeout)
+    if given is None or not secrets.compare_digest(given, token):
+        websocket.close(code=1008)
+        return False
+    return True
+
+
+async def close_without_code(websocket, token, timeout=1.0):
+    await websocket.accept()
+    given = await _first_token(websocket, timeout)
+    if given is not None and secrets.compare_digest(given, token):
+        return True
+    await websocket.close()
+    return False
+
+
+async def returns_nothing_when_refusing(websocket, token, timeout=1.0):
+    await websocket.accept()
+    given = await _first_token(websocket, timeout)
+    if given is not None and secrets.compare_digest(given, token):
+        return True
+    await websocket.close(code=1008)
+
+
+async def without_deadline(websocket, token, timeout=1.0):
+    await websocket.accept()
+    try:
+        given = json.loads(await websocket.receive_text())["token"]
+    except (ValueError, TypeError, KeyError):
+        given = None
+    if not isinstance(given, str) or not secrets.compare_digest(given, token):
         await websocket.close(code=1008)
         return False
     return True
 
 
-async def auth_before_accept(websocket, token, timeout=1.0):
+async def trusting_json(websocket, token, timeout=1.0):
+    await websocket.accept()
+    event = await asyncio.wait_for(websocket.receive(), timeout)
+    if not secrets.compare_digest(json.loads(event["text"])["token"], token):
+        await websocket.close(code=1008)
+        return False
+    return True
+
+
+async def refuses_before_accept(websocket, token, timeout=1.0):
     await websocket.close(code=1008)
     return False
 
 
-async def auth_lets_anyone_in(websocket, token, timeout=1.0):
+async def lets_anyone_in(websocket, token, timeout=1.0):
     await websocket.accept()
     await asyncio.wait_for(websocket.receive(), timeout)
     return True
 
 
-async def auth_wrong_code(websocket, token, timeout=1.0):
-    return await _closing_with(websocket, token, timeout, 1000)
+async def spins_while_waiting(websocket, token, timeout=1.0):
+    await websocket.accept()
+    while True:  # waits for the token without ever awaiting
+        pass
 
 
-async def _closing_with(websocket, token, timeout, code):
+async def _count_attempt(token):
+    raise KeyError("attempts")
+
+
+async def task_that_fails(websocket, token, timeout=1.0):
+    """Right for every client, but starts a task that fails: the server logs it."""
+    asyncio.get_running_loop().create_task(_count_attempt(token))
+    return await answers.first_message_auth(websocket, token, timeout)
+
+
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
+@pytest.mark.parametrize("wrong, words", [
+    (compares_with_eq, ["reading your code: how it compares the token", "`given != token`",
+                        "timing attack", "compare_digest"]),
+    (compares_a_copy_with_eq, ["`await _first_token(websocket, timeout) == expected`",
+                               "timing attack"]),
+    (close_without_await, ["`websocket.close(code=1008)` is a call to an async function "
+                           "without await", "a wrong token"]),
+    (close_without_code, ["got: closed 1000", "not with close code 1008",
+                          "close() without a code sends 1000"]),
+    (returns_nothing_when_refusing, ["it returned None", "Return False when you refuse"]),
+    (without_deadline, ["silence", "no answer within 2 s", "with a deadline"]),
+    (trusting_json, ["JSON without a token", "raised KeyError: 'token'",
+                     "refuse it like a wrong token"]),
+    (refuses_before_accept, ["the handshake was refused (HTTP 403)", "accept the connection first"]),
+    (lets_anyone_in, ["a wrong token", "got: welcome", "A wrong token was let in"]),
+    (spins_while_waiting, ["raised StuckInLoop", "ran for 5 s without returning or awaiting"]),
+    (task_that_fails, ["a server log without errors", "Task exception was never retrieved",
+                       "… KeyError: 'attempts'",
+                       "A task you started that failed"]),
+], ids=lambda value: getattr(value, "__name__", None))
+async def test_each_wrong_first_message_auth_gets_the_hint_that_names_its_mistake(wrong, words,
+                                                                                    capsys):
+    assert await check_first_message_auth(wrong) is answers.first_message_auth
+    out = verdict(capsys.readouterr().out, "first_message_auth")
+    for word in words:
+        assert word in out, (word, out)
+
+
+async def auth_in_another_style(websocket, token, timeout=1.0):
     await websocket.accept()
     try:
-        event = await asyncio.wait_for(websocket.receive(), timeout)
-        ok = json.loads(event.get("text") or "")["token"] == token
-    except (asyncio.TimeoutError, ValueError, TypeError, KeyError):
-        ok = False
-    if not ok:
-        await websocket.close(code=code)
+        async with asyncio.timeout(timeout):
+            event = await websocket.receive()
+    except TimeoutError:
+        event = {}
+    try:
+        data = json.loads(event.get("text") or "null")
+    except json.JSONDecodeError:
+        data = None
+    given = data.get("token") if isinstance(data, dict) else None
+    ok = isinstance(given, str) and hmac.compare_digest(given.encode(), token.encode())
+    if not ok and event.get("type") != "websocket.disconnect":
+        await websocket.close(code=1008, reason="who are you?")
     return ok
 
 
-async def auth_stub(websocket, token, timeout=1.0):
-    raise NotImplementedError("exercise: first_message_auth")
+async def test_a_right_first_message_auth_in_another_style_passes(capsys):
+    assert await check_first_message_auth(auth_in_another_style) is auth_in_another_style
+    assert said(capsys).startswith("✅ first_message_auth: all 8 first messages")
 
 
-async def test_first_message_check_accepts_the_solution(capsys):
-    assert await check_first_message_auth(first_message_auth) is first_message_auth
-    assert "✅ first_message_auth: all 8" in said(capsys)
+async def test_the_kits_own_first_message_auth_is_never_passed(capsys):
+    assert await check_first_message_auth(answers.first_message_auth) \
+        is answers.first_message_auth
+    assert stale(capsys.readouterr().out, "first_message_auth")
 
 
-async def test_first_message_check_rejects_wrong_answers(capsys):
-    expectations = {
-        auth_without_deadline: ("silence", "asyncio.wait_for"),
-        auth_trusting_json: ("JSON without a token", "raised KeyError"),
-        auth_before_accept: ("the right token", "Call await websocket.accept() first"),
-        auth_lets_anyone_in: ("a wrong token", "got: welcome"),
-        auth_wrong_code: ("a wrong token", "closed 1000"),
-    }
-    for wrong, (case, detail) in expectations.items():
-        assert await check_first_message_auth(wrong) is first_message_auth
-        out = said(capsys)
-        assert "❌ first_message_auth" in out and case in out and detail in out, \
-            (wrong.__name__, out)
+async def test_the_first_message_auth_stub_is_not_done_yet(capsys):
+    async def auth_stub(websocket, token, timeout=1.0):
+        raise NotImplementedError("exercise: first_message_auth")
 
-
-async def test_first_message_check_says_not_done_to_the_stub(capsys):
     await check_first_message_auth(auth_stub)
-    assert "not done yet" in said(capsys)
+    assert capsys.readouterr().out.startswith("⏳ first_message_auth: not done yet.")
 
 
 # -- exercise 4: the percentile -----------------------------------------------------------------
 
+def rank_rounded_with(rounding, *, fix=lambda ordered, rank: ordered[rank - 1], never=None,
+                      sort=True, count_missing=True, beyond=lambda rank, n: rank > n):
+    """The lesson's percentile, written with one part swapped for a student's mistake."""
 
-def percentile_ignoring_missing(latencies, missing, fraction):
-    return percentile(latencies, 0, fraction)
+    def wrong(latencies, missing, fraction):
+        total = len(latencies) + (missing if count_missing else 0)
+        if total == 0:
+            return never
+        rank = max(1, int(rounding(fraction * total)))
+        if beyond(rank, len(latencies)):
+            return never
+        return fix(sorted(latencies) if sort else list(latencies), rank)
+
+    return wrong
 
 
-def percentile_unsorted(latencies, missing, fraction):
+def no_lower_bound(latencies, missing, fraction):
     total = len(latencies) + missing
-    rank = max(1, -(-fraction * total // 1))
-    return None if total == 0 or rank > len(latencies) else latencies[int(rank) - 1]
+    rank = math.ceil(fraction * total)
+    return sorted(latencies)[rank - 1] if total and rank <= len(latencies) else None
 
 
-def percentile_stub(latencies, missing, fraction):
-    raise NotImplementedError("exercise: percentile")
+@pytest.mark.parametrize("wrong, words", [
+    (rank_rounded_with(int), ["percentile([10, 20, 30, 40], 0, 0.9)", "got: 30",
+                              "rounded down", "int()"]),
+    (rank_rounded_with(lambda x: x // 1), ["rounded down", "(or //)"]),
+    (rank_rounded_with(round), ["percentile([10, 20, 30, 40], 0, 0.6)", "round() goes to the "
+                                "nearest whole number"]),
+    (rank_rounded_with(math.ceil, sort=False), ["percentile([30, 10, 40, 20], 0, 0.5)",
+                                                "Sort the latencies first"]),
+    (rank_rounded_with(math.ceil, count_missing=False), ["counts the missing deliveries too"]),
+    (rank_rounded_with(math.ceil, beyond=lambda rank, n: rank >= n),
+     ["got: None", "off by one at the limit"]),
+    (rank_rounded_with(math.ceil, fix=lambda ordered, rank: ordered[rank]),
+     ["one place too high", "index 0"]),
+    (rank_rounded_with(math.ceil, never=math.inf), ["got: inf", "not infinity"]),
+    (rank_rounded_with(math.ceil, beyond=lambda rank, n: False),
+     ["percentile([1, 2, 3], 1, 0.99)", "raised IndexError", "only 3 arrived"]),
+    (no_lower_bound, ["percentile([10, 20, 30], 0, 0.0)", "got: 30", "at least 1"]),
+    (lambda latencies, missing, fraction: print(percentile(latencies, missing, fraction)),
+     ["printed its answer and returned None"]),
+], ids=["int", "floor-division", "round", "unsorted", "missing-ignored", "off-by-one",
+        "index-is-rank", "infinity", "no-none", "no-lower-bound", "print"])
+def test_each_wrong_percentile_gets_the_hint_that_names_its_mistake(wrong, words, capsys):
+    assert check_percentile(wrong) is percentile
+    out = verdict(capsys.readouterr().out, "percentile")
+    for word in words:
+        assert word in out, (word, out)
+    assert "math.ceil(" not in out  # a hint never gives the answer away
 
 
-def test_percentile_check(capsys):
+def percentile_in_another_style(latencies, missing, fraction):
+    ordered = sorted(latencies)
+    total = len(ordered) + missing
+    if not total:
+        return None
+    rank = max(int(-(-fraction * total // 1)), 1)
+    return ordered[rank - 1] if rank <= len(ordered) else None
+
+
+def test_a_right_percentile_in_another_style_passes(capsys):
+    assert check_percentile(percentile_in_another_style) is percentile_in_another_style
+    assert capsys.readouterr().out == "✅ percentile: all 11 checks passed.\n"
+
+
+def test_the_kits_own_percentile_is_never_passed(capsys):
     assert check_percentile(percentile) is percentile
-    assert "✅ percentile: all 8" in said(capsys)
-    for wrong, hint in ((percentile_ignoring_missing, "only 3 arrived"),
-                        (percentile_unsorted, "Sort the latencies first")):
-        check_percentile(wrong)
-        out = said(capsys)
-        assert "❌ percentile" in out and hint in out, out
+    assert stale(capsys.readouterr().out, "percentile")
+
+
+def test_the_percentile_stub_is_not_done_yet(capsys):
+    def percentile_stub(latencies, missing, fraction):
+        raise NotImplementedError("exercise: percentile")
+
     check_percentile(percentile_stub)
-    assert "not done yet" in said(capsys)
+    assert capsys.readouterr().out.startswith("⏳ percentile: not done yet.")
+
+
+# -- the prediction, the summary, and the lesson in a kernel ------------------------------------
+
+def test_the_prediction_is_judged_on_what_the_page_got(capsys):
+    HIJACK.prediction = HIJACK.happened = None
+    HIJACK.late = False
+    HIJACK.predict("b")
+    assert HIJACK.check('{"user":"ada","notes":"exam answers"}') is False
+    out = said(capsys)
+    assert "you predicted (b)" in out and "what happened was (a) it reads Ada's notes" in out
+    assert HIJACK.classify(OSError("connection refused")) == "c"
+
+
+async def test_the_summary_judges_the_current_code(capsys):
+    def percentile_stub(latencies, missing, fraction):
+        raise NotImplementedError("exercise: percentile")
+
+    namespace = {"percentile": percentile_stub, "origin_allowed": origin_in_another_style}
+    statuses = await show_progress(hardening.EXERCISES, namespace)
+    assert statuses["percentile"] == "not_done"
+    assert statuses["origin_allowed"] == "passed"
+    assert statuses["test_broadcast"] == "missing"
+    assert "1 of 5 done" in capsys.readouterr().out
+
+
+WRONG_ANSWERS = {
+    "test_broadcast": '''
+async def test_broadcast(ws_url):
+    async with connect(f"{ws_url}/ws/alice") as alice, connect(f"{ws_url}/ws/bob") as bob:
+        alice.send(json.dumps({"message": "hello bob"}))
+        await receive_until(bob, lambda m: m.get("message") == "hello bob")
+''',
+    "origin_allowed": '''
+def origin_allowed(origin, host, allowed=()):
+    return origin is None or origin in allowed or \
+        origin.lower().startswith(("http://" + host).lower())
+''',
+    "first_message_auth": '''
+async def first_message_auth(websocket, token, timeout=1.0):
+    await websocket.accept()
+    try:
+        event = await asyncio.wait_for(websocket.receive(), timeout)
+        given = json.loads(event.get("text") or "")["token"]
+    except (asyncio.TimeoutError, ValueError, TypeError, KeyError):
+        given = None
+    if given == token:
+        return True
+    await websocket.close(code=1008)
+    return False
+''',
+    "percentile": '''
+def percentile(latencies, missing, fraction):
+    total = len(latencies) + missing
+    if total == 0:
+        return None
+    rank = max(1, int(fraction * total))
+    return None if rank > len(latencies) else sorted(latencies)[rank - 1]
+''',
+}
+
+
+def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run():
+    outputs = run_student_notebook("08_testing_and_hardening", WRONG_ANSWERS, timeout=180)
+    assert len(outputs) == 8  # four check cells, each run twice
+    for output in outputs:
+        assert "❌" in output and not passes(output), output
+    hints = ["is a call to an async function without await", "only starts like",
+             "timing attack", "rounded down"]
+    for hint, runs in zip(hints, zip(outputs[::2], outputs[1::2])):
+        assert all(hint in " ".join(run.split()) for run in runs), (hint, runs)

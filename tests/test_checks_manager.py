@@ -1,5 +1,5 @@
-"""Lesson 03's checks: each rejects plausible wrong managers with a precise report, accepts the
-right ones (the lesson's solutions and wslab's own), and says "not done yet" to the stubs."""
+"""Lesson 03's checks: each wrong manager gets a hint, first, that names its mistake; right ones
+in another style than the solution pass; the kit's own classes and the stubs never do."""
 
 from __future__ import annotations
 
@@ -11,12 +11,22 @@ import pytest
 import websockets
 from starlette.websockets import WebSocketDisconnect
 
+from notebook_run import passes, run_student_notebook
 from wslab import lecture
-from wslab.checks.manager import FakeSocket, check_lecture_manager, check_safe_manager
+from wslab.checks import manager as checks
+from wslab.checks.manager import GHOST, FakeSocket, check_lecture_manager, check_safe_manager
+from wslab.checks.progress import show_progress
 from wslab.manager import ConnectionManager as WslabManager
 from wslab.runner import BackgroundServer
 
-# -- the lecture's manager: the solution, the stub, and wrong versions ---------------------------
+
+def hint_of(out: str) -> str:
+    """The hint of a failed check's output, on one line; the hint must come before the rest."""
+    assert out.index("hint:") < out.index("tried:") < out.index("expected:") < out.index("got:")
+    return " ".join(out[out.index("hint:") + 5:out.index("tried:")].split())
+
+
+# -- the lecture's manager -----------------------------------------------------------------------
 
 
 class LectureStub:
@@ -43,20 +53,50 @@ class HalfDone:
         raise NotImplementedError("exercise: ConnectionManager.broadcast")
 
 
-class Right(lecture.ConnectionManager):
-    pass
+class Lecture:
+    """Another style than the lecture's: a rebuilt list, a count taken from it, and a
+    broadcast that sends to everyone at once."""
+
+    def __init__(self):
+        self.active_connections = list()
+        self.connection_count = 0
+
+    async def connect(self, websocket):
+        await websocket.accept()
+        self.active_connections += [websocket]
+        self.connection_count = len(self.active_connections)
+
+    def disconnect(self, websocket):
+        self.active_connections = [ws for ws in self.active_connections if ws is not websocket]
+        self.connection_count = len(self.active_connections)
+
+    async def broadcast(self, message):
+        await asyncio.gather(*(ws.send_text(message) for ws in self.active_connections))
 
 
-class NoAccept(Right):
+class NoAccept(Lecture):
     async def connect(self, websocket):
         self.active_connections.append(websocket)
         self.connection_count += 1
 
 
-class NoCount(Right):
+class AcceptNotAwaited(Lecture):
+    async def connect(self, websocket):
+        websocket.accept()
+        self.active_connections.append(websocket)
+        self.connection_count += 1
+
+
+class NoCount(Lecture):
     async def connect(self, websocket):
         await websocket.accept()
         self.active_connections.append(websocket)
+
+
+class NotKept(Lecture):
+    async def connect(self, websocket):
+        await websocket.accept()
+        self.connection_count += 1
 
 
 class SharedList:
@@ -70,60 +110,84 @@ class SharedList:
         self.active_connections.append(websocket)
         self.connection_count += 1
 
-    def disconnect(self, websocket):
-        self.active_connections.remove(websocket)
-        self.connection_count -= 1
 
-    async def broadcast(self, message):
-        for connection in self.active_connections:
-            await connection.send_text(message)
-
-
-class ReturnsEarly(Right):
+class ReturnsEarly(Lecture):
     async def broadcast(self, message):
         for connection in self.active_connections:
             await connection.send_text(message)
             return
 
 
-class SyncBroadcast(Right):
+class SendNotAwaited(Lecture):
+    async def broadcast(self, message):
+        for connection in self.active_connections:
+            connection.send_text(message)
+
+
+class PlainDefBroadcast(Lecture):
     def broadcast(self, message):
         for connection in self.active_connections:
-            connection.sent.append(message)
+            connection.send_text(message)
 
 
-class AsyncDisconnect(Right):
+class AsyncDisconnect(Lecture):
     async def disconnect(self, websocket):
         self.active_connections.remove(websocket)
         self.connection_count -= 1
 
 
-class ForgetsToRemove(Right):
+class ForgetsToRemove(Lecture):
     def disconnect(self, websocket):
         self.connection_count -= 1
 
 
-class SendsJson(Right):
+class NoCountDown(Lecture):
+    def disconnect(self, websocket):
+        self.active_connections.remove(websocket)
+
+
+class PopsTheLast(Lecture):
+    def disconnect(self, websocket):
+        self.active_connections.pop()
+        self.connection_count -= 1
+
+
+class DisconnectDoesNothing(Lecture):
+    def disconnect(self, websocket):
+        pass
+
+
+class SendsJson(Lecture):
     async def broadcast(self, message):
         for connection in self.active_connections:
-            await connection.send_json({"message": message})
+            await connection.send_json(message)
 
 
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited")
 @pytest.mark.parametrize("wrong, words", [
-    (NoAccept, "websocket.accept() was never awaited"),
-    (NoCount, "connection_count == 1"),
-    (SharedList, "the second has"),
-    (ReturnsEarly, "bob got []"),
-    (SyncBroadcast, "instead of something to await"),
-    (AsyncDisconnect, "it returned a coroutine: nothing ran"),
-    (ForgetsToRemove, "active_connections == [ann, cat]"),
-    (SendsJson, "raised AttributeError"),
+    (NoAccept, "connect() never accepts the handshake"),
+    (AcceptNotAwaited, "`websocket.accept()` is a call to an async function without await"),
+    (NoCount, "connect() did not count the new connection"),
+    (NotKept, "connect() did not add the websocket to self.active_connections"),
+    (SharedList, "The list is shared by every manager"),
+    (ReturnsEarly, "broadcast stopped after ann: a return (or break) inside the loop"),
+    (SendNotAwaited, "`connection.send_text(message)` is a call to an async function without "
+                     "await"),
+    (PlainDefBroadcast, "broadcast must be an async def"),
+    (AsyncDisconnect, "disconnect is a plain def in the lecture"),
+    (ForgetsToRemove, "disconnect() does not remove the connection: bob is still in "
+                      "self.active_connections"),
+    (NoCountDown, "disconnect() removed bob but did not count down"),
+    (PopsTheLast, "disconnect() removed cat instead of bob"),
+    (DisconnectDoesNothing, "disconnect() changed nothing"),
+    (SendsJson, "sent with send_json: it is already JSON text"),
 ])
-async def test_wrong_lecture_managers_are_explained(wrong, words, capsys):
+async def test_each_wrong_lecture_manager_gets_the_hint_that_names_its_mistake(wrong, words,
+                                                                               capsys):
     assert await check_lecture_manager(wrong) is lecture.ConnectionManager
     out = capsys.readouterr().out
-    assert out.startswith("❌ ConnectionManager: not right yet."), out
-    assert words in out and "hint:" in out, out
+    assert out.startswith("❌ ConnectionManager: not right yet.\n   hint:"), out
+    assert words in hint_of(out), out
     assert "Traceback" not in out
 
 
@@ -133,13 +197,42 @@ async def test_lecture_stub_is_not_done_yet(stub, capsys):
     assert capsys.readouterr().out.startswith("⏳ ConnectionManager: not done yet.")
 
 
-async def test_lecture_solution_passes_quietly(capsys):
-    assert await check_lecture_manager(Right) is Right
+async def test_the_lectures_own_manager_is_never_passed(capsys):
+    assert await check_lecture_manager(lecture.ConnectionManager) is lecture.ConnectionManager
+    out = capsys.readouterr().out
+    assert out.startswith("⚠️ ConnectionManager: run your exercise cell first.")
+    assert "✅" not in out
+
+
+@pytest.mark.parametrize("right", [Lecture, type("Copied", (lecture.ConnectionManager,), {})])
+async def test_right_lecture_managers_pass(right, capsys):
+    assert await check_lecture_manager(right) is right
     assert capsys.readouterr().out == ("✅ ConnectionManager: connect accepts and counts, "
                                        "broadcast reaches everyone, disconnect removes.\n")
 
 
-# -- the safe manager: the lesson's solution, wslab's, the stub, and wrong versions -------------
+# -- the prediction ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seen, happened", [
+    ({"bob": ["(connection closed: no close frame)"], "cat": ["nothing"],
+      "registered": ["ann", "cat"]}, "c"),
+    ({"bob": ["bob: anyone there?"], "cat": ["bob: anyone there?"],
+      "registered": ["bob", "cat"]}, "a"),
+    ({"bob": ["bob: anyone there?"], "cat": ["bob: anyone there?"],
+      "registered": ["ann", "bob", "cat"]}, "b"),
+])
+def test_the_prediction_is_judged_on_what_the_demo_saw(seen, happened, capsys):
+    GHOST.prediction = GHOST.happened = None
+    GHOST.late = False
+    GHOST.predict("a")
+    assert GHOST.check(seen) is (happened == "a")
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"what happened was ({happened})" in out or "you predicted it: (a)" in out
+    assert "why: Ann's handler died of a KeyError" in out
+
+
+# -- the safe manager ----------------------------------------------------------------------------
 
 _closing: set = set()
 
@@ -158,8 +251,392 @@ def close_in_background(websocket, code, reason):
 
 
 class Safe:
-    """The lesson's solution, as the solution notebook has it."""
+    """Another style than the lesson's solution: a writer that sends what it takes in one
+    line, a disconnect that asks before it deletes, a broadcast that asks whether an outbox is
+    full instead of catching QueueFull."""
 
+    def __init__(self, outbound_queue: int = 16):
+        self.outbound_queue = outbound_queue
+        self.outboxes = {}
+        self.writers = {}
+
+    @property
+    def active_connections(self):
+        return list(self.outboxes)
+
+    @property
+    def connection_count(self):
+        return len(self.outboxes)
+
+    async def connect(self, websocket):
+        await websocket.accept()
+        self.outboxes[websocket] = asyncio.Queue(self.outbound_queue)
+        writer = self._write(websocket, self.outboxes[websocket])
+        self.writers[websocket] = asyncio.get_running_loop().create_task(writer)
+
+    def disconnect(self, websocket):
+        if websocket in self.outboxes:
+            del self.outboxes[websocket]
+        writer = self.writers.pop(websocket, None)
+        if writer and writer is not asyncio.current_task():
+            writer.cancel()
+
+    async def broadcast(self, message):
+        for websocket in list(self.outboxes):
+            outbox = self.outboxes[websocket]
+            if outbox.full():
+                self.disconnect(websocket)
+                close_in_background(websocket, 4408, "too slow")
+            else:
+                outbox.put_nowait(message)
+
+    async def _write(self, websocket, outbox):
+        while True:
+            try:
+                await websocket.send_text(await outbox.get())
+            except Exception:
+                self.disconnect(websocket)
+                return
+
+
+class SafeStub(Safe):
+    async def connect(self, websocket):
+        raise NotImplementedError("exercise: SafeConnectionManager.connect")
+
+
+class NoQueueParameter(Safe):
+    def __init__(self):
+        super().__init__()
+
+
+class LectureWithQueue(lecture.ConnectionManager):
+    """The lecture's manager, given the parameter."""
+
+    def __init__(self, outbound_queue=16):
+        super().__init__()
+
+
+class CatchesOnlyDisconnect(Safe):
+    async def _write(self, websocket, outbox):
+        try:
+            while True:
+                await websocket.send_text(await outbox.get())
+        except WebSocketDisconnect:
+            self.disconnect(websocket)
+
+
+class SwallowsAndCarriesOn(Safe):
+    async def _write(self, websocket, outbox):
+        while True:
+            message = await outbox.get()
+            try:
+                await websocket.send_text(message)
+            except Exception:
+                continue
+
+
+class QuitsWithoutDisconnecting(Safe):
+    async def _write(self, websocket, outbox):
+        try:
+            while True:
+                await websocket.send_text(await outbox.get())
+        except Exception:
+            return
+
+
+class WriterNeverStarted(Safe):
+    async def connect(self, websocket):
+        await websocket.accept()
+        self.outboxes[websocket] = asyncio.Queue(maxsize=self.outbound_queue)
+
+
+class WriterNotATask(Safe):
+    async def connect(self, websocket):
+        await websocket.accept()
+        outbox = self.outboxes[websocket] = asyncio.Queue(maxsize=self.outbound_queue)
+        self.writers[websocket] = self._write(websocket, outbox)
+
+
+class WriterCalledNotStarted(Safe):
+    async def connect(self, websocket):
+        await websocket.accept()
+        outbox = self.outboxes[websocket] = asyncio.Queue(maxsize=self.outbound_queue)
+        self._write(websocket, outbox)
+
+
+class GetNotAwaited(Safe):
+    async def _write(self, websocket, outbox):
+        try:
+            while True:
+                message = outbox.get()
+                await websocket.send_text(message)
+        except Exception:
+            self.disconnect(websocket)
+
+
+class SendNotAwaitedInWriter(Safe):
+    async def _write(self, websocket, outbox):
+        try:
+            while True:
+                websocket.send_text(await outbox.get())
+        except Exception:
+            self.disconnect(websocket)
+
+
+class GetNowait(Safe):
+    async def _write(self, websocket, outbox):
+        try:
+            while True:
+                await websocket.send_text(outbox.get_nowait())
+        except Exception:
+            self.disconnect(websocket)
+
+
+class RemoveRaisesTwice(Safe):
+    def disconnect(self, websocket):
+        del self.outboxes[websocket]
+        self.writers.pop(websocket).cancel()
+
+
+class DisconnectKeepsOutbox(Safe):
+    def disconnect(self, websocket):
+        writer = self.writers.pop(websocket, None)
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+
+
+class WaitsForSends(Safe):
+    """Sends in broadcast, concurrently and catching failures: a stalled client still blocks."""
+
+    async def broadcast(self, message):
+        async def one(websocket):
+            try:
+                await websocket.send_text(message)
+            except Exception:
+                self.disconnect(websocket)
+
+        await asyncio.gather(*(one(ws) for ws in list(self.outboxes)))
+
+
+class AwaitsPut(Safe):
+    async def broadcast(self, message):
+        for outbox in list(self.outboxes.values()):
+            await outbox.put(message)
+
+
+class Unbounded(Safe):
+    async def connect(self, websocket):
+        await websocket.accept()
+        outbox = self.outboxes[websocket] = asyncio.Queue()
+        self.writers[websocket] = asyncio.create_task(self._write(websocket, outbox))
+
+
+class DropsWhenBehind(Safe):
+    async def broadcast(self, message):
+        for websocket, outbox in list(self.outboxes.items()):
+            if not outbox.empty():
+                self.disconnect(websocket)
+                close_in_background(websocket, 4408, "too slow")
+            else:
+                outbox.put_nowait(message)
+
+
+class NeverTellsWhy(Safe):
+    async def broadcast(self, message):
+        for websocket, outbox in list(self.outboxes.items()):
+            try:
+                outbox.put_nowait(message)
+            except asyncio.QueueFull:
+                self.disconnect(websocket)
+
+
+class WrongCloseCode(Safe):
+    async def broadcast(self, message):
+        for websocket, outbox in list(self.outboxes.items()):
+            try:
+                outbox.put_nowait(message)
+            except asyncio.QueueFull:
+                self.disconnect(websocket)
+                close_in_background(websocket, 1000, "too slow")
+
+
+class AwaitsTheClose(Safe):
+    async def broadcast(self, message):
+        for websocket, outbox in list(self.outboxes.items()):
+            try:
+                outbox.put_nowait(message)
+            except asyncio.QueueFull:
+                self.disconnect(websocket)
+                await websocket.close(code=4408)
+
+
+class IteratesTheLiveDict(Safe):
+    async def broadcast(self, message):
+        for websocket, outbox in self.outboxes.items():
+            try:
+                outbox.put_nowait(message)
+            except asyncio.QueueFull:
+                self.disconnect(websocket)
+                close_in_background(websocket, 4408, "too slow")
+
+
+class LeaksWriters(Safe):
+    def disconnect(self, websocket):
+        self.outboxes.pop(websocket, None)
+        self.writers.pop(websocket, None)
+
+
+class CountsSeparately(Safe):
+    def __init__(self, outbound_queue=16):
+        super().__init__(outbound_queue)
+        self.count = 0
+
+    @property
+    def connection_count(self):
+        return self.count
+
+    async def connect(self, websocket):
+        await super().connect(websocket)
+        self.count += 1
+
+    def disconnect(self, websocket):
+        super().disconnect(websocket)
+        self.count -= 1
+
+
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited")
+@pytest.mark.parametrize("wrong, words", [
+    (NoQueueParameter, "Keep the parameter `outbound_queue`"),
+    (LectureWithQueue, "Make disconnect() safe to call twice"),
+    (CatchesOnlyDisconnect, "closed's writer died of the RuntimeError its send raised"),
+    (SwallowsAndCarriesOn, "gone's writer caught the WebSocketDisconnect and carried on"),
+    (QuitsWithoutDisconnecting, "gone's writer stopped when its send raised "
+                                "WebSocketDisconnect, but did not disconnect"),
+    (WriterNeverStarted, "No message reached the clients: the messages wait in the outboxes"),
+    (WriterNotATask, "self.writers holds a coroutine, not a running task"),
+    (WriterCalledNotStarted, "`self._write(websocket, outbox)` is a call to an async function "
+                             "without await"),
+    (GetNotAwaited, "What was sent is a coroutine object, not the message"),
+    (SendNotAwaitedInWriter, "`websocket.send_text(await outbox.get())` is a call to an async "
+                             "function without await"),
+    (GetNowait, "ann, bob, cat were dropped though no send failed"),
+    (RemoveRaisesTwice, "Make disconnect() safe to call twice"),
+    (DisconnectKeepsOutbox, "disconnect() does not remove the connection"),
+    (WaitsForSends, "broadcast awaits the sends itself"),
+    (AwaitsPut, "broadcast awaits outbox.put(...)"),
+    (Unbounded, "An outbox without a bound never fills up"),
+    (DropsWhenBehind, "drop it only when put_nowait() raises asyncio.QueueFull"),
+    (NeverTellsWhy, "The slow client was dropped without a word"),
+    (WrongCloseCode, "The slow client was closed with 1000: close it with code 4408"),
+    (AwaitsTheClose, "broadcast awaits the slow client's close()"),
+    (IteratesTheLiveDict, "broadcast removed a client from self.outboxes while looping over it"),
+    (LeaksWriters, "disconnect() forgets the writer but leaves it running"),
+    (CountsSeparately, "Count the connections instead of keeping a separate counter"),
+])
+async def test_each_wrong_safe_manager_gets_the_hint_that_names_its_mistake(wrong, words,
+                                                                            capsys):
+    assert await check_safe_manager(wrong) is WslabManager
+    out = capsys.readouterr().out
+    assert out.startswith("❌ SafeConnectionManager: not right yet.\n   hint:"), out
+    assert words in hint_of(out), out
+    assert "Traceback" not in out
+
+
+async def test_safe_stub_is_not_done_yet(capsys):
+    assert await check_safe_manager(SafeStub) is WslabManager
+    assert capsys.readouterr().out.startswith("⏳ SafeConnectionManager: not done yet.")
+
+
+async def test_the_kits_own_safe_manager_is_never_passed(capsys):
+    assert await check_safe_manager(WslabManager) is WslabManager
+    out = capsys.readouterr().out
+    assert out.startswith("⚠️ SafeConnectionManager: run your exercise cell first.")
+    assert "✅" not in out
+
+
+async def test_a_right_safe_manager_in_another_style_passes(capsys):
+    assert await check_safe_manager(Safe) is Safe
+    out = capsys.readouterr().out
+    assert out.startswith("✅ SafeConnectionManager: survives clients that vanish"), out
+    assert "dropped after 6 messages, closed with 4408" in out
+
+
+async def test_the_kits_manager_itself_would_pass():
+    """The fallback meets the check too: only its being the kit's own keeps it from a ✅."""
+    class Mine(WslabManager):
+        pass
+
+    assert await check_safe_manager(Mine) is Mine
+
+
+async def test_no_task_outlives_the_check(capsys):
+    """Whatever the student wrote, the check ends every task the manager started."""
+    for cls in (Safe, LeaksWriters, WaitsForSends, AwaitsTheClose, CatchesOnlyDisconnect,
+                SwallowsAndCarriesOn, AwaitsPut):
+        before = {task for task in asyncio.all_tasks() if not task.done()}
+        await check_safe_manager(cls)
+        await asyncio.sleep(0)
+        after = {task for task in asyncio.all_tasks() if not task.done()}
+        assert after <= before, (cls.__name__, after - before)
+    gc.collect()
+    capsys.readouterr()
+
+
+async def test_the_task_factory_is_given_back():
+    loop = asyncio.get_running_loop()
+    before = loop.get_task_factory()
+    await check_safe_manager(Safe)
+    await check_safe_manager(SafeStub)
+    assert loop.get_task_factory() is before
+
+
+async def test_fake_socket_stalls_until_released():
+    lazy = FakeSocket("lazy", stall=True)
+    send = asyncio.create_task(lazy.send_text("x"))
+    await asyncio.sleep(0.05)
+    assert not send.done()
+    lazy.release()
+    with pytest.raises(ConnectionResetError):
+        await send
+
+
+async def test_the_summary_judges_the_classes_the_notebook_holds_now(capsys):
+    GHOST.prediction = GHOST.happened = None
+    GHOST.late = False
+    statuses = await show_progress(checks.EXERCISES, {"ConnectionManager": LectureStub,
+                                                      "SafeConnectionManager": Safe})
+    assert statuses == {"ConnectionManager": "not_done",
+                        "predict: a handler that dies": "no_prediction",
+                        "SafeConnectionManager": "passed"}
+    assert "1 of 3 done" in capsys.readouterr().out
+
+
+# -- in the notebook -----------------------------------------------------------------------------
+
+LECTURE_WRONG = '''
+from fastapi import WebSocket
+
+
+class ConnectionManager:
+    def __init__(self):
+        self.active_connections = []
+        self.connection_count = 0
+
+    async def connect(self, websocket: WebSocket):
+        await websocket.accept()
+        self.active_connections.append(websocket)
+        self.connection_count += 1
+
+    def disconnect(self, websocket: WebSocket):
+        self.connection_count -= 1
+
+    async def broadcast(self, message: str):
+        for connection in self.active_connections:
+            await connection.send_text(message)
+'''
+
+SAFE_WRONG = '''
+class SafeConnectionManager:
     def __init__(self, outbound_queue: int = 16):
         self.outbound_queue = outbound_queue
         self.outboxes = {}
@@ -196,188 +673,22 @@ class Safe:
     async def _write(self, websocket, outbox):
         try:
             while True:
-                message = await outbox.get()
-                await websocket.send_text(message)
+                websocket.send_text(await outbox.get())
         except Exception:
             self.disconnect(websocket)
+'''
 
 
-class SafeStub(Safe):
-    async def connect(self, websocket):
-        raise NotImplementedError("exercise: SafeConnectionManager.connect")
-
-
-class NoQueueParameter(Safe):
-    def __init__(self):
-        super().__init__()
-
-
-class LectureWithQueue(lecture.ConnectionManager):
-    """The lecture's manager, given the parameter: fails on the vanished clients."""
-
-    def __init__(self, outbound_queue=16):
-        super().__init__()
-
-
-class CatchesOnlyDisconnect(Safe):
-    async def _write(self, websocket, outbox):
-        try:
-            while True:
-                await websocket.send_text(await outbox.get())
-        except WebSocketDisconnect:
-            self.disconnect(websocket)
-
-
-class WriterNeverStarted(Safe):
-    async def connect(self, websocket):
-        await websocket.accept()
-        self.outboxes[websocket] = asyncio.Queue(maxsize=self.outbound_queue)
-
-
-class RemoveRaisesTwice(Safe):
-    def disconnect(self, websocket):
-        del self.outboxes[websocket]
-        self.writers.pop(websocket).cancel()
-
-
-class WaitsForSends(Safe):
-    """Sends in broadcast, concurrently and catching failures: a stalled client still blocks."""
-
-    async def broadcast(self, message):
-        async def one(websocket):
-            try:
-                await websocket.send_text(message)
-            except Exception:
-                self.disconnect(websocket)
-
-        await asyncio.gather(*(one(ws) for ws in list(self.outboxes)))
-
-
-class Unbounded(Safe):
-    async def connect(self, websocket):
-        await websocket.accept()
-        outbox = asyncio.Queue()
-        self.outboxes[websocket] = outbox
-        self.writers[websocket] = asyncio.create_task(self._write(websocket, outbox))
-
-
-class DropsWhenBehind(Safe):
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            if not outbox.empty():
-                self.disconnect(websocket)
-                close_in_background(websocket, 4408, "too slow")
-            else:
-                outbox.put_nowait(message)
-
-
-class NeverTellsWhy(Safe):
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                self.disconnect(websocket)
-
-
-class AwaitsTheClose(Safe):
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                self.disconnect(websocket)
-                await websocket.close(code=4408)
-
-
-class LeaksWriters(Safe):
-    def disconnect(self, websocket):
-        self.outboxes.pop(websocket, None)
-        self.writers.pop(websocket, None)
-
-
-class CountsSeparately(Safe):
-    def __init__(self, outbound_queue=16):
-        super().__init__(outbound_queue)
-        self.count = 0
-
-    @property
-    def connection_count(self):
-        return self.count
-
-    async def connect(self, websocket):
-        await super().connect(websocket)
-        self.count += 1
-
-    def disconnect(self, websocket):
-        super().disconnect(websocket)
-        self.count -= 1
-
-
-@pytest.mark.parametrize("wrong, words", [
-    (NoQueueParameter, "Keep the parameter `outbound_queue`"),
-    (LectureWithQueue, "raised WebSocketDisconnect"),
-    (CatchesOnlyDisconnect, "still there: closed"),
-    (WriterNeverStarted, "ann got []"),
-    (RemoveRaisesTwice, "cat again"),
-    (WaitsForSends, "broadcast waited 0.5 s and had not returned; meanwhile ann got 1, "
-                    "bob got 1 new message(s)"),
-    (Unbounded, "its outbox grows without limit"),
-    (DropsWhenBehind, "lazy was dropped after only 3 message(s)"),
-    (NeverTellsWhy, "close() was never called"),
-    (AwaitsTheClose, "broadcast waited 0.5 s"),
-    (LeaksWriters, "3 task(s) still running: Safe._write"),
-    (CountsSeparately, "connection_count == 2"),
-])
-async def test_wrong_safe_managers_are_explained(wrong, words, capsys):
-    assert await check_safe_manager(wrong) is WslabManager
-    out = capsys.readouterr().out
-    assert out.startswith("❌ SafeConnectionManager: not right yet."), out
-    assert words in out and "hint:" in out, out
-    assert "Traceback" not in out
-
-
-async def test_safe_stub_is_not_done_yet(capsys):
-    assert await check_safe_manager(SafeStub) is WslabManager
-    assert capsys.readouterr().out.startswith("⏳ SafeConnectionManager: not done yet.")
-
-
-@pytest.mark.parametrize("right", [Safe, WslabManager])
-async def test_safe_solutions_pass(right, capsys):
-    assert await check_safe_manager(right) is right
-    out = capsys.readouterr().out
-    assert out.startswith("✅ SafeConnectionManager: survives clients that vanish"), out
-    assert "dropped after 6 messages, closed with 4408" in out
-
-
-async def test_no_task_outlives_the_check(capsys):
-    """Whatever the student wrote, the check ends every task the manager started."""
-    for cls in (Safe, LeaksWriters, WaitsForSends, AwaitsTheClose, CatchesOnlyDisconnect):
-        before = {task for task in asyncio.all_tasks() if not task.done()}
-        await check_safe_manager(cls)
-        await asyncio.sleep(0)
-        after = {task for task in asyncio.all_tasks() if not task.done()}
-        assert after <= before, (cls.__name__, after - before)
-    gc.collect()
-    capsys.readouterr()
-
-
-async def test_the_task_factory_is_given_back():
-    loop = asyncio.get_running_loop()
-    before = loop.get_task_factory()
-    await check_safe_manager(Safe)
-    await check_safe_manager(SafeStub)
-    assert loop.get_task_factory() is before
-
-
-async def test_fake_socket_stalls_until_released():
-    lazy = FakeSocket("lazy", stall=True)
-    send = asyncio.create_task(lazy.send_text("x"))
-    await asyncio.sleep(0.05)
-    assert not send.done()
-    lazy.release()
-    with pytest.raises(ConnectionResetError):
-        await send
+def test_in_the_notebook_wrong_managers_never_pass_however_often_their_checks_run():
+    outputs = run_student_notebook("03_connection_manager", {
+        "ConnectionManager.__init__": LECTURE_WRONG,
+        "SafeConnectionManager.connect": SAFE_WRONG})
+    assert len(outputs) == 4
+    for output in outputs:
+        assert not passes(output), output
+        assert "❌" in output and "hint:" in output, output
+    assert "does not remove the connection" in outputs[0]
+    assert "without await" in outputs[2]
 
 
 # -- the lecture's app with another manager -----------------------------------------------------

@@ -1,4 +1,5 @@
-"""Lesson 01's checks: each names the usual mistakes, accepts the solution, and waits for a stub."""
+"""Lesson 01's checks: each names the usual mistakes, hint first, accepts a right answer in any
+style, waits for a stub, and never passes the kit's own function."""
 
 from __future__ import annotations
 
@@ -8,13 +9,24 @@ import struct
 
 import pytest
 
+from notebook_run import passes, run_student_notebook
 from wslab import protocol
 from wslab.checks.protocol import check_accept_key, check_decode_frame, check_encode_frame
 from wslab.protocol import GUID, Frame, Opcode, apply_mask
 
 
 def verdict(capsys) -> str:
-    return capsys.readouterr().out
+    """The check's verdict, from its first line on (what the student's code printed is cut)."""
+    out = capsys.readouterr().out
+    return out[min(out.index(mark) for mark in "✅❌⏳⚠" if mark in out):]
+
+
+def failed_with_hint_first(out: str, name: str) -> str:
+    """Assert ``out`` is a failure of ``name`` whose hint comes first; return it on one line."""
+    assert out.startswith(f"❌ {name}: not right yet.\n   hint:"), out
+    assert out.index("hint:") < out.index("tried:") < out.index("expected:") < out.index("got:")
+    assert "✅" not in out
+    return " ".join(out.split())
 
 
 # -- accept_key ---------------------------------------------------------------------------------
@@ -42,17 +54,31 @@ def b64(data: bytes) -> str:
      "whitespace"),
     (lambda key: b64(hashlib.sha256((key + GUID).encode()).digest()), "SHA-1, not SHA-256"),
     (lambda key: b64(hashlib.sha1((key + GUID.lower()).encode()).digest()),
-     "Check the GUID letter by letter"),
+     "check it letter by letter"),
     (lambda key: b64(hashlib.sha1(key + GUID).digest()), "Strings and bytes do not mix"),
     (lambda key: b64(hashlib.sha1((key + GUID).encode()).digest()).rstrip("="),
      "Keep the base64 padding"),
+    (lambda key: print(b64(hashlib.sha1((key + GUID).encode()).digest())),
+     "printed its answer and returned None"),
+    (lambda key: base64.b64encode(hashlib.sha1((key + GUID).encode()).hexdigest().encode()),
+     "bytes, where a str is due: decode it (.decode()). Decoded, it is still not right. You "
+     "base64-encoded the hex digest"),
+    (lambda key: b64(hashlib.md5((key + GUID).encode()).digest()), "The steps, in order"),
 ])
 def test_wrong_accept_keys_are_explained(wrong, words, capsys):
     assert check_accept_key(wrong) is protocol.accept_key
-    out = verdict(capsys)
-    assert out.startswith("❌ accept_key: not right yet.")
+    out = failed_with_hint_first(verdict(capsys), "accept_key")
     assert words in out and "dGhlIHNhbXBsZSBub25jZQ==" in out
     assert "carries on with wslab.protocol.accept_key" in out
+    assert ".digest()).decode()" not in out  # a hint never spells out the answer
+
+
+def test_an_async_accept_key_is_a_missing_await(capsys):
+    async def accept_key(client_key):
+        return protocol.accept_key(client_key)
+
+    check_accept_key(accept_key)
+    assert "returned a coroutine" in failed_with_hint_first(verdict(capsys), "accept_key")
 
 
 def test_accept_key_stub_is_not_done_yet(capsys):
@@ -60,11 +86,21 @@ def test_accept_key_stub_is_not_done_yet(capsys):
     assert verdict(capsys).startswith("⏳ accept_key: not done yet.")
 
 
-def test_accept_key_solution_passes(capsys):
-    def accept_key(client_key):
-        return base64.b64encode(hashlib.sha1((client_key + GUID).encode()).digest()).decode()
+def test_the_kits_own_accept_key_is_never_passed(capsys):
+    assert check_accept_key(protocol.accept_key) is protocol.accept_key
+    out = verdict(capsys)
+    assert out.startswith("⚠️ accept_key: run your exercise cell first.") and "✅" not in out
 
-    assert check_accept_key(accept_key) is accept_key
+
+@pytest.mark.parametrize("solution", [
+    lambda client_key: base64.b64encode(
+        hashlib.sha1((client_key + GUID).encode()).digest()).decode(),
+    lambda client_key: base64.standard_b64encode(
+        hashlib.new("sha1", bytes(client_key, "ascii") + GUID.encode("ascii")).digest()
+    ).decode("ascii"),
+])
+def test_right_accept_keys_pass(solution, capsys):
+    assert check_accept_key(solution) is solution
     assert verdict(capsys) == ("✅ accept_key: all 3 keys give the accept value a server "
                                "sends.\n")
 
@@ -112,6 +148,16 @@ def make_encoder(*, fin_bit=True, mask_bit=True, order="!", write_key=True, mask
     return encode
 
 
+def to_bytes_encoder(opcode, payload, *, mask=None, fin=True):
+    """Every length above 125 written in 2 bytes, with int.to_bytes."""
+    n = len(payload)
+    length = bytes([(0x80 if mask else 0) | min(n, 126)])
+    if n > 125:
+        length += n.to_bytes(2, "big")
+    return (bytes([(0x80 if fin else 0) | opcode]) + length + (mask or b"")
+            + (apply_mask(payload, mask) if mask else payload))
+
+
 @pytest.mark.parametrize("wrong, words", [
     (make_encoder(fin_bit=False), "FIN is bit 7"),
     (lambda opcode, payload, *, mask=None, fin=True:
@@ -136,8 +182,15 @@ def make_encoder(*, fin_bit=True, mask_bit=True, order="!", write_key=True, mask
      "The extended length is missing"),
     (make_encoder(sixteen_upto=125), "then 2 bytes of length"),
     (lambda opcode, payload, *, mask=None, fin=True:
-        protocol.encode_frame(opcode, payload, mask=mask, fin=fin).hex(),
-     "Return the frame as bytes"),
+        protocol.encode_frame(opcode, payload, mask=mask, fin=fin).hex(" "),
+     "the frame as hex text"),
+    (lambda opcode, payload, *, mask=None, fin=True:
+        list(protocol.encode_frame(opcode, payload, mask=mask, fin=fin)),
+     "a list of numbers"),
+    (lambda opcode, payload, *, mask=None, fin=True:
+        print(protocol.encode_frame(opcode, payload, mask=mask, fin=fin)),
+     "printed its answer and returned None"),
+    (to_bytes_encoder, "A length did not fit the bytes you packed it into (OverflowError)"),
     (lambda opcode, payload, *, mask=None, fin=True:
         protocol.encode_frame(opcode, payload, mask=mask, fin=fin) + b"\x00",
      "nothing else"),
@@ -147,10 +200,10 @@ def make_encoder(*, fin_bit=True, mask_bit=True, order="!", write_key=True, mask
 ])
 def test_wrong_encoders_are_explained(wrong, words, capsys):
     assert check_encode_frame(wrong) is protocol.encode_frame
-    out = verdict(capsys)
-    assert out.startswith("❌ encode_frame: not right yet."), out
-    assert words in " ".join(out.split()), out
-    assert "expected:" in out and "carries on with wslab.protocol.encode_frame" in out
+    out = failed_with_hint_first(verdict(capsys), "encode_frame")
+    assert words in out, out
+    assert "carries on with wslab.protocol.encode_frame" in out
+    assert "2 ** attempt" not in out  # core's overflow hint is about lesson 05's backoff
 
 
 def test_a_wrong_big_frame_is_shown_by_its_header(capsys):
@@ -174,8 +227,13 @@ def test_half_done_encoder_is_not_done_yet(capsys):
     assert verdict(capsys).startswith("⏳ encode_frame: not done yet.")
 
 
+def test_the_kits_own_encoder_is_never_passed(capsys):
+    assert check_encode_frame(protocol.encode_frame) is protocol.encode_frame
+    out = verdict(capsys)
+    assert out.startswith("⚠️ encode_frame: run your exercise cell first.") and "✅" not in out
+
+
 @pytest.mark.parametrize("solution", [
-    protocol.encode_frame,
     make_encoder(),
     make_encoder(as_bytearray=True),
 ])
@@ -235,7 +293,7 @@ def make_decoder(*, check_lengths=True, unmask=True, count_header=True, use_ext=
 
 @pytest.mark.parametrize("wrong, words", [
     (make_decoder(pair=False), "not the Frame alone"),
-    (make_decoder(opcode_mask=0xFF), "raised ProtocolError"),
+    (make_decoder(opcode_mask=0xFF), "The opcode is only the low 4 bits of byte 0"),
     (make_decoder(fin_from=0x40), "FIN is bit 7"),
     (make_decoder(use_ext=False), "When the 7-bit length is 126"),
     (make_decoder(order="<"), "read the extended length big-endian"),
@@ -246,16 +304,16 @@ def make_decoder(*, check_lengths=True, unmask=True, count_header=True, use_ext=
     (lambda data: (Frame(data[0] & 0x0F, data[2:2 + (data[1] & 0x7F)]), 2 + (data[1] & 0x7F)),
      "FIN is bit 7"),
     (lambda data: [protocol.decode_frame(data)[0], protocol.decode_frame(data)[1]],
-     "Return a pair"),
+     "a list, where a tuple is due"),
+    (lambda data: print(protocol.decode_frame(data)), "printed its answer and returned None"),
     (lambda data: (protocol.decode_frame(data) or (None, 0))[0].payload, "Return a pair"),
     (lambda data: protocol.decode_frame(data) or (Frame(Opcode.TEXT, b""), 0),
      "The data ends before the frame does: return None"),
 ])
 def test_wrong_decoders_are_explained(wrong, words, capsys):
     assert check_decode_frame(wrong) is protocol.decode_frame
-    out = verdict(capsys)
-    assert out.startswith("❌ decode_frame: not right yet."), out
-    assert words in " ".join(out.split()), out
+    out = failed_with_hint_first(verdict(capsys), "decode_frame")
+    assert words in out, out
     assert "carries on with wslab.protocol.decode_frame" in out
 
 
@@ -263,7 +321,8 @@ def test_a_little_endian_length_is_shown_as_none(capsys):
     # A 16-bit little-endian length reads 200 as 51200: too few bytes, so None comes back.
     check_decode_frame(make_decoder(order="<"))
     out = verdict(capsys)
-    assert "200 bytes: a 16-bit length" in out and "got:      None" in out
+    assert "got:      None\n" in out
+    assert "200 bytes: a 16-bit length" in " ".join(out.split())
 
 
 def test_decode_stub_is_not_done_yet(capsys):
@@ -271,9 +330,56 @@ def test_decode_stub_is_not_done_yet(capsys):
     assert verdict(capsys).startswith("⏳ decode_frame: not done yet.")
 
 
-@pytest.mark.parametrize("solution", [protocol.decode_frame, make_decoder()])
+def test_the_kits_own_decoder_is_never_passed(capsys):
+    assert check_decode_frame(protocol.decode_frame) is protocol.decode_frame
+    out = verdict(capsys)
+    assert out.startswith("⚠️ decode_frame: run your exercise cell first.") and "✅" not in out
+
+
+def from_bytes_decoder(data):
+    """A decoder in another style: int.from_bytes, slicing, and a bytearray for the payload."""
+    if len(data) < 2:
+        return None
+    size, at = data[1] & 0x7F, 2
+    if size > 125:
+        width = 2 if size == 126 else 8
+        if len(data) < at + width:
+            return None
+        size, at = int.from_bytes(data[at:at + width], "big"), at + width
+    key = data[at:at + 4] if data[1] & 0x80 else b""
+    at += len(key)
+    if len(key) not in (0, 4) or len(data) < at + size:
+        return None
+    payload = bytearray(data[at:at + size])
+    for i in range(len(payload) if key else 0):
+        payload[i] ^= key[i % 4]
+    return Frame(data[0] & 0x0F, bytes(payload), fin=data[0] >= 0x80), at + size
+
+
+@pytest.mark.parametrize("solution", [make_decoder(), from_bytes_decoder])
 def test_right_decoders_pass(solution, capsys):
     assert check_decode_frame(solution) is solution
     assert verdict(capsys) == (
         "✅ decode_frame: all 7 frames decoded (masked, unmasked, 7-, 16- and 64-bit lengths), "
         "and all 5 incomplete ones wait for more bytes.\n")
+
+
+#: Whole exercise cells, their imports kept, each with a wrong answer.
+WRONG_IN_THE_NOTEBOOK = {
+    "accept_key": "import base64\nimport hashlib\nfrom wslab.protocol import GUID\n\n"
+                  "def accept_key(client_key):\n"
+                  "    return hashlib.sha1((client_key + GUID).encode()).hexdigest()",
+    "encode_frame": "import struct\nfrom wslab.protocol import Opcode\n\n"
+                    "def encode_frame(opcode, payload, *, mask=None, fin=True):\n"
+                    "    return bytes([0x80 | opcode, len(payload)]) + payload",
+    "decode_frame": "from wslab.protocol import Frame, apply_mask\n\n"
+                    "def decode_frame(data):\n"
+                    "    return Frame(data[0] & 0x0F, data[2:2 + data[1]]), 2 + data[1]",
+}
+
+
+def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run():
+    outputs = run_student_notebook("01_protocol_basics", WRONG_IN_THE_NOTEBOOK)
+    assert len(outputs) == 2 * len(WRONG_IN_THE_NOTEBOOK)
+    for output, name in zip(outputs, [name for name in WRONG_IN_THE_NOTEBOOK for _ in "12"]):
+        assert f"❌ {name}: not right yet.\n   hint:" in output and passes(output) == [], output

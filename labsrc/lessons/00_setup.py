@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 00 · Setup: is everything ready?
 #
-# **Time:** 10 minutes (5 teaching, 5 exercises) · **Builds on:** nothing: start here.
+# **Time:** 15 minutes (5 teaching, 10 exercises) · **Builds on:** nothing: start here.
 #
 # This workshop builds a real-time chat with FastAPI and WebSockets, step by step, in notebooks
 # like this one. Before the first lesson, this notebook checks that your machine has what the
@@ -19,7 +19,7 @@
 #
 # - Check that Python, the packages and a local server work on this machine, and fix what does not.
 # - Know the parts of the kit: `notebooks/`, `solutions/`, and the `wslab` package.
-# - Do an exercise and run its self-check.
+# - Do an exercise and run its self-check; predict what a piece of code does, then run it.
 
 # %% [markdown]
 # ## 1. Check the machine
@@ -31,6 +31,11 @@
 # The `await` at the start of the line is allowed here: Jupyter runs every cell inside an
 # event loop that is already running, so a cell can wait for network answers directly. You
 # will use this all the time.
+#
+# If a cell ever keeps running (the `[*]` beside it never turns into a number) and the
+# **Interrupt** button (■) does not stop it, use **Kernel → Restart Kernel**, then run the
+# cells from the top again. The checks stop most runaway loops by themselves after a few
+# seconds, but not every one.
 
 # %% tags=["nbval-check-output"]
 from wslab.checks.setup import check_environment
@@ -75,11 +80,17 @@ widgets.VBox([slider, label])
 # Each lesson states its objectives and time at the top, and ends with key points.
 # Exercises look like the cell below: a function with a `# TODO`, a hint, and
 # `raise NotImplementedError`. Replace that line with your code. The cell after each exercise is
-# a **self-check**: it runs your code on a few inputs and says either ✅, or exactly what it
-# tried, what it expected, what it got, and a hint.
+# a **self-check**: it runs your code on a few inputs and says either ✅, or a hint that names
+# the mistake, then exactly what it tried, what it expected and what it got.
 #
 # Stuck? Leave it. An unfinished exercise prints "not done yet", and the notebook carries on with
 # the kit's own version, so the next steps still work. Come back to it later.
+#
+# The check gives back what the rest of the notebook uses: your code once it passes, the kit's
+# until then. The notebook keeps that under a name of its own (below, `checked_greeting`), so
+# your `greeting` always stays yours, and running the check again always checks *your* code.
+# If you edit an exercise, run its cell again before its check: the check sees what the kernel
+# holds, not what the cell shows.
 #
 # ## 4. Exercise: your first self-check
 #
@@ -100,11 +111,46 @@ def greeting(name: str) -> str:
 # %% tags=["nbval-check-output"]
 from wslab.checks.setup import check_greeting
 
-greeting = check_greeting(greeting)
+checked_greeting = check_greeting(greeting)
 
 # %% [markdown]
 # Try it: change your function so that it prints the greeting instead of returning it, run the
 # function cell and then the check again, and read what the check tells you. Then fix it back.
+#
+# ## 5. Predict, then run
+#
+# Some cells ask you to **predict** what a piece of code will do before you run it. Writing your
+# guess down first makes the surprise, if there is one, stick.
+#
+# The `await` you met in section 1 waits for an *async function*. What happens when you call
+# one **without** `await`? `asyncio.sleep(1)` is an async function that waits one second.
+#
+# - (a) it waits a second, then the cell shows None
+# - (b) the cell shows a coroutine object at once, and nothing waited
+# - (c) an error: async functions cannot be called from a cell
+#
+# Put your letter between the quotes and run the cell. Then run the demo under it.
+
+# %%
+from wslab.checks.setup import NO_AWAIT
+
+### BEGIN SOLUTION
+my_prediction = "b"
+### END SOLUTION
+### BEGIN STUB
+my_prediction = ""  # "a", "b" or "c"
+### END STUB
+NO_AWAIT.predict(my_prediction)
+
+# %%
+import asyncio
+
+what_a_call_gives = asyncio.sleep(1)  # no await
+print(what_a_call_gives)
+NO_AWAIT.check(what_a_call_gives)
+what_a_call_gives.close()  # we never run it: say so, and Python does not warn about it
+
+# %% [markdown]
 #
 # ## Key points
 #
@@ -112,5 +158,15 @@ greeting = check_greeting(greeting)
 # - Work in `notebooks/`; the answers are in `solutions/`, and the package `wslab` has the
 #   reference code.
 # - Every exercise has a self-check. "Not done yet" is fine: the notebook carries on without you.
+# - Calling an async function without `await` only makes a coroutine: nothing runs.
+# - A cell that never ends and ignores Interrupt: restart the kernel.
 #
 # **Next:** [01 · Protocol basics](01_protocol_basics.ipynb): what a WebSocket is, byte by byte.
+#
+# The last cell of every notebook sums up your exercises, judged on your code as it is now.
+
+# %% tags=["nbval-check-output"]
+from wslab.checks.progress import show_progress
+from wslab.checks.setup import EXERCISES
+
+progress = await show_progress(EXERCISES, globals())

@@ -286,15 +286,19 @@ def accept_key(client_key: str) -> str:
 # %% tags=["nbval-check-output"]
 from wslab.checks.protocol import check_accept_key
 
-accept_key = check_accept_key(accept_key)
+checked_accept_key = check_accept_key(accept_key)
 
 # %% [markdown]
+# As in lesson 00, the check gives back what the rest of the lesson uses, under a name of its
+# own: `checked_accept_key` is your `accept_key` once it passes, and the kit's until then. The
+# same goes for `checked_encode_frame` and `checked_decode_frame` below.
+#
 # ### The handshake against the real chat server
 #
 # Now do it for real. The next cell starts the kit's chat server (`wslab.chat.create_app()`,
 # the one the whole workshop builds towards), opens a plain TCP socket to it (no WebSocket
 # library at all), writes the handshake, and reads the answer until the empty line that ends
-# HTTP headers. Then **your** `accept_key` checks the server's proof.
+# HTTP headers. Then `checked_accept_key`, yours if it passed, checks the server's proof.
 
 # %%
 import socket
@@ -317,7 +321,7 @@ response = parse_handshake_response(head)
 print(head.decode().rstrip())
 print()
 print("Sec-WebSocket-Accept is right:",
-      response.headers["sec-websocket-accept"] == accept_key(key))
+      response.headers["sec-websocket-accept"] == checked_accept_key(key))
 print("bytes received after the headers, in the same reads:", len(rest))
 sock.close()  # hang up for now: section 8 shows how to leave politely
 
@@ -419,7 +423,7 @@ def encode_frame(opcode: int, payload: bytes, *, mask: bytes | None = None,
 # %% tags=["nbval-check-output"]
 from wslab.checks.protocol import check_encode_frame
 
-encode_frame = check_encode_frame(encode_frame)
+checked_encode_frame = check_encode_frame(encode_frame)
 
 # %% [markdown]
 # Here is the frame your function makes for a chat line, as the lecture's page sends it
@@ -430,7 +434,7 @@ encode_frame = check_encode_frame(encode_frame)
 import os
 
 line = json.dumps({"message": "Hello from hand-made bytes!"}).encode()
-chat_frame = encode_frame(Opcode.TEXT, line, mask=os.urandom(4))
+chat_frame = checked_encode_frame(Opcode.TEXT, line, mask=os.urandom(4))
 frame_layout(chat_frame)
 
 # %% [markdown]
@@ -471,7 +475,7 @@ def decode_frame(data: bytes) -> tuple[Frame, int] | None:
 # %% tags=["nbval-check-output"]
 from wslab.checks.protocol import check_decode_frame
 
-decode_frame = check_decode_frame(decode_frame)
+checked_decode_frame = check_decode_frame(decode_frame)
 
 # %% [markdown]
 # ## 7. Talk to the chat server in frames
@@ -502,7 +506,8 @@ def open_raw_websocket(path: str) -> tuple[socket.socket, bytearray]:
         received += chunk
     head, rest = split_http_head(received)
     response = parse_handshake_response(head)
-    if response.status != 101 or response.headers.get("sec-websocket-accept") != accept_key(key):
+    accept = response.headers.get("sec-websocket-accept")
+    if response.status != 101 or accept != checked_accept_key(key):
         raise ConnectionError(f"the handshake failed: {head.decode(errors='replace')}")
     return sock, bytearray(rest)
 
@@ -510,7 +515,7 @@ def open_raw_websocket(path: str) -> tuple[socket.socket, bytearray]:
 def receive_frame(sock: socket.socket, buffer: bytearray) -> tuple[Frame, bytes]:
     """The next frame from `sock`, and its raw bytes. `buffer` keeps bytes read too early."""
     while True:
-        result = decode_frame(bytes(buffer))
+        result = checked_decode_frame(bytes(buffer))
         if result is not None:
             frame, used = result
             raw = bytes(buffer[:used])
@@ -556,7 +561,7 @@ sock.close()
 sock, buffer = open_raw_websocket("/ws/ada")
 receive_frame(sock, buffer)  # the greeting comes first: skip it
 
-sock.sendall(encode_frame(Opcode.PING, b"are you there?", mask=os.urandom(4)))
+sock.sendall(checked_encode_frame(Opcode.PING, b"are you there?", mask=os.urandom(4)))
 pong, raw = receive_frame(sock, buffer)
 print(describe_frame(raw))
 sock.close()
@@ -573,7 +578,8 @@ from wslab.protocol import CloseCode, close_payload, parse_close
 sock, buffer = open_raw_websocket("/ws/ada")
 receive_frame(sock, buffer)  # the greeting
 
-sock.sendall(encode_frame(Opcode.CLOSE, close_payload(1000, "bye for now"), mask=os.urandom(4)))
+sock.sendall(checked_encode_frame(Opcode.CLOSE, close_payload(1000, "bye for now"),
+                                  mask=os.urandom(4)))
 answer, raw = receive_frame(sock, buffer)
 code, reason = parse_close(answer.payload)
 print(describe_frame(raw))
@@ -592,14 +598,15 @@ sock.close()
 # %% tags=["nbval-check-output"]
 sock, buffer = open_raw_websocket("/ws/ada")
 receive_frame(sock, buffer)
-sock.sendall(encode_frame(Opcode.TEXT, b'{"message": "no mask"}'))  # no mask: not allowed
+no_mask = checked_encode_frame(Opcode.TEXT, b'{"message": "no mask"}')  # no mask: not allowed
+sock.sendall(no_mask)
 answer, raw = receive_frame(sock, buffer)
 print("unmasked frame  ->", parse_close(answer.payload))
 sock.close()
 
 sock, buffer = open_raw_websocket("/ws/ada")
 receive_frame(sock, buffer)
-too_big = encode_frame(Opcode.TEXT, b"x" * 70_000, mask=os.urandom(4))
+too_big = checked_encode_frame(Opcode.TEXT, b"x" * 70_000, mask=os.urandom(4))
 sock.sendall(too_big[:14])  # the header only: 2 bytes, 8 bytes of length, 4 of key
 answer, raw = receive_frame(sock, buffer)
 print("70,000 bytes    ->", parse_close(answer.payload))
@@ -662,3 +669,11 @@ chat.stop()
 #   applications.
 #
 # **Next:** [02 · Your first WebSocket endpoint](02_first_endpoint.ipynb).
+#
+# The last cell sums up your exercises, judged on your code as it is now.
+
+# %% tags=["nbval-check-output"]
+from wslab.checks.progress import show_progress
+from wslab.checks.protocol import EXERCISES
+
+progress = await show_progress(EXERCISES, globals())

@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 02 · Your first WebSocket endpoint
 #
-# **Time:** 60 minutes (25 teaching, 35 exercises) · **Builds on:**
+# **Time:** 65 minutes (30 teaching, 35 exercises) · **Builds on:**
 # [01 · Protocol basics](01_protocol_basics.ipynb): the handshake and the frames.
 #
 # Lesson 01 took a WebSocket apart byte by byte. From now on FastAPI handles the bytes: you write
@@ -256,6 +256,27 @@ async with websockets.connect(server.ws_url + "/ws/add") as ws:
 #
 # ## 7. The five calls, and what goes wrong
 #
+# First, a prediction. The echo endpoint of step 2 reads each message with `receive_text()`.
+# What happens when a client sends it bytes, a *binary* message, instead of text?
+#
+# - (a) the bytes come back, as a binary message
+# - (b) they come back as text, decoded
+# - (c) the connection breaks, and nothing comes back
+#
+# Put your letter between the quotes and run the cell, before you read on.
+
+# %%
+from wslab.checks.endpoint import BINARY_TO_ECHO
+
+### BEGIN SOLUTION
+my_prediction = "c"
+### END SOLUTION
+### BEGIN STUB
+my_prediction = ""  # "a", "b" or "c"
+### END STUB
+BINARY_TO_ECHO.predict(my_prediction)
+
+# %% [markdown]
 # | call | what it does | what can go wrong |
 # |---|---|---|
 # | `await websocket.accept()` | answers the handshake (HTTP 101); comes first | any other call before it raises `RuntimeError`; an endpoint that ends without accepting refuses the client (HTTP 403 or 500) |
@@ -264,16 +285,20 @@ async with websockets.connect(server.ws_url + "/ws/add") as ws:
 # | `await websocket.receive_json()` | `receive_text()`, then `json.loads()` | text that is **not JSON** raises `json.JSONDecodeError`; valid JSON may still be a list, a number or a string, not the dict you expect |
 # | `await websocket.send_json(obj)` | `json.dumps(obj)`, then sends it as text | an object JSON cannot hold (a `set`, a `datetime`) raises `TypeError`, and nothing is sent |
 #
-# Two of these, seen from the client. A binary message to the echo endpoint:
+# Two of these, seen from the client. First the binary message to the echo endpoint that you
+# made a prediction about:
 
 # %% tags=["nbval-check-output"]
 async with websockets.connect(server.ws_url + "/ws/echo") as ws:
     await ws.send(b"\x00\x01\x02")  # bytes: a binary message
     try:
-        await ws.recv()
+        came_back = await ws.recv()
+        print("came back:", repr(came_back))
     except websockets.ConnectionClosedError:
+        came_back = None
         print(f"the connection broke, close code {ws.close_code}")
 
+BINARY_TO_ECHO.check(came_back)
 server.print_logs(last=1)
 
 # %% [markdown]
@@ -311,7 +336,7 @@ GREETING = "Welcome! I shout back."
 
 
 ### BEGIN SOLUTION
-### SOURCE wslab.checks.endpoint:shout
+### SOURCE wslab.answers.endpoint:shout
 ### END SOLUTION
 ### BEGIN STUB
 async def shout(websocket: WebSocket) -> None:
@@ -324,11 +349,16 @@ async def shout(websocket: WebSocket) -> None:
 # %% tags=["nbval-check-output"]
 from wslab.checks.endpoint import check_shout
 
-shout = await check_shout(shout)
+checked_shout = await check_shout(shout)
 
 # %% [markdown]
+# As in lesson 00, the check gives back what the rest of the notebook uses, here as
+# `checked_shout`: your endpoint once it passes, the kit's until then. (The same goes for
+# `checked_reply` and `checked_test_shout` below.)
+#
 # Try it: delete the `try`/`except WebSocketDisconnect` from your endpoint, run both cells again,
-# and read what the check says. Then put it back.
+# and read what the check says. Then put it back. And once more: delete one `await` in front of
+# a `send_text`.
 #
 # ## 9. Exercise: a JSON endpoint that survives bad input
 #
@@ -345,7 +375,7 @@ shout = await check_shout(shout)
 
 # %%
 ### BEGIN SOLUTION
-### SOURCE wslab.checks.endpoint:reply
+### SOURCE wslab.answers.endpoint:reply
 ### END SOLUTION
 ### BEGIN STUB
 async def reply(websocket: WebSocket) -> None:
@@ -360,7 +390,7 @@ async def reply(websocket: WebSocket) -> None:
 # %% tags=["nbval-check-output"]
 from wslab.checks.endpoint import check_reply
 
-reply = await check_reply(reply)
+checked_reply = await check_reply(reply)
 
 # %% [markdown]
 # ## 10. Your endpoints on a server of their own
@@ -370,8 +400,8 @@ reply = await check_reply(reply)
 
 # %% tags=["nbval-check-output"]
 exercises = FastAPI()
-exercises.add_api_websocket_route("/ws/shout", shout)
-exercises.add_api_websocket_route("/ws/reply", reply)
+exercises.add_api_websocket_route("/ws/shout", checked_shout)
+exercises.add_api_websocket_route("/ws/reply", checked_reply)
 exercise_server = BackgroundServer(exercises, name="02-exercises").start()
 
 async with websockets.connect(exercise_server.ws_url + "/ws/shout") as ws:
@@ -453,7 +483,7 @@ with TestClient(app) as client:
 
 # %%
 ### BEGIN SOLUTION
-### SOURCE wslab.checks.endpoint:test_shout
+### SOURCE wslab.answers.endpoint:test_shout
 ### END SOLUTION
 ### BEGIN STUB
 def test_shout(client):
@@ -466,14 +496,14 @@ def test_shout(client):
 # %% tags=["nbval-check-output"]
 from wslab.checks.endpoint import check_shout_test
 
-test_shout = check_shout_test(test_shout)
+checked_test_shout = check_shout_test(test_shout)
 
 # %% [markdown]
 # Now run your test against your own endpoint, the one served in step 10:
 
 # %% tags=["nbval-check-output"]
 with TestClient(exercises) as client:
-    test_shout(client)
+    checked_test_shout(client)
 print("test_shout passed against the shout endpoint of step 10")
 
 # %% [markdown]
@@ -506,3 +536,11 @@ print(exercise_server)
 #
 # **Next:** [03 · The connection manager](03_connection_manager.ipynb): many clients at once, and
 # a message for all of them.
+#
+# The last cell sums up your exercises, judged on your code as it is now.
+
+# %% tags=["nbval-check-output"]
+from wslab.checks.endpoint import EXERCISES
+from wslab.checks.progress import show_progress
+
+progress = await show_progress(EXERCISES, globals())

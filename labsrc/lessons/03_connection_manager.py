@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 03 · The connection manager
 #
-# **Time:** 50 minutes (20 teaching, 30 exercises) · **Builds on:**
+# **Time:** 53 minutes (20 teaching, 33 exercises) · **Builds on:**
 # [02 · Your first WebSocket endpoint](02_first_endpoint.ipynb): an endpoint, `BackgroundServer`,
 # and a `websockets` client in a cell.
 #
@@ -22,9 +22,9 @@
 # ## Learning objectives
 #
 # - Write the lecture's `ConnectionManager` and say what each method does and who calls it.
-# - Reproduce two failures on a live server: a client whose handler dies leaves a *ghost* that
-#   takes the next speaker down with it, and a client that stops reading freezes the chat for
-#   everyone.
+# - Predict, then reproduce, two failures on a live server: a client whose handler dies leaves
+#   a *ghost* that takes the next speaker down with it, and a client that stops reading freezes
+#   the chat for everyone.
 # - Explain both with one cause: `broadcast` runs inside the sender's handler and waits for each
 #   send in turn, so one client's failure or slowness becomes the sender's problem.
 # - Build a manager with one bounded outbox and one writer task per connection, and say what it
@@ -110,6 +110,10 @@ from wslab.checks.manager import check_lecture_manager
 LectureManager = await check_lecture_manager(ConnectionManager)
 
 # %% [markdown]
+# The check gives back the class the rest of the lesson uses, under a name of its own:
+# `LectureManager` is your `ConnectionManager` once it passes, and the lecture's own until then.
+# Your class stays yours, so running the check again always checks your code.
+#
 # ## 3. A test bench
 #
 # To watch the manager at work we need a real server and a few clients. The next cell defines
@@ -227,9 +231,33 @@ server = await laptop_lid_demo(LectureManager())
 # `WebSocketDisconnect` will do; the easiest to cause is a **binary** frame (a browser page that
 # sends a `Blob`, a buggy client). `receive_text()` reads `message["text"]`, and a binary
 # message has no `"text"`: `KeyError`.
+#
+# Predict first. Ann, Bob and Cat are connected. Ann sends a binary frame, and her handler dies
+# of that `KeyError`; the server hangs up on her. Then Bob says "anyone there?". Look at the
+# endpoint in section 1 again: what happens?
+#
+# - (a) Cat hears Bob, and the manager has forgotten Ann
+# - (b) Cat hears Bob; Ann is still registered, but that does no harm
+# - (c) Cat hears nothing, and Bob is thrown out too
+#
+# Put your letter between the quotes and run the cell, then the demo under it.
+
+# %%
+from wslab.checks.manager import GHOST
+
+### BEGIN SOLUTION
+my_prediction = "c"
+### END SOLUTION
+### BEGIN STUB
+my_prediction = ""  # "a", "b" or "c"
+### END STUB
+GHOST.predict(my_prediction)
+
 
 # %%
 async def ghost_demo(manager):
+    """Ann's handler dies of a binary frame, then Bob speaks; returns the server, where its log
+    starts, and what the demo saw: what Bob and Cat heard, and who is still registered."""
     server, manager = start_server(manager)
     start = len(server.logs(None))
     async with connect(f"{server.ws_url}/ws/ann") as ann, \
@@ -243,13 +271,16 @@ async def ghost_demo(manager):
         print("  registered:", who(manager), "  connection_count:", manager.connection_count)
         await bob.send(json.dumps({"message": "anyone there?"}))
         print('bob says "anyone there?"')
-        print("  bob hears: ", await inbox(bob))
-        print("  cat hears: ", await inbox(cat))
-        print("  registered:", who(manager), "  connection_count:", manager.connection_count)
-    return server, start
+        seen = {"bob": await inbox(bob), "cat": await inbox(cat)}
+        print("  bob hears: ", seen["bob"])
+        print("  cat hears: ", seen["cat"])
+        seen["registered"] = who(manager)
+        print("  registered:", seen["registered"], "  connection_count:", manager.connection_count)
+    return server, start, seen
 
 
-server, log_start = await ghost_demo(LectureManager())
+server, log_start, seen = await ghost_demo(LectureManager())
+GHOST.check(seen);
 
 # %% [markdown]
 # Bob did nothing wrong, and he is gone. Cat never heard him. And the manager still counts Ann,
@@ -565,7 +596,7 @@ SafeManager = await check_safe_manager(SafeConnectionManager)
 # client; section 9 says why not fewer.
 
 # %%
-server, log_start = await ghost_demo(SafeManager(outbound_queue=64))
+server, log_start, seen = await ghost_demo(SafeManager(outbound_queue=64))
 
 # %% [markdown]
 # Ann's handler still dies: that is the endpoint's bug (it catches only `WebSocketDisconnect`),
@@ -643,3 +674,11 @@ server
 #
 # **Next:** [04 · The chat endpoint](04_chat_endpoint.ipynb): the endpoint that catches every
 # failure, validates what clients send, and uses the kit's manager.
+#
+# The last cell sums up your exercises and your prediction, judged on your code as it is now.
+
+# %% tags=["nbval-check-output"]
+from wslab.checks.manager import EXERCISES
+from wslab.checks.progress import show_progress
+
+progress = await show_progress(EXERCISES, globals())

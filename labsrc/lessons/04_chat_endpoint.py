@@ -317,19 +317,20 @@ heard = await attack_lecture(json.dumps({"message": "x" * 1_000_000}),
 #
 # | # | the frame | result |
 # |---|---|---|
-# | 1 | not JSON at all | `PlainText(text)`, after rules 7 and 8 |
+# | 1 | not JSON at all | `PlainText(text)`, after rules 7 to 9 |
 # | 2 | JSON that Python reads but JSON does not allow: `NaN`, `Infinity`; or that cannot be read safely: nesting thousands deep, a number with thousands of digits | `Rejected("invalid_json", ...)` |
 # | 3 | JSON that is not an object: a list, a number, a string, `true`, `null` | `Rejected("not_an_object", ...)` |
 # | 4 | an object with `"client_id"`, `"timestamp"` or `"type"` | `Rejected("reserved_field", ...)` |
 # | 5 | an object without `"message"` | `Rejected("missing_message", ...)` |
 # | 6 | `"message"` that is not a string | `Rejected("message_not_text", ...)` |
 # | 7 | a message (or plain text) that is empty or only spaces | `Rejected("empty_message", ...)` |
-# | 8 | a message (or plain text) longer than `max_bytes` bytes in UTF-8 | `Rejected("message_too_long", ...)` |
-# | 9 | anything else | `Chat(message)`; other fields are dropped |
+# | 8 | a message (or plain text) with half of a character: the JSON escape `"\ud800"` (a *lone surrogate*) cannot be written in UTF-8 | `Rejected("invalid_text", ...)` |
+# | 9 | a message (or plain text) longer than `max_bytes` bytes in UTF-8 | `Rejected("message_too_long", ...)` |
+# | 10 | anything else | `Chat(message)`; other fields are dropped |
 #
 # Bytes, not characters: `"é"` is one character but two bytes in UTF-8, and the limit is
 # about what travels over the network and sits in memory. The self-check compares your
-# function with the kit's own `wslab.envelope.read_client_text` on 26 frames, one kind of
+# function with the kit's own `wslab.envelope.read_client_text` on 27 frames, one kind of
 # trouble at a time.
 
 # %%
@@ -339,13 +340,13 @@ from wslab.envelope import Chat, PlainText, Rejected
 
 
 ### BEGIN SOLUTION
-### SOURCE wslab.checks.chat:read_message
+### SOURCE wslab.answers.chat:read_message
 
 
-### SOURCE wslab.checks.chat:refuse_constant
+### SOURCE wslab.answers.chat:refuse_constant
 
 
-### SOURCE wslab.checks.chat:checked_line
+### SOURCE wslab.answers.chat:checked_line
 ### END SOLUTION
 ### BEGIN STUB
 def read_message(text: str, max_bytes: int):
@@ -354,7 +355,8 @@ def read_message(text: str, max_bytes: int):
     # - json.loads(text, parse_constant=refuse) calls refuse("NaN") for NaN; a `refuse` that
     #   raises ValueError makes NaN and Infinity fail. Catch json.JSONDecodeError first (not
     #   JSON: plain text), then (ValueError, RecursionError) for rule 2.
-    # - isinstance(data, dict); "client_id" in data; text.strip(); len(text.encode("utf-8")).
+    # - isinstance(data, dict); "client_id" in data; text.strip(); len(text.encode("utf-8")),
+    #   which raises UnicodeEncodeError for half of a character (rule 8).
     raise NotImplementedError("exercise: read_message")
 ### END STUB
 
@@ -362,15 +364,17 @@ def read_message(text: str, max_bytes: int):
 # %% tags=["nbval-check-output"]
 from wslab.checks.chat import check_read_message
 
-read_message = check_read_message(read_message)
+checked_read_message = check_read_message(read_message)
 
 # %% [markdown]
-# Try it on eve's frames, and on a few of your own:
+# As in every lesson, the check gives back what the rest of the notebook uses, here
+# `checked_read_message`: your function once it passes, the kit's until then. Try it on eve's
+# frames, and on a few of your own:
 
 # %%
 for frame in ['{"message": "hi"}', "hello in plain text", "[1, 2, 3]", forged,
               '{"message": NaN}', '{"message": "' + "é" * 600 + '"}']:
-    print(f"{shown_frame(frame)[:60]:60} -> {read_message(frame, 1000)}")
+    print(f"{shown_frame(frame)[:60]:60} -> {checked_read_message(frame, 1000)}")
 
 # %% [markdown]
 # ## 5. The hardened loop
@@ -436,8 +440,10 @@ hardened_loop()
 #    `leave_message(client_id, manager.connection_count)`.
 #
 # The self-check starts your app on a real server, connects eve, alice and bob, and has eve
-# send all the bad input from section 3. It then plants a bug in `read_message` to see that
-# your cleanup runs even when your own code raises.
+# send all the bad input from section 3. It gives your app the kit's `read_message`, so that
+# only your endpoint is judged here, and plants a bug in it to see that your cleanup runs even
+# when your own code raises. Any exception your endpoint leaves in the server's log fails the
+# check, even when every client heard the right thing.
 
 # %%
 from fastapi import FastAPI, WebSocket
@@ -448,7 +454,7 @@ MAX_MESSAGE_BYTES = 1000  # this lesson's limit for one chat line, in UTF-8 byte
 
 
 ### BEGIN SOLUTION
-### SOURCE wslab.checks.chat:create_hardened_app
+### SOURCE wslab.answers.chat:create_hardened_app
 ### END SOLUTION
 ### BEGIN STUB
 def create_hardened_app(read_message=read_message,
@@ -479,7 +485,7 @@ def create_hardened_app(read_message=read_message,
 # %% tags=["nbval-check-output"]
 from wslab.checks.chat import check_hardened_endpoint
 
-create_hardened_app = await check_hardened_endpoint(create_hardened_app, read_message)
+checked_create_hardened_app = await check_hardened_endpoint(create_hardened_app)
 
 # %% [markdown]
 # ## 7. The attacks again
@@ -489,7 +495,7 @@ create_hardened_app = await check_hardened_endpoint(create_hardened_app, read_me
 # limit, so that it reaches the endpoint and the endpoint itself must refuse it.
 
 # %%
-hardened_server = BackgroundServer(create_hardened_app(read_message),
+hardened_server = BackgroundServer(checked_create_hardened_app(checked_read_message),
                                    name="lesson04-hardened").start()
 heard = await attack(hardened_server, "[1, 2, 3]", b"\x00\x01", forged,
                      json.dumps({"message": "x" * 60_000}))
@@ -525,7 +531,7 @@ def test_chat_line_reaches_everyone(app):
                 assert line["message"] == "hello" and line["client_id"] == "alice", line
 
 
-test_chat_line_reaches_everyone(create_hardened_app(read_message))
+test_chat_line_reaches_everyone(checked_create_hardened_app(checked_read_message))
 print("passed")
 
 # %% [markdown]
@@ -554,10 +560,10 @@ print("passed")
 
 # %%
 ### BEGIN SOLUTION
-### SOURCE wslab.checks.chat:test_forged_field_is_refused
+### SOURCE wslab.answers.chat:test_forged_field_is_refused
 
 
-### SOURCE wslab.checks.chat:test_binary_frame_is_refused
+### SOURCE wslab.answers.chat:test_binary_frame_is_refused
 ### END SOLUTION
 ### BEGIN STUB
 def test_forged_field_is_refused(app):
@@ -576,7 +582,8 @@ def test_binary_frame_is_refused(app):
 # %% tags=["nbval-check-output"]
 from wslab.checks.chat import check_endpoint_tests
 
-endpoint_tests = check_endpoint_tests(test_forged_field_is_refused, test_binary_frame_is_refused)
+checked_endpoint_tests = check_endpoint_tests(test_forged_field_is_refused,
+                                              test_binary_frame_is_refused)
 
 # %% [markdown]
 # In a project, these functions go into a file such as `tests/test_chat.py`, and `app` becomes
@@ -603,7 +610,7 @@ endpoint_tests = check_endpoint_tests(test_forged_field_is_refused, test_binary_
 # %% tags=["nbval-check-output"]
 big = json.dumps({"message": "x" * 100_000})
 
-with TestClient(create_hardened_app(read_message)) as client:
+with TestClient(checked_create_hardened_app(checked_read_message)) as client:
     with client.websocket_connect("/ws/alice") as alice:
         alice.send_text(big)
         print("TestClient: ", alice.receive_json()["code"])
@@ -732,3 +739,11 @@ for server in (lecture_server, hardened_server, kit_server):
 #
 # **Next:** [05 · Clients](05_clients.ipynb): the browser page and Python clients for this
 # server.
+#
+# The last cell sums up your exercises, judged on your code as it is now.
+
+# %% tags=["nbval-check-output"]
+from wslab.checks.chat import EXERCISES
+from wslab.checks.progress import show_progress
+
+progress = await show_progress(EXERCISES, globals())

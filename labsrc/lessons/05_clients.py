@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 05 · Clients: a Python client that stays connected, and the browser page
 #
-# **Time:** 75 minutes (35 teaching, 40 exercises) · **Builds on:**
+# **Time:** 77 minutes (35 teaching, 42 exercises) · **Builds on:**
 # [04 · The chat endpoint](04_chat_endpoint.ipynb): the server these clients talk to.
 #
 # Lesson 04 finished the server. A chat needs clients too, and a client has its own problems:
@@ -127,7 +127,26 @@ async def shouting_bob(url):
 
 # %% [markdown]
 # How do we run them together? `asyncio.gather(a, b, c)` runs coroutines as tasks and waits
-# until **all** of them have ended. Try it, with a time limit:
+# until **all** of them have ended. The next cell gathers alice's sender (one line, then a
+# pause: about 0.6 s in all), her receiver and bob, with a time limit of 1.5 s. Before you run
+# it, predict what happens:
+#
+# - (a) gather returns once the sender has sent its line, after about 0.6 s
+# - (b) gather is still waiting when the 1.5 s time limit runs out
+# - (c) gather raises an error at once: a receiver cannot run beside a sender
+#
+# Put your letter between the quotes and run the cell, then the demo under it.
+
+# %%
+from wslab.checks.clients import GATHER
+
+### BEGIN SOLUTION
+my_prediction = "b"
+### END SOLUTION
+### BEGIN STUB
+my_prediction = ""  # "a", "b" or "c"
+### END STUB
+GATHER.predict(my_prediction)
 
 # %%
 async with websockets.connect(f"{server.ws_url}/ws/alice") as alice:
@@ -135,8 +154,11 @@ async with websockets.connect(f"{server.ws_url}/ws/alice") as alice:
         await asyncio.wait_for(asyncio.gather(
             sender(alice, ["hi bob"]), receiver(alice, "alice"), shouting_bob(server.ws_url)),
             timeout=1.5)
+        ended = "returned"
     except asyncio.TimeoutError:
+        ended = "timed out"
         print("... still waiting after 1.5 s: the sender was done, but the receiver never ends")
+GATHER.check(ended);
 
 # %% [markdown]
 # The sender was done after 0.6 s, but a receiver ends only when the connection closes,
@@ -215,18 +237,22 @@ async def receive_chat(ws, count):
 # %% tags=["nbval-check-output"]
 from wslab.checks.clients import check_receive_chat
 
-receive_chat = await check_receive_chat(receive_chat)
+checked_receive_chat = await check_receive_chat(receive_chat)
 
 # %% [markdown]
+# The check gives back what the rest of the lesson uses, under a name of its own:
+# `checked_receive_chat` is your `receive_chat` once it passes, and the kit's until then (lesson
+# 00 explains why). The same goes for `checked_backoff` and `checked_message_line` below.
+#
 # Now on the real server. alice arrives first, so she also gets her welcome and bob's join,
-# which `receive_chat` skips:
+# which `checked_receive_chat` skips:
 
 # %% tags=["nbval-check-output"]
 url = f"{server.ws_url}/ws"
 async with websockets.connect(f"{url}/alice") as alice, websockets.connect(f"{url}/bob") as bob:
     await bob.send(json.dumps({"message": "hi alice"}))
     await bob.send("plain words, not JSON")
-    print(await asyncio.wait_for(receive_chat(alice, 2), timeout=3))
+    print(await asyncio.wait_for(checked_receive_chat(alice, 2), timeout=3))
 
 # %% [markdown]
 # ## 5. When the server goes away
@@ -409,7 +435,9 @@ import random
 def backoff(attempt, first=0.5, cap=10.0):
     # TODO: the ceiling is first * 2 ** attempt, at most cap; return a random delay between
     # half the ceiling and the ceiling.
-    # Hint: random.random() returns a random float between 0 and 1.
+    # Hint: random.random() returns a random float between 0 and 1. A client may retry for
+    # hours: keep 2 ** attempt from growing without end, or first * 2 ** attempt overflows a
+    # float (OverflowError) once attempt passes about 1000 (2 ** min(attempt, 60) is plenty).
     raise NotImplementedError("exercise: backoff")
 ### END STUB
 
@@ -417,13 +445,13 @@ def backoff(attempt, first=0.5, cap=10.0):
 # %% tags=["nbval-check-output"]
 from wslab.checks.clients import check_backoff
 
-backoff = check_backoff(backoff)
+checked_backoff = check_backoff(backoff)
 
 # %% [markdown]
 # A few draws, one per attempt (run the cell again: they change every time):
 
 # %%
-print([round(backoff(attempt), 2) for attempt in range(8)])
+print([round(checked_backoff(attempt), 2) for attempt in range(8)])
 
 # %% [markdown]
 # ## 8. Live: restart the server under a client
@@ -434,10 +462,10 @@ print([round(backoff(attempt), 2) for attempt in range(8)])
 # Jupyter version, under the cell that started it, long scrolled away, in whichever cell is
 # running, or nowhere). Instead it keeps a log, and `await client.watch(...)` prints that log,
 # as it grows, in the cell that waits for it. (Each line starts with the seconds since the
-# client started.) It uses your `backoff`:
+# client started.) It uses your `backoff`, once it passed its check:
 
 # %%
-py = ChatClient(server.ws_url, "py", backoff=backoff)
+py = ChatClient(server.ws_url, "py", backoff=checked_backoff)
 await py.say("hello from py")
 await py.watch(until=lambda client: ("py", "hello from py") in client.heard)
 
@@ -781,7 +809,7 @@ import html
 
 
 ### BEGIN SOLUTION
-### SOURCE wslab.checks.clients:message_line
+### SOURCE wslab.answers.clients:message_line
 ### END SOLUTION
 ### BEGIN STUB
 def message_line(data, me):
@@ -795,16 +823,17 @@ def message_line(data, me):
 # %% tags=["nbval-check-output"]
 from wslab.checks.clients import check_message_line
 
-message_line = check_message_line(message_line)
+checked_message_line = check_message_line(message_line)
 
 # %% [markdown]
-# Here is what `py` heard in this lesson, drawn with your `message_line` and the lecture's CSS,
-# in a frame (scroll up for the start). mallory's lines are at the end, shown as the text they
-# are. The only script in that frame is the one line that scrolls it down, and it is ours:
+# Here is what `py` heard in this lesson, drawn with `checked_message_line` (yours, once it
+# passed) and the lecture's CSS, in a frame (scroll up for the start). mallory's lines are at the
+# end, shown as the text they are. The only script in that frame is the one line that scrolls it
+# down, and it is ours:
 
 # %%
 style = LECTURE_PAGE[LECTURE_PAGE.index("<style>"):LECTURE_PAGE.index("</style>") + len("</style>")]
-lines = [message_line(json.loads(raw), me="py")
+lines = [checked_message_line(json.loads(raw), me="py")
          for raw in py.messages if raw.startswith("{")]  # plain-text relays are not dicts
 scroll_down = ("<script>const m = document.getElementById('messages');"
                " m.scrollTop = m.scrollHeight;</script>")
@@ -842,3 +871,11 @@ print(server)
 #
 # **Next:** [06 · Chatting through widgets](06_widget_chat.ipynb): a chat window made of Jupyter
 # widgets, driven from Python.
+#
+# The last cell sums up your exercises and your prediction, judged on your code as it is now.
+
+# %% tags=["nbval-check-output"]
+from wslab.checks.clients import EXERCISES
+from wslab.checks.progress import show_progress
+
+progress = await show_progress(EXERCISES, globals())

@@ -390,7 +390,7 @@ from wslab.widgets import ChatWidget
 
 
 ### BEGIN SOLUTION
-### SOURCE wslab.checks.widgets:OnlineChat
+### SOURCE wslab.answers.widgets:OnlineChat
 ### END SOLUTION
 ### BEGIN STUB
 class OnlineChat(ChatWidget):
@@ -423,13 +423,15 @@ class OnlineChat(ChatWidget):
 # %% tags=["nbval-check-output"]
 from wslab.checks.widgets import check_online_chat
 
-OnlineChat = await check_online_chat(OnlineChat)
+checked_OnlineChat = await check_online_chat(OnlineChat)
 
 # %% [markdown]
-# Dave joins with your widget (or with the kit's, until yours passes):
+# The check gives back the class the notebook carries on with, under a name of its own,
+# `checked_OnlineChat`: your class once it passes, the kit's until then. Your `OnlineChat`
+# stays yours. Dave joins with it:
 
 # %%
-dave = OnlineChat(server.ws_url, "dave")
+dave = checked_OnlineChat(server.ws_url, "dave")
 dave
 
 # %% [markdown]
@@ -487,7 +489,7 @@ import re
 
 
 ### BEGIN SOLUTION
-### SOURCE wslab.checks.widgets:MentionChat
+### SOURCE wslab.answers.widgets:MentionChat
 ### END SOLUTION
 ### BEGIN STUB
 class MentionChat(ChatWidget):
@@ -506,13 +508,13 @@ class MentionChat(ChatWidget):
 # %% tags=["nbval-check-output"]
 from wslab.checks.widgets import check_mentions
 
-MentionChat = await check_mentions(MentionChat)
+checked_MentionChat = await check_mentions(MentionChat)
 
 # %% [markdown]
-# Erin joins with a `MentionChat`, and Alice greets her:
+# Erin joins with `checked_MentionChat` (yours once it passes), and Alice greets her:
 
 # %%
-erin = MentionChat(server.ws_url, "erin")
+erin = checked_MentionChat(server.ws_url, "erin")
 erin
 
 # %% tags=["nbval-check-output"]
@@ -564,3 +566,11 @@ print(alice.status, bob.status, dave.status, erin.status)
 #   draws every line. Text from the network is escaped once, where it enters HTML.
 #
 # **Next:** [07 · Scaling out](07_scaling_out.ipynb): several server processes, one room.
+#
+# The last cell sums up your exercises, judged on your code as it is now.
+
+# %% tags=["nbval-check-output"]
+from wslab.checks.progress import show_progress
+from wslab.checks.widgets import EXERCISES
+
+progress = await show_progress(EXERCISES, globals())

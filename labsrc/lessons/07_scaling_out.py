@@ -209,7 +209,7 @@ from wslab.manager import ConnectionManager
 
 
 ### BEGIN SOLUTION
-### SOURCE wslab.checks.scaling:Worker
+### SOURCE wslab.answers.scaling:Worker
 ### END SOLUTION
 ### BEGIN STUB
 class Worker:
@@ -238,9 +238,14 @@ class Worker:
 # %% tags=["nbval-check-output"]
 from wslab.checks.scaling import check_worker
 
-Worker = await check_worker(Worker)
+checked_Worker = await check_worker(Worker)
 
 # %% [markdown]
+# As in every lesson, the check gives back what the notebook carries on with under a name of its
+# own: `checked_Worker` is your class once it passes, and the kit's until then. Your `Worker`
+# stays yours, so running the check again always checks your code. The same goes for
+# `checked_sequence_check` and `checked_backoff_delay` below.
+#
 # The kit's `ChatRoom` does the same with a few more kinds of event (`ChatRoom._on_event` in
 # `wslab/room.py`), and so does every worker it runs.
 #
@@ -425,15 +430,16 @@ def sequence_check(last: int | None, seq: int) -> tuple[bool, int]:
 # %% tags=["nbval-check-output"]
 from wslab.checks.scaling import check_sequence_check
 
-sequence_check = check_sequence_check(sequence_check)
+checked_sequence_check = check_sequence_check(sequence_check)
 
 # %% [markdown]
-# Here is your function on the numbers one worker might see from another after a bad minute:
+# Here is the checked function (yours once it passes) on the numbers one worker might see from
+# another after a bad minute:
 
 # %% tags=["nbval-check-output"]
 last, delivered, lost = None, [], 0
 for seq in [1, 2, 3, 3, 7, 8, 5, 9]:
-    deliver, missing = sequence_check(last, seq)
+    deliver, missing = checked_sequence_check(last, seq)
     if deliver:
         delivered.append(seq)
         last = seq
@@ -536,15 +542,15 @@ def backoff_delay(attempt: int, rand: float, base: float = 0.1, cap: float = 5.0
 # %% tags=["nbval-check-output"]
 from wslab.checks.scaling import check_backoff_delay
 
-backoff_delay = check_backoff_delay(backoff_delay)
+checked_backoff_delay = check_backoff_delay(backoff_delay)
 
 # %% [markdown]
 # The schedule it makes, from the shortest to the longest wait of each attempt:
 
 # %% tags=["nbval-check-output"]
 for attempt in range(8):
-    print(f"attempt {attempt}: wait {backoff_delay(attempt, 0.0):.2f} to "
-          f"{backoff_delay(attempt, 0.999):.2f} s")
+    print(f"attempt {attempt}: wait {checked_backoff_delay(attempt, 0.0):.2f} to "
+          f"{checked_backoff_delay(attempt, 0.999):.2f} s")
 
 # %% [markdown]
 # Redis back within a second costs the room about a second; Redis down for an hour costs one
@@ -625,3 +631,11 @@ if redis is not None and redis.owned:
 #
 # **Next:** [08 · Testing and hardening](08_testing_and_hardening.ipynb): tests that do not
 # flake, a server that refuses what it should, and what one slow client costs everyone.
+#
+# The last cell sums up your exercises, judged on your code as it is now.
+
+# %% tags=["nbval-check-output"]
+from wslab.checks.progress import show_progress
+from wslab.checks.scaling import EXERCISES
+
+progress = await show_progress(EXERCISES, globals())

@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 08 · Testing and hardening: tests that do not flake, a server that says no, a fan-out lab
 #
-# **Time:** 75 minutes (30 teaching, 45 exercises) · **Builds on:**
+# **Time:** 77 minutes (32 teaching, 45 exercises) · **Builds on:**
 # [02 · Your first endpoint](02_first_endpoint.ipynb) (the `TestClient`),
 # [03 · The connection manager](03_connection_manager.ipynb) (the client that never reads) and
 # [04 · The chat endpoint](04_chat_endpoint.ipynb) (the kit's chat and its limits).
@@ -140,7 +140,7 @@ from typing import Any, Callable
 
 # %%
 ### BEGIN SOLUTION
-### SOURCE wslab.checks.hardening:test_broadcast
+### SOURCE wslab.answers.hardening:test_broadcast
 ### END SOLUTION
 ### BEGIN STUB
 async def test_broadcast(ws_url):
@@ -155,9 +155,12 @@ async def test_broadcast(ws_url):
 # %% tags=["nbval-check-output"]
 from wslab.checks.hardening import check_broadcast_test
 
-test_broadcast = await check_broadcast_test(test_broadcast)
+checked_test_broadcast = await check_broadcast_test(test_broadcast)
 
 # %% [markdown]
+# As in every lesson, a check gives back what the notebook carries on with under a name of its
+# own (here `checked_test_broadcast`): your code once it passes, the kit's until then.
+#
 # The check is how you test a test: a test is only worth its place in the suite if it fails
 # when the code is wrong. The kit's own tests (`tests/` in the repository, run by `make test`)
 # are written this way, against real servers, and run every notebook too.
@@ -265,12 +268,52 @@ notes_server = BackgroundServer(notes_app(), name="lesson08-notes").start()
 # %% [markdown]
 # Now Ada, still logged in, opens another page in another tab: a page from *another server on
 # the same site*, say a classmate's project on port 9999 of the same machine (or of the same
-# university domain). Its script runs `new WebSocket("ws://<the notes server>/notes")`. **The
-# browser adds Ada's cookie to that handshake by itself**, because the request goes to the
-# notes server, and the cookie belongs to the notes server. The page cannot read the cookie,
-# and it does not need to: the server sees Ada's cookie, sends Ada's notes, and the page's
-# script reads them (and could send messages in Ada's name, too). CORS, which guards
-# `fetch()`, does not apply to WebSockets.
+# university domain). Its script runs `new WebSocket("ws://<the notes server>/notes")`. What
+# does that page get? Predict first:
+#
+# - (a) it reads Ada's notes
+# - (b) it is refused (HTTP 403): the server does not know it
+# - (c) it cannot connect at all: a page cannot open a WebSocket to another port
+#
+# Put your letter between the quotes and run the cell. The cell under it sends what Ada's
+# browser sends: her cookie, and the page's origin in the `Origin` header, which the browser
+# always sets and no script can change.
+
+# %%
+from wslab.checks.hardening import HIJACK
+
+### BEGIN SOLUTION
+my_prediction = "a"
+### END SOLUTION
+### BEGIN STUB
+my_prediction = ""  # "a", "b" or "c"
+### END STUB
+HIJACK.predict(my_prediction)
+
+# %% tags=["nbval-check-output"]
+async def hostile_page(ws_url):
+    """What a page from port 9999 of the same machine gets, opened in Ada's browser."""
+    try:
+        async with connect(f"{ws_url}/notes", origin="http://127.0.0.1:9999",
+                           additional_headers={"Cookie": "session=c00kie-of-ada"}) as ws:
+            notes = await ws.recv()
+            print("the hostile page read:", notes)
+            return notes
+    except InvalidStatus as refused:
+        print("the hostile page was refused: HTTP", refused.response.status_code)
+        return refused
+
+
+predicted_it = HIJACK.check(await hostile_page(notes_server.ws_url))
+
+# %% [markdown]
+# **The browser adds Ada's cookie to that handshake by itself**, because the request goes to
+# the notes server, and the cookie belongs to the notes server. The page cannot read the
+# cookie, and it does not need to: the server sees Ada's cookie, sends Ada's notes, and the
+# page's script reads them (and could send messages in Ada's name, too). CORS, which guards
+# `fetch()`, does not apply to WebSockets. (The kit's tests do this with a real headless
+# Chromium, a login, and a page on another port: the browser sends the cookie, and the server
+# gives Ada's notes away.)
 #
 # Why "the same site"? Browsers now give cookies `SameSite=Lax` unless the server says
 # otherwise, and then leave them out of requests that come from pages of *other sites* (other
@@ -279,25 +322,6 @@ notes_server = BackgroundServer(notes_app(), name="lesson08-notes").start()
 # (scheme, host and port). That gap is where the hijacking still works, and a classroom, where
 # everyone's servers run on a few machines, is full of it.
 #
-# The cell below sends what Ada's browser sends: her cookie, and the page's origin in the
-# `Origin` header, which the browser always sets and no script can change. (The kit's tests
-# do this with a real headless Chromium, a login, and a page on another port: the browser
-# sends the cookie, and the server gives Ada's notes away.)
-
-# %% tags=["nbval-check-output"]
-async def hostile_page(ws_url):
-    """What a page from port 9999 of the same machine gets, opened in Ada's browser."""
-    try:
-        async with connect(f"{ws_url}/notes", origin="http://127.0.0.1:9999",
-                           additional_headers={"Cookie": "session=c00kie-of-ada"}) as ws:
-            print("the hostile page read:", await ws.recv())
-    except InvalidStatus as refused:
-        print("the hostile page was refused: HTTP", refused.response.status_code)
-
-
-await hostile_page(notes_server.ws_url)
-
-# %% [markdown]
 # The defence is to **check `Origin`** on every handshake, against the server's own origin and
 # an explicit list of others, and to refuse anything else before `accept()`. A request
 # without an `Origin` header did not come from a browser page (a script, a notebook): it
@@ -348,7 +372,7 @@ def origin_allowed(origin, host, allowed=()):
 # %% tags=["nbval-check-output"]
 from wslab.checks.hardening import check_origin_allowed
 
-origin_allowed = check_origin_allowed(origin_allowed)
+checked_origin_allowed = check_origin_allowed(origin_allowed)
 
 # %% [markdown]
 # ## 7. Who are you? Authentication at the handshake
@@ -404,7 +428,7 @@ import secrets
 
 
 ### BEGIN SOLUTION
-### SOURCE wslab.checks.hardening:first_message_auth
+### SOURCE wslab.answers.hardening:first_message_auth
 ### END SOLUTION
 ### BEGIN STUB
 async def first_message_auth(websocket, token, timeout=1.0):
@@ -418,7 +442,7 @@ async def first_message_auth(websocket, token, timeout=1.0):
 # %% tags=["nbval-check-output"]
 from wslab.checks.hardening import check_first_message_auth
 
-first_message_auth = await check_first_message_auth(first_message_auth)
+checked_first_message_auth = await check_first_message_auth(first_message_auth)
 
 # %% [markdown]
 # `secrets.compare_digest` takes as long for a token that is wrong in its first character as
@@ -585,11 +609,12 @@ def percentile(latencies, missing, fraction):
 # %% tags=["nbval-check-output"]
 from wslab.checks.hardening import check_percentile
 
-percentile = check_percentile(percentile)
+checked_percentile = check_percentile(percentile)
 
 # %% [markdown]
-# Now plot p50 and p99 against the number of clients. A run whose percentile is "never" is
-# drawn as a cross at the top edge of its panel.
+# Now plot p50 and p99 against the number of clients, with `checked_percentile` (yours once
+# it passes). A run whose percentile is "never" is drawn as a cross at the top edge of its
+# panel.
 
 # %%
 import matplotlib.pyplot as plt
@@ -600,7 +625,7 @@ STYLE = {"lecture": ("#d62728", "o"), "safe": ("#1f77b4", "s")}
 def plot_fanout(results, fraction):
     """p(fraction) latency against clients; left without, right with a client that never reads."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    measured = [percentile(run.latencies_ms, 0, fraction) or 0
+    measured = [checked_percentile(run.latencies_ms, 0, fraction) or 0
                 for runs in results.values() for run in runs]
     never_line = max(measured) * 1.2 or 1.0  # where "never arrived" is drawn
     for ax, stalled in zip(axes, (False, True)):
@@ -608,7 +633,7 @@ def plot_fanout(results, fraction):
             color, marker = STYLE[label]
             runs = results[label, stalled]
             sizes = [run.clients for run in runs]
-            values = [percentile(run.latencies_ms, run.missing, fraction) for run in runs]
+            values = [checked_percentile(run.latencies_ms, run.missing, fraction) for run in runs]
             ax.plot(sizes, [v if v is not None else float("nan") for v in values],
                     color=color, marker=marker, label=label)
             never = [size for size, v in zip(sizes, values) if v is None]
@@ -665,3 +690,11 @@ for running in (server, guarded_server, notes_server):
 #
 # **Next:** run the chat for a whole class: `make classroom` (see the README). And `make bench`
 # measures the server the way section 10 did, at larger scale.
+#
+# The last cell sums up your exercises, judged on your code as it is now.
+
+# %% tags=["nbval-check-output"]
+from wslab.checks.hardening import EXERCISES
+from wslab.checks.progress import show_progress
+
+progress = await show_progress(EXERCISES, globals())

@@ -1,210 +1,291 @@
 """Lesson 04's checks: reading a client's frame, the hardened endpoint, and tests for it.
 
-Also the references the lesson's solutions are built from (``### SOURCE`` lines), and that a
-student who is stuck carries on with: :func:`read_message`, :func:`create_hardened_app` and the
-two TestClient tests.
+- ``read_message`` is compared, case by case, with the kit's own
+  :func:`wslab.envelope.read_client_text`, the function the kit's chat server runs on every
+  frame: what it answers is what the student's function must answer (the reason in words
+  aside). The lesson's answer, :func:`wslab.answers.chat.read_message`, agrees with it on every
+  case. A wrong answer is named by reproducing the mistake on the failing case: a limit that is
+  off by one, characters counted instead of bytes, the frame measured instead of the message...
+- The hardened endpoint runs on a real server with real clients, and eve sends it all the bad
+  input of the lesson. It is judged with the kit's ``read_message`` (with a bug planted in it),
+  so that a mistake in exercise 1 cannot fail exercise 2. Any exception the student's endpoint
+  raised in the server fails it, even when every client heard the right thing: a loop without
+  ``break`` on the disconnect event, say, still cleans up, and then crashes.
+- The TestClient tests must pass on the hardened endpoint and fail on the lecture's.
+
+The reference answers the lesson's solutions are built from, and that a student who is stuck
+carries on with, are in :mod:`wslab.answers.chat`.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import dataclasses
+import inspect
 import io
 import json
 import re
+import sys
 import threading
 from typing import Any, Callable
 
 import websockets
-from fastapi import FastAPI, WebSocket
-from fastapi.testclient import TestClient
 
-from wslab import envelope
-from wslab.checks.core import (Case, Failure, NotDone, check_function, describe_exception, failed,
-                               not_done, passed, run_async_check, shown)
-from wslab.envelope import (Chat, PlainText, Rejected, chat_message, error_message, leave_message,
-                            plain_text_message)
+from wslab.answers import chat as answers
+from wslab.checks.core import (Case, Failure, Mistake, NotDone, call, carry_on, check_function,
+                               common_exception, describe_exception, guard_this_thread,
+                               is_kit_object, missing_await_hint, run_async_check, run_check,
+                               shown, source_of)
+from wslab.checks.endpoint import (WEBSOCKET_CALLS, WatchedApp, connection_mistake,
+                                   unasserted_comparisons, unasserted_hint,
+                                   unawaited_connection_calls)
+from wslab.checks.progress import Exercise
+from wslab.envelope import RESERVED_FIELDS, Chat, PlainText, Rejected, read_client_text
 from wslab.lecture import create_lecture_app
 from wslab.manager import ConnectionManager
-
-#: The lesson's limit for one chat line, in UTF-8 bytes.
-MAX_MESSAGE_BYTES = 1000
 
 
 # -- exercise 1: read_message ------------------------------------------------------------------
 
-def read_message(text: str, max_bytes: int) -> Chat | PlainText | Rejected:
-    """Classify one text frame from a client: a chat line, plain text, or refused (and why)."""
-    try:
-        data = json.loads(text, parse_constant=refuse_constant)
-    except json.JSONDecodeError:  # not JSON at all: the lecture's plain-text fallback
-        return checked_line(text, max_bytes, PlainText)
-    except (ValueError, RecursionError):  # NaN or Infinity, a huge number, nesting too deep
-        return Rejected("invalid_json", "that JSON cannot be read safely")
-    if not isinstance(data, dict):
-        return Rejected("not_an_object", 'send a JSON object like {"message": "hello"}')
-    forged = [name for name in ("client_id", "timestamp", "type") if name in data]
-    if forged:
-        return Rejected("reserved_field", f"only the server sets {', '.join(forged)}")
-    if "message" not in data:
-        return Rejected("missing_message", 'the object has no "message" field')
-    if not isinstance(data["message"], str):
-        return Rejected("message_not_text", '"message" must be a string')
-    return checked_line(data["message"], max_bytes, Chat)
+#: Every refusal code of the lesson's table.
+CODES = ("invalid_json", "not_an_object", "reserved_field", "missing_message",
+         "message_not_text", "empty_message", "invalid_text", "message_too_long")
 
 
-def refuse_constant(name: str):
-    """For ``json.loads(parse_constant=...)``: NaN, Infinity and -Infinity are not JSON."""
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def checked_line(text: str, max_bytes: int, kind: type) -> Chat | PlainText | Rejected:
-    """``kind(text)`` when the text is neither blank nor too long; otherwise the refusal."""
-    if not text.strip():
-        return Rejected("empty_message", "the message is empty")
-    try:
-        size = len(text.encode("utf-8"))
-    except UnicodeEncodeError:  # a lone surrogate, such as the JSON escape "\ud800"
-        return Rejected("invalid_json", "the message is not valid Unicode text")
-    if size > max_bytes:
-        return Rejected("message_too_long",
-                        f"the message is {size} bytes; the limit is {max_bytes}")
-    return kind(text)
-
-
-@dataclasses.dataclass(frozen=True)
 class _AnyReason:
-    """What a check expects of a refusal: this code, and some reason a person can read."""
+    """What a check expects of a refusal: this code, and some reason a person can read.
 
-    code: str
+    It equals any :class:`Rejected` with that code and a reason that is not blank, so the
+    reason can be in the student's own words.
+    """
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _AnyReason):
+            return other.code == self.code
+        return (isinstance(other, Rejected) and other.code == self.code
+                and isinstance(other.reason, str) and bool(other.reason.strip()))
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Rejected(code={self.code!r}, reason=<any text>)"
+
+
+class _Looks:
+    """Equal to any answer of a shape: lets a :class:`Mistake` recognise a shape of answer."""
+
+    def __init__(self, shape: Callable[[Any], bool]) -> None:
+        self.shape = shape
+
+    def __eq__(self, got: object) -> bool:
+        return bool(self.shape(got))
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def _expected(frame: Any) -> Any:
     return _AnyReason(frame.code) if isinstance(frame, Rejected) else frame
 
 
-def _same_frame(got: Any, want: Any) -> bool:
-    if isinstance(want, _AnyReason):
-        return (isinstance(got, Rejected) and got.code == want.code
-                and isinstance(got.reason, str) and bool(got.reason.strip()))
-    return type(got) is type(want) and got == want
+def _kit(text: str, max_bytes: int) -> Any:
+    """What the kit's own ``read_client_text`` answers, as the check expects it."""
+    return _expected(read_client_text(text, max_bytes))
 
+
+def _is_plain(text: str) -> bool:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:
+        return True
+    except (ValueError, RecursionError):
+        return False
+    return False
+
+
+# Each function below answers as a read_message with one mistake would: a student's answer
+# equal to it, on the case that failed, is that mistake.
+
+def _measured(size: Callable[[str, str], int], too_long: Callable[[int, int], bool]
+              ) -> Callable[[str, int], Any]:
+    """A reader that measures a line with ``size(message, frame)`` and ``too_long``."""
+
+    def reads(text: str, max_bytes: int) -> Any:
+        frame = read_client_text(text, sys.maxsize)
+        if isinstance(frame, (Chat, PlainText)) and too_long(size(frame.text, text), max_bytes):
+            return _AnyReason("message_too_long")
+        return _expected(frame)
+
+    return reads
+
+
+def _plain_text_unchecked(text: str, max_bytes: int) -> Any:
+    return PlainText(text) if _is_plain(text) else _kit(text, max_bytes)
+
+
+def _blank_not_stripped(text: str, max_bytes: int) -> Any:
+    frame = read_client_text(text, max_bytes)
+    if not (isinstance(frame, Rejected) and frame.code == "empty_message"):
+        return _expected(frame)
+    if _is_plain(text):
+        return PlainText(text) if text else frame
+    message = json.loads(text)["message"]
+    return Chat(message) if message else frame
+
+
+def _constants_read(text: str, max_bytes: int) -> Any:
+    try:
+        data = json.loads(text, parse_constant=lambda name: 0.0)
+    except (ValueError, RecursionError):
+        return _kit(text, max_bytes)
+    return _kit(json.dumps(data), max_bytes)
+
+
+def _reserved_dropped(text: str, max_bytes: int) -> Any:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return _kit(text, max_bytes)
+    if isinstance(data, dict):
+        data = {name: value for name, value in data.items() if name not in RESERVED_FIELDS}
+    return _kit(json.dumps(data), max_bytes)
+
+
+def _looks(shape: Callable[[Any, Any], bool]) -> Callable[[str, int], Any]:
+    """A "mistake" recognised by the shape of the answer (and of the kit's, for the case)."""
+    return lambda text, max_bytes: _Looks(
+        lambda got: shape(got, read_client_text(text, max_bytes)))
+
+
+def _is_frame(got: Any) -> bool:
+    return isinstance(got, (Chat, PlainText, Rejected))
+
+
+READ_MESSAGE_MISTAKES = [
+    Mistake("read_message returns one of the three classes of wslab.envelope: Chat(text), "
+            "PlainText(text) or Rejected(code, reason); not a dict, a str or a tuple of your "
+            "own (and None means a return is missing).",
+            makes=_looks(lambda got, want: not _is_frame(got))),
+    Mistake("Chat and PlainText hold the text itself, a str: not the object json.loads "
+            "returned, nor bytes.",
+            makes=_looks(lambda got, want: isinstance(got, (Chat, PlainText))
+                         and not isinstance(got.text, str))),
+    Mistake("The code and the reason are swapped: Rejected takes the code first, then the "
+            "reason.", makes=_looks(lambda got, want: isinstance(got, Rejected)
+                                    and got.reason in CODES)),
+    Mistake("That refusal code is not one of the table's: a code is a fixed word a program "
+            "tests, so it must be spelled exactly as in the table.",
+            makes=_looks(lambda got, want: isinstance(got, Rejected)
+                         and isinstance(want, Rejected) and got.code not in CODES)),
+    Mistake("The refusal has no reason: give a sentence a person can read, in your own words.",
+            makes=_looks(lambda got, want: isinstance(got, Rejected)
+                         and isinstance(want, Rejected) and got.code == want.code)),
+    Mistake("Plain text (not JSON) gets the same checks as a chat line: blank or too long "
+            "plain text is refused too.", makes=_plain_text_unchecked),
+    Mistake("A message of only spaces is empty too: test the text without its surrounding "
+            "spaces.", makes=_blank_not_stripped),
+    Mistake("You measured the whole frame, JSON and all: the limit is about the message "
+            "itself. (json.dumps even writes each 'é' as the 6 characters \\u00e9.)",
+            makes=_measured(lambda message, frame: len(frame.encode("utf-8")),
+                            lambda size, limit: size > limit)),
+    Mistake("Off by one at the limit: a message of exactly max_bytes bytes is allowed; only a "
+            "longer one is refused.",
+            makes=_measured(lambda message, frame: len(message.encode("utf-8")),
+                            lambda size, limit: size >= limit)),
+    Mistake("You counted characters, not bytes: 'é' is 1 character but 2 bytes in UTF-8, and "
+            "the limit is in bytes.",
+            makes=_measured(lambda message, frame: len(message),
+                            lambda size, limit: size > limit)),
+    Mistake("Python's json.loads reads NaN and Infinity, which are not JSON (a browser's "
+            "JSON.parse refuses them): make json.loads refuse them too, even in a field you "
+            "would drop, and answer invalid_json.", makes=_constants_read),
+    Mistake("Only the server may set \"client_id\", \"timestamp\" or \"type\": an object with "
+            "any of them is refused, not relayed without them (that is how eve forged a system "
+            "message).", makes=_reserved_dropped),
+    Mistake("Nesting that deep makes json.loads raise RecursionError, which is not a "
+            "ValueError: catch it too, and answer invalid_json.", raises=RecursionError),
+    Mistake("A JSON escape such as \\ud800 is half of a character (a lone surrogate), and "
+            "encoding it raises UnicodeEncodeError: catch it, and refuse with invalid_text.",
+            raises=UnicodeEncodeError),
+    Mistake("Text that is not JSON makes json.loads raise json.JSONDecodeError: catch it, "
+            "and the text is plain text.", raises=json.JSONDecodeError),
+    Mistake("json.loads raised ValueError, which is not a json.JSONDecodeError (a number with "
+            "thousands of digits raises it, and so does a parse_constant that refuses NaN): "
+            "catch it after JSONDecodeError, and answer invalid_json.", raises=ValueError),
+]
 
 _DEEP = '{"message": "hi", "deep": ' + "[" * 100_000 + "]" * 100_000 + "}"
 _HUGE_NUMBER = '{"message": "hi", "n": ' + "9" * 5000 + "}"
 
 #: (frame, max_bytes, how the call is shown or None, hint). The expected results are not
-#: written here: they are whatever the kit's own ``envelope.read_client_text`` answers.
+#: written here: they are whatever the kit's own ``envelope.read_client_text`` answers. The
+#: hint is the last resort, when no mistake of ``READ_MESSAGE_MISTAKES`` reproduces the answer.
 READ_MESSAGE_TABLE: list[tuple[str, int, str | None, str]] = [
-    ('{"message": "hi"}', 100, None,
-     'A JSON object with a string "message" is a chat line: return Chat(text).'),
+    ('{"message": "hi"}', 100, None, 'A JSON object with a string "message" is a chat line.'),
     ("hello everyone", 100, None,
-     "Text that is not JSON at all is the lecture's plain-text fallback: catch "
-     "json.JSONDecodeError and return PlainText(text)."),
+     "Text that is not JSON at all is the lecture's plain-text fallback: json.loads raises "
+     "json.JSONDecodeError for it."),
     ('{"message": "hi", "mood": "happy"}', 100, None,
      'Fields other than "message" are not refused, just dropped: the chat line is only the text.'),
     ("[1, 2, 3]", 100, None,
      "json.loads can return a list, a number, a string, True/False or None: anything that is "
-     "not a dict gets the code not_an_object."),
+     "not a dict is not_an_object."),
     ("42", 100, None, "A number is valid JSON but not an object: not_an_object."),
     ('"hello"', 100, None, "A JSON string is not an object either: not_an_object."),
     ("null", 100, None, "null becomes None: not_an_object."),
     ("true", 100, None, "true becomes True: not_an_object."),
     ('{"text": "hi"}', 100, None,
-     'An object without a "message" field gets missing_message (the lecture crashed here with '
+     'An object without a "message" field is missing_message (the lecture crashed here with '
      "KeyError)."),
-    ('{"message": 42}', 100, None,
-     '"message" must be a str: anything else gets message_not_text.'),
+    ('{"message": 42}', 100, None, '"message" must be a str: anything else is message_not_text.'),
     ('{"message": null}', 100, None, '"message": null is not text either: message_not_text.'),
-    ('{"message": ["hi"]}', 100, None, 'A list is not text: message_not_text.'),
-    ('{"message": ""}', 100, None, "An empty message gets empty_message."),
-    ('{"message": "   "}', 100, None,
-     "A message of only spaces is empty too: test text.strip(), not just text."),
-    ("   ", 100, None,
-     "Blank plain text is empty as well: apply the same checks to plain text as to a chat line."),
+    ('{"message": ["hi"]}', 100, None, "A list is not text: message_not_text."),
+    ('{"message": ""}', 100, None, "An empty message is empty_message."),
+    ('{"message": "   "}', 100, None, "A message of only spaces is empty too."),
+    ("   ", 100, None, "Blank plain text is empty as well."),
     ('{"message": "' + "é" * 51 + '"}', 100,
      "read_message('{\"message\": \"' + 'é' * 51 + '\"}', 100)",
-     "Count bytes, not characters: 'é' is 1 character but 2 bytes in UTF-8, so 51 of them are "
-     "102 bytes. Use len(text.encode('utf-8')) and refuse with message_too_long."),
+     "51 × 'é' is 102 bytes in UTF-8: over the limit of 100."),
+    ("x" * 101, 100, "read_message('x' * 101, 100)",
+     "Plain text has the same size limit as a chat line."),
+    ("x" * 100, 100, "read_message('x' * 100, 100)",
+     "Exactly max_bytes bytes is still allowed."),
     (json.dumps({"message": "é" * 50}), 100,
      "read_message(json.dumps({'message': 'é' * 50}), 100)",
-     "Measure the message, not the frame: json.dumps wrote each 'é' as the 6 characters \\u00e9, "
-     "but the message itself is 100 bytes, which is allowed (the limit is inclusive)."),
-    ("x" * 101, 100, "read_message('x' * 101, 100)",
-     "Plain text has the same size limit as a chat line: message_too_long."),
-    ("x" * 100, 100, "read_message('x' * 100, 100)",
-     "Exactly max_bytes bytes is still allowed: refuse only when the size is greater."),
+     "This message is 50 × 'é', exactly 100 bytes in UTF-8: allowed."),
     ('{"message": "hi", "type": "disconnect"}', 100, None,
-     'Only the server may set "client_id", "timestamp" or "type": if any of them is in the '
-     "object, refuse with reserved_field (this is how eve forged a system message)."),
+     'Only the server may set "client_id", "timestamp" or "type": reserved_field.'),
     ('{"message": "hi", "client_id": "system"}', 100, None,
      '"client_id" is reserved too: reserved_field.'),
     ('{"message": "hi", "timestamp": "00:00:00"}', 100, None,
      '"timestamp" is reserved too: reserved_field.'),
-    ('{"message": NaN}', 100, None,
-     "Python's json.loads accepts NaN and Infinity, which are not JSON (a browser's JSON.parse "
-     "rejects them). Pass json.loads a parse_constant function that raises ValueError, catch "
-     "ValueError after json.JSONDecodeError, and refuse with invalid_json."),
+    ('{"message": NaN}', 100, None, "NaN is not JSON: invalid_json."),
     ('{"message": "hi", "n": Infinity}', 100, None,
      "Infinity is not JSON either, even in a field you would drop: invalid_json."),
     (_DEEP, 100, "read_message('{\"message\": \"hi\", \"deep\": ' + '[' * 100_000 "
-                 "+ ']' * 100_000 + '}', 100)",
-     "Nesting that deep makes json.loads raise RecursionError: catch it too, and refuse with "
-     "invalid_json."),
+                 "+ ']' * 100_000 + '}', 100)", "JSON nested that deep is invalid_json."),
     (_HUGE_NUMBER, 100, "read_message('{\"message\": \"hi\", \"n\": ' + '9' * 5000 + '}', 100)",
-     "A number with thousands of digits makes json.loads raise ValueError (Python limits "
-     "int conversion): invalid_json."),
+     "A number with thousands of digits cannot be read safely: invalid_json."),
+    ('{"message": "\\ud800"}', 100, None,
+     "The JSON escape \\ud800 is half of a character (a lone surrogate): no one could be sent "
+     "it, and it is refused as invalid_text."),
 ]
 
 
 def check_read_message(read_message: Callable[[str, int], Any]) -> Callable[[str, int], Any]:
     """Exercise 1: compare ``read_message`` with the kit's ``read_client_text`` on the table."""
-    cases = [Case((text, max_bytes), _expected(envelope.read_client_text(text, max_bytes)), hint,
-                  call=call)
-             for text, max_bytes, call, hint in READ_MESSAGE_TABLE]
+    cases = [Case((text, max_bytes), _kit(text, max_bytes), hint, call=shown_call)
+             for text, max_bytes, shown_call, hint in READ_MESSAGE_TABLE]
     return check_function(read_message, cases, name="read_message",
-                          reference=envelope.read_client_text,
-                          fallback="wslab.envelope.read_client_text", same=_same_frame)
+                          reference=answers.read_message, fallback="the kit's read_message",
+                          mistakes=READ_MESSAGE_MISTAKES)
 
 
 # -- exercise 2: the hardened endpoint ---------------------------------------------------------
-
-def create_hardened_app(read_message=read_message,
-                        max_message_bytes=MAX_MESSAGE_BYTES) -> FastAPI:
-    """The lecture's chat, hardened: every frame is checked, and errors go to the sender only."""
-    app = FastAPI()
-    manager = ConnectionManager()  # lesson 03's manager: one slow or dead client stalls no one
-    app.state.manager = manager
-
-    @app.websocket("/ws/{client_id}")
-    async def websocket_endpoint(websocket: WebSocket, client_id: str):
-        await manager.connect(websocket)
-        try:
-            while True:
-                event = await websocket.receive()  # a dict: text, bytes or a disconnect
-                if event["type"] == "websocket.disconnect":
-                    break
-                if event.get("text") is None:  # a binary frame
-                    frame = Rejected("binary_not_supported", "send text, not binary data")
-                else:
-                    frame = read_message(event["text"], max_message_bytes)
-                if isinstance(frame, Rejected):  # to the sender only
-                    await manager.send_personal_message(
-                        error_message(frame.code, frame.reason), websocket)
-                elif isinstance(frame, Chat):  # built from scratch: the server sets the fields
-                    await manager.broadcast(chat_message(client_id, frame.text))
-                elif isinstance(frame, PlainText):
-                    await manager.broadcast(plain_text_message(client_id, frame.text))
-        finally:  # however the loop ended: a disconnect, or a bug that raised
-            manager.disconnect(websocket)
-            await manager.broadcast(leave_message(client_id, manager.connection_count))
-
-    return app
-
 
 #: How long the check waits for one message before it says that nothing came.
 WAIT = 2.0
@@ -213,7 +294,52 @@ CHECK_LIMIT = 200
 #: The text that makes the check's wrapper around ``read_message`` raise, as a bug would.
 PLANTED_BUG = "please trip the planted bug"
 _TIMESTAMP = re.compile(r"\d\d:\d\d:\d\d")
-_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Disconnect|Disconnected)\b")
+
+#: Coroutine methods of the connection and of the manager: a call without await does nothing.
+ASYNC_CALLS = WEBSOCKET_CALLS + tuple(
+    name for name, member in inspect.getmembers(ConnectionManager)
+    if inspect.iscoroutinefunction(member) and not name.startswith("_"))
+
+NO_BREAK = ("Your loop went on after the \"websocket.disconnect\" event and called receive() "
+            "again, which raises once the client has gone: the server logged it, after your "
+            "cleanup had run. The loop needs a break on that event (and its type spelled "
+            "exactly).")
+
+
+class _PlantedBug(RuntimeError):
+    """What the check's ``read_message`` raises on :data:`PLANTED_BUG`, as a bug in it would."""
+
+
+def _planted(read_message: Callable[..., Any]) -> Callable[..., Any]:
+    """``read_message``, except that one special text raises, as a bug in it would."""
+
+    def wrapped(text: str, *args: Any, **kwargs: Any) -> Any:
+        if PLANTED_BUG in text:
+            raise _PlantedBug("a bug in read_message (planted by the check)")
+        return read_message(text, *args, **kwargs)
+
+    return wrapped
+
+
+def _endpoint_mistake(exc: BaseException) -> str | None:
+    """The hint for an exception the hardened endpoint raised in the server, if it names one."""
+    text = str(exc)
+    if "once a disconnect message has been received" in text:
+        return NO_BREAK
+    if isinstance(exc, KeyError) and exc.args:
+        key = exc.args[0]
+        if key == "text":
+            return ("A binary frame's event has no 'text' key (it has 'bytes'): tell the two "
+                    "apart before reading the text, and answer binary_not_supported.")
+        return (f"The event has no key {key!r}: a text frame's event is "
+                "{'type': 'websocket.receive', 'text': ...}, a binary frame's has 'bytes' "
+                "instead of 'text', and a disconnect is {'type': 'websocket.disconnect', "
+                "'code': ...}.")
+    if isinstance(exc, AttributeError) and any(kind.__name__ in text
+                                               for kind in (Chat, PlainText, Rejected)):
+        return ("A field name is wrong: Chat and PlainText keep their text in .text, and "
+                "Rejected has .code and .reason.")
+    return connection_mistake(exc)
 
 
 class _Closed:
@@ -269,17 +395,6 @@ def _as_sent(message: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else f"{text[:limit - 12]} … (cut)"
 
 
-def _planted(read_message: Callable[..., Any]) -> Callable[..., Any]:
-    """``read_message``, except that one special text raises, as a bug in it would."""
-
-    def wrapped(text: str, *args: Any, **kwargs: Any) -> Any:
-        if PLANTED_BUG in text:
-            raise RuntimeError("a bug in read_message (planted by the check)")
-        return read_message(text, *args, **kwargs)
-
-    return wrapped
-
-
 def _is_chat(message: Any, sender: str, text: str) -> bool:
     return (isinstance(message, dict) and set(message) == {"message", "client_id", "timestamp"}
             and message["message"] == text and message["client_id"] == sender
@@ -297,24 +412,38 @@ def _is_leave(message: Any, who: str) -> bool:
             and message.get("message") == f"Client #{who} left the chat")
 
 
-def _server_errors(server: Any) -> list[str]:
-    """The exception lines (the last line of each traceback) in a server's log."""
-    return [line.strip() for line in server.logs(None) if _EXCEPTION_LINE.match(line)]
-
-
 class _Run:
     """One run of the exercise-2 check against a real server: each step says what it tried."""
 
-    def __init__(self, server: Any) -> None:
-        self.server = server
+    def __init__(self, server: Any, watched: WatchedApp) -> None:
+        self.server, self.watched = server, watched
         self.peers: dict[str, _Peer] = {}
 
+    def own_errors(self) -> list[BaseException]:
+        """What the student's endpoint raised in the server, the planted bug left out."""
+        return [exc for exc in self.watched.errors if not isinstance(exc, _PlantedBug)]
+
     def failure(self, tried: str, expected: str, got: str, hint: str) -> Failure:
-        """A :class:`Failure`; ``got`` ends with the server's last logged exception, if any."""
-        errors = _server_errors(self.server)
-        if errors:
-            got += f"; the server logged {errors[-1]}"
         return Failure(tried=tried, expected=expected, got=got, hint=hint)
+
+    async def explain(self, failure: Failure) -> None:
+        """Once every handler has ended, add what the endpoint raised to ``failure``, a step's.
+
+        ``got`` then ends with the first exception the server logged (the later ones are
+        often its consequences, as the other handlers end), and an exception of the student's
+        that names a mistake (:func:`_endpoint_mistake`) gives the hint. A handler's
+        ``finally:`` runs before its exception reaches the server, so a client may hear the
+        cleanup before the exception is known: hence the wait.
+        """
+        await self.close()
+        await self.watched.unblocked()
+        await self.watched.all_ended(WAIT)
+        if self.watched.errors:
+            first = self.watched.errors[0]
+            failure.got += f"; the server logged: the endpoint {describe_exception(first)}"
+        errors = self.own_errors()
+        named = _endpoint_mistake(errors[0]) if errors else None
+        failure.hint = named or failure.hint
 
     async def connect(self, name: str) -> _Peer:
         try:
@@ -341,26 +470,40 @@ class _Run:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(peer.ws.close(), 1)
 
+    async def leave_quietly(self) -> None:
+        """Everyone leaves; then the endpoint must not have raised anything of its own."""
+        await self.close()
+        await self.watched.all_ended(WAIT)
+        errors = self.own_errors()
+        if errors:
+            raise Failure(tried="the whole conversation above, then everyone leaving",
+                          expected="no exception from your endpoint in the server's log",
+                          got=f"the endpoint {describe_exception(errors[0])}",
+                          hint=_endpoint_mistake(errors[0]) or "Every client heard the right "
+                               "thing, but your endpoint raised: read the exception. An "
+                               "exception ends a handler before its time.")
+
 
 #: (what eve sends, how it is described, the code of the error she must get, a hint)
 _BAD_FRAMES: list[tuple[str | bytes, str, str, str]] = [
     ("[1, 2, 3]", "eve sends the JSON list [1, 2, 3]", "not_an_object",
-     "Pass each text frame to read_message and send a Rejected result back to the sender "
-     "alone: manager.send_personal_message(error_message(frame.code, frame.reason), websocket)."),
+     "Each text frame goes through read_message, and what it refuses goes back to the sender "
+     "alone, as an error message."),
     ('{"text": "hi"}', 'eve sends {"text": "hi"} (no "message" field)', "missing_message",
      "Whatever read_message refuses goes back to the sender as an error, never to everyone."),
     ('{"message": "I am the system", "type": "disconnect"}',
      'eve sends {"message": "I am the system", "type": "disconnect"} (a forged field)',
      "reserved_field",
      "Never relay the client's dict: refuse it when read_message says so, and build every "
-     "outgoing chat line with chat_message(client_id, text)."),
+     "outgoing chat line from scratch with chat_message."),
     (json.dumps({"message": "x" * (CHECK_LIMIT + 1)}),
      f"eve sends a message of {CHECK_LIMIT + 1} bytes to an app made with "
      f"max_message_bytes={CHECK_LIMIT}", "message_too_long",
-     "Call read_message(text, max_message_bytes) with the limit create_hardened_app was given."),
+     "The limit is the one create_hardened_app was given, max_message_bytes: pass that one "
+     "on to read_message."),
     (b"\x00\x01binary", "eve sends a binary frame", "binary_not_supported",
-     "Use event = await websocket.receive(): a binary frame has no 'text' key (event.get('text') "
-     "is None); answer it with the error code binary_not_supported, to eve only."),
+     "A binary frame's event has 'bytes' instead of 'text': answer it with the error code "
+     "binary_not_supported, to eve only."),
 ]
 
 
@@ -376,8 +519,8 @@ async def _exercise_endpoint(run: _Run) -> str:
             peer, lambda m: _is_chat(m, "alice", "hello"),
             tried='alice sends {"message": "hello"}',
             expected='{"message": "hello", "client_id": "alice", "timestamp": "HH:MM:SS"}',
-            hint="Broadcast chat_message(client_id, frame.text) for a Chat: exactly the lecture's "
-                 "three fields, set by the server.")
+            hint="A Chat goes to everyone as chat_message(client_id, ...): exactly the "
+                 "lecture's three fields, set by the server.")
 
     for n, (frame, what, code, hint) in enumerate(_BAD_FRAMES, 1):
         await eve.send(frame)
@@ -400,7 +543,7 @@ async def _exercise_endpoint(run: _Run) -> str:
             peer, lambda m: m == "Client eve: just plain text",
             tried="eve sends the plain text 'just plain text'",
             expected="the lecture's relay 'Client eve: just plain text'",
-            hint="For a PlainText result, broadcast plain_text_message(client_id, frame.text).")
+            hint="A PlainText goes to everyone as plain_text_message(client_id, ...).")
 
     await eve.ws.close()
     for peer in (alice, bob):
@@ -408,9 +551,8 @@ async def _exercise_endpoint(run: _Run) -> str:
             peer, lambda m: _is_leave(m, "eve"), tried="eve closes her connection",
             expected='the leave message {"client_id": "system", "type": "disconnect", '
                      '"message": "Client #eve left the chat", ...}',
-            hint="Break out of the loop on a 'websocket.disconnect' event, and in the finally "
-                 "block disconnect the socket and broadcast leave_message(client_id, "
-                 "manager.connection_count).")
+            hint="When a client leaves, the others hear it: the cleanup removes the connection "
+                 "and broadcasts leave_message(client_id, manager.connection_count).")
 
     await bob.say(PLANTED_BUG)
     first = await bob.next()
@@ -429,72 +571,74 @@ async def _exercise_endpoint(run: _Run) -> str:
             tried="bob sends a line on which read_message raises (a bug planted by the check)",
             expected="the leave message 'Client #bob left the chat' (bob's handler cleans "
                      "up as it ends)",
-            hint="Put the cleanup in `finally:`, not after the loop or in `except "
-                 "WebSocketDisconnect:`, so that it runs however the handler ends, even when "
-                 "your own code raises.")
+            hint="Your cleanup did not run when your own code raised: it belongs in "
+                 "`finally:`, which runs however the handler ends; not after the loop, nor "
+                 "in `except WebSocketDisconnect:`.")
         outcome = "a bug in read_message still left no ghost behind"
     return (f"{len(_BAD_FRAMES)} kinds of bad input each got an error to the sender only, the "
-            f"others kept chatting and lost nothing; {outcome}.")
+            f"others kept chatting and lost nothing; {outcome}; nothing crashed.")
 
 
-async def check_hardened_endpoint(factory: Callable[..., Any],
-                                  read_message: Callable[[str, int], Any]) -> Callable[..., Any]:
+def _is_asgi_app(app: Any) -> bool:
+    return callable(app) and not inspect.isclass(app)
+
+
+async def check_hardened_endpoint(factory: Callable[..., Any]) -> Callable[..., Any]:
     """Exercise 2: run the student's endpoint on a real server, with real clients and bad input.
 
     Returns the app factory to carry on with: the student's once it passes, else the kit's.
     """
-    from wslab.runner import BackgroundServer  # imported here: the runner is for notebooks
+    from wslab.runner import BackgroundServer, ServerStartError  # the runner is for notebooks
 
     async def body() -> str:
+        unawaited = unawaited_connection_calls(factory, ASYNC_CALLS)
+        made = f"create_hardened_app(read_message, max_message_bytes={CHECK_LIMIT})"
+        app = call(factory, (_planted(answers.read_message),),
+                   {"max_message_bytes": CHECK_LIMIT}, tried=made, expected="a FastAPI app",
+                   hint="Keep the signature create_hardened_app(read_message, "
+                        "max_message_bytes=...): the check calls it so.")
+        if not _is_asgi_app(app):
+            raise Failure(tried=made, expected="a FastAPI app", got=shown(app),
+                          hint="create_hardened_app builds an app and must return it.")
+        watched = WatchedApp(app)
         try:
-            app = factory(_planted(read_message), max_message_bytes=CHECK_LIMIT)
-        except NotImplementedError:
-            raise NotDone() from None
-        except Exception as exc:
-            raise Failure(tried=f"create_hardened_app(read_message, "
-                                f"max_message_bytes={CHECK_LIMIT})",
-                          expected="an app", got=describe_exception(exc),
-                          hint="Keep the signature create_hardened_app(read_message, "
-                               "max_message_bytes=...) and return the FastAPI app.") from None
-        server = BackgroundServer(app, name="lesson04-check", log_level="info").start()
-        run = _Run(server)
+            server = BackgroundServer(watched, name="lesson04-check", log_level="info").start()
+        except ServerStartError as exc:
+            raise Failure(tried="start a server with your app", expected="it starts",
+                          got=str(exc).splitlines()[0],
+                          hint="The app's startup code failed: see the message.") from None
+        run = _Run(server, watched)
         try:
-            return await _exercise_endpoint(run)
-        except Failure:
-            if any("NotImplementedError" in line for line in _server_errors(server)):
-                raise NotDone() from None
-            raise
+            try:
+                detail = await _exercise_endpoint(run)
+            except Failure as failure:
+                await run.explain(failure)
+                if any(isinstance(exc, NotImplementedError) for exc in watched.errors):
+                    raise NotDone() from None
+                errors = run.own_errors()
+                if unawaited and (not errors or connection_mistake(errors[0])):
+                    # Its symptom is a message that never came, or the connection in a state
+                    # it would not be in had the call run: name the cause instead.
+                    failure.hint = missing_await_hint(unawaited)
+                raise
+            await run.leave_quietly()
         finally:
             await run.close()
+            await watched.unblocked()
             server.stop()
+        if unawaited:
+            raise Failure(tried="read the code of create_hardened_app",
+                          expected="every call to the connection and the manager awaited",
+                          got=f"{', '.join(unawaited)} without await",
+                          hint=missing_await_hint(unawaited))
+        return detail
 
-    ok = await run_async_check("hardened endpoint", body,
-                               fallback="wslab.checks.chat.create_hardened_app", timeout=30)
-    return factory if ok else create_hardened_app
+    ok = await run_async_check("hardened endpoint", body, student=factory, timeout=30,
+                               fallback="the kit's create_hardened_app")
+    return carry_on(ok, factory, answers.create_hardened_app)
 
 
 # -- exercise 3: tests with the TestClient -----------------------------------------------------
-
-def test_forged_field_is_refused(app):
-    """A client that sets a field only the server may set gets an error, and is not relayed."""
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json({"message": "hi", "type": "disconnect"})
-            reply = alice.receive_json()
-            assert reply["client_id"] == "system" and reply["type"] == "error", reply
-            assert reply["code"] == "reserved_field", reply
-
-
-def test_binary_frame_is_refused(app):
-    """A binary frame gets an error reply, and the connection still works afterwards."""
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_bytes(b"\x00\x01")
-            reply = alice.receive_json()
-            assert reply["type"] == "error" and reply["code"] == "binary_not_supported", reply
-            alice.send_json({"message": "still here"})
-            assert alice.receive_json()["message"] == "still here"
-
 
 #: How long one student test may run before the check ends it.
 TEST_TIMEOUT = 3.0
@@ -556,6 +700,7 @@ def _run_test(test: Callable[[Any], None], app: Any) -> _Outcome:
     outcome = _Outcome()
 
     def target() -> None:
+        guard_this_thread()
         try:
             test(watched)
             outcome.passed = True
@@ -575,46 +720,119 @@ def _run_test(test: Callable[[Any], None], app: Any) -> _Outcome:
     return outcome
 
 
+_ERROR_FIELDS = ('an error is {"client_id": "system", "type": "error", "code": ..., '
+                 '"message": ..., "timestamp": ...}')
+
+
+def _failed_on_hardened_hint(outcome: _Outcome) -> str:
+    """Why a test failed on the hardened endpoint, which does everything right."""
+    exc = outcome.error
+    if outcome.timed_out:
+        return ("receive_json() has no timeout: your test waits for a message the endpoint "
+                "never sends. Receive only what it must send.")
+    said = exc is not None and common_exception(exc)
+    if said:
+        return said
+    if isinstance(exc, KeyError):
+        return (f"The reply has no field {exc.args[0]!r} (a wrong field name?): "
+                f"{_ERROR_FIELDS}.")
+    if isinstance(exc, json.JSONDecodeError):
+        return ("receive_json() got text that is not JSON: the endpoint relayed what you sent "
+                "as plain text ('Client alice: ...'), because it came as a text frame. "
+                "send_bytes() sends a binary frame, send_json() a JSON object.")
+    if isinstance(exc, TypeError) and "argument" in str(exc):
+        return "Your test must take one argument, app, and use it: TestClient(app)."
+    if isinstance(exc, AssertionError):
+        return ("One of your asserts does not hold for the hardened endpoint, which does it "
+                f"right: compare it with what the endpoint sends; {_ERROR_FIELDS}.")
+    return "Read the exception: it comes from your test."
+
+
+def _ignores_its_app(test: Callable[..., Any]) -> bool:
+    """Whether ``test`` never uses its first parameter (the app it is given)."""
+    try:
+        first = next(iter(inspect.signature(test).parameters))
+        tree = ast.parse(source_of(test))
+    except (StopIteration, TypeError, ValueError, SyntaxError):
+        return False
+    body = tree.body[0].body if tree.body and hasattr(tree.body[0], "body") else []
+    return not any(isinstance(node, ast.Name) and node.id == first
+                   for statement in body for node in ast.walk(statement))
+
+
+def _passed_on_lecture_hint(test: Callable[..., Any]) -> str:
+    unasserted = unasserted_comparisons(test)
+    if unasserted:
+        return unasserted_hint(unasserted)
+    if _ignores_its_app(test):
+        return ("Your test never uses the app it is given: it tests another app of its own, so "
+                "it cannot tell a flawed endpoint from a fixed one. Build the TestClient on "
+                "the app parameter.")
+    return ("A test that passes on the flawed endpoint does not test the fix: assert on the "
+            "reply's type and code, which only the hardened endpoint sends.")
+
+
+def _judge_test(test: Any) -> None:
+    """Raise a Failure unless ``test`` passes on the hardened endpoint, fails on the lecture's,
+    and checks with assert."""
+    name = f"{getattr(test, '__name__', repr(test))}(app)"
+    if not callable(test):
+        raise Failure(tried=f"call {shown(test, 60)}", expected="a test function",
+                      got=f"a {type(test).__name__}",
+                      hint="Pass the test functions themselves, without calling them.")
+    if inspect.iscoroutinefunction(test):
+        raise Failure(tried=f"look at {name}", expected="a plain def",
+                      got="async def",
+                      hint="Your test is declared async def: calling it only makes a "
+                           "coroutine, and nothing in it runs. The TestClient's calls are plain "
+                           "calls, without await, in a plain def.")
+    good = _run_test(test, answers.create_hardened_app())
+    if isinstance(good.error, NotImplementedError):
+        raise NotDone
+    if not good.passed:
+        raise Failure(tried=f"{name} with the hardened endpoint (the kit's answer)",
+                      expected="the test passes: this endpoint does it right", got=str(good),
+                      hint=_failed_on_hardened_hint(good))
+    if _run_test(test, create_lecture_app()).passed:
+        raise Failure(tried=f"{name} with the lecture's endpoint",
+                      expected="the test fails: the lecture's endpoint has exactly this flaw",
+                      got="it passed", hint=_passed_on_lecture_hint(test))
+    unasserted = unasserted_comparisons(test)
+    if unasserted:  # it failed on the lecture's endpoint for another reason, by luck
+        raise Failure(tried=f"read the code of {name}", expected="every check in an assert",
+                      got=", ".join(unasserted), hint=unasserted_hint(unasserted))
+
+
 def check_endpoint_tests(*tests: Callable[[Any], None]) -> tuple[Callable[[Any], None], ...]:
     """Exercise 3: each test must pass on the hardened endpoint and fail on the lecture's.
 
     Returns the tests to carry on with: the student's once they pass, else the kit's.
     """
-    name = "endpoint tests"
-    references = (test_forged_field_is_refused, test_binary_frame_is_refused)
-    fallback = "wslab.checks.chat's two tests"
-    if not tests:
-        failed(name, tried="check_endpoint_tests()", expected="your test functions",
-               got="no tests", hint="Pass the test functions themselves, without calling "
-               "them: check_endpoint_tests(test_forged_field_is_refused, ...).",
-               fallback=fallback)
-        return references
-    for test in tests:
-        call = f"{getattr(test, '__name__', repr(test))}(app)"
-        good = _run_test(test, create_hardened_app())
-        if isinstance(good.error, NotImplementedError):
-            not_done(name, fallback)
-            return references
-        if not good.passed:
-            failed(name, tried=f"{call} with the hardened endpoint (wslab's reference)",
-                   expected="the test passes: this endpoint does it right", got=str(good),
-                   hint="Compare your asserts with what the endpoint sends: an error is "
-                        '{"client_id": "system", "type": "error", "code": ..., "message": ...}. '
-                        "Use `with TestClient(app) as client:` and receive only messages the "
-                        "endpoint must send (receive_json() has no timeout).",
-                   fallback=fallback)
-            return references
-        bad = _run_test(test, create_lecture_app())
-        if bad.passed:
-            failed(name, tried=f"{call} with the lecture's endpoint",
-                   expected="the test fails: the lecture's endpoint has exactly this flaw",
-                   got="it passed", hint="A test that passes on the flawed endpoint does not "
-                   "test the fix: assert on the reply's type and code, which only the hardened "
-                   "endpoint sends.", fallback=fallback)
-            return references
-    if len(tests) == 1:
-        passed(name, "your test passes on the hardened endpoint and fails on the lecture's.")
-    else:
+    references = (answers.test_forged_field_is_refused, answers.test_binary_frame_is_refused)
+
+    def body() -> str:
+        if not tests:
+            raise Failure(tried="check_endpoint_tests()", expected="your test functions",
+                          got="no tests", hint="Pass the test functions themselves, without "
+                          "calling them: check_endpoint_tests(test_forged_field_is_refused, ...).")
+        for test in tests:
+            _judge_test(test)
+        if len(tests) == 1:
+            return "your test passes on the hardened endpoint and fails on the lecture's."
         count = "both tests" if len(tests) == 2 else f"all {len(tests)} tests"
-        passed(name, f"{count} pass on the hardened endpoint and fail on the lecture's.")
-    return tests
+        return f"{count} pass on the hardened endpoint and fail on the lecture's."
+
+    # The kit's own test among them, if any, is what the check must refuse to pass.
+    kit = [test for test in tests if is_kit_object(test)]
+    student, *inputs = kit or tests or [None]
+    ok = run_check("endpoint tests", body, fallback="the kit's two tests", student=student,
+                   inputs=tuple(inputs))
+    return carry_on(ok, tests, references)
+
+
+EXERCISES = (
+    Exercise("read_message", check_read_message, reads=("read_message",)),
+    Exercise("hardened endpoint", check_hardened_endpoint, reads=("create_hardened_app",)),
+    Exercise("endpoint tests", check_endpoint_tests,
+             reads=("test_forged_field_is_refused", "test_binary_frame_is_refused")),
+)

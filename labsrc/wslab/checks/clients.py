@@ -1,22 +1,60 @@
 """Lesson 05's checks: a receiver of chat lines, the backoff delay, and a chat line as safe HTML.
 
-Also the reference a stuck student carries on with for the third exercise,
-:func:`message_line`; the references of the first two are the kit's own, in ``wslab.client``.
+The first two exercises are the kit's own code, ``wslab.client.receive_chat`` and
+``wslab.client.backoff``: their checks compare the student's answer with it on every case. The
+third one's reference is :func:`wslab.answers.clients.message_line`. Its check judges a line by
+what a browser would build from it, so an unescaped value is caught by the element it turns
+into, whatever the layout of the student's HTML.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import html
+import inspect
+import json
 import math
 import re
 from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any, Callable
+from unittest import mock
 
 from wslab import client, envelope
-from wslab.checks.core import (Failure, NotDone, describe_exception, run_async_check,
-                               run_check, shown)
+from wslab.answers import clients as answers
+from wslab.checks.core import (PRINT_NOT_RETURN, Failure, NotDone, call, carry_on,
+                               common_exception, common_mistake, describe_exception,
+                               missing_await_hint, run_async_check, run_check, shown, source_of,
+                               unawaited_calls)
+from wslab.checks.predictions import Question
+from wslab.checks.progress import Exercise
+
+#: The fields of a chat line, as the server sends it.
+CHAT_FIELDS = ("message", "client_id", "timestamp")
+
+
+def _field_hint(exc: BaseException, data: Any) -> str | None:
+    """The hint for a KeyError on a field a message does not have: a wrong field name."""
+    if not (isinstance(exc, KeyError) and isinstance(data, dict) and exc.args):
+        return None
+    key = exc.args[0]
+    if key in data:
+        return None
+    fields = ", ".join(repr(field) for field in CHAT_FIELDS)
+    return (f"A message from the server has no field {key!r}: a chat line has {fields}, and "
+            "the server's own messages have a \"type\" as well.")
+
+
+def _calls_print(function: Any) -> bool:
+    """Whether the function's source calls print(): a None it returned was meant as its answer."""
+    try:
+        tree = ast.parse(source_of(function))
+    except SyntaxError:
+        return False
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+               and node.func.id == "print" for node in ast.walk(tree))
+
 
 # -- exercise 1: receive_chat -------------------------------------------------------------------
 
@@ -54,46 +92,160 @@ def _chat(sender: str, text: str) -> str:
     return envelope.chat_message(sender, text, _NOON)
 
 
-#: (frames, count, hint). The expected lines are what the kit's ``wslab.client.chat_line``
-#: makes of the frames; each script ends with the count-th chat line, so a receiver that
-#: asks for one frame more waits forever (the check stops it and says so).
+#: (frames, count, hint). Each script ends with the count-th chat line, so a receiver that
+#: asks for one frame more waits forever (the check stops it and says so). The hint is the
+#: last resort, for a wrong answer no recognised mistake explains.
 RECEIVE_CASES: list[tuple[list[str], int, str]] = [
     ([envelope.welcome_message("alice", ["alice"], _NOON),
       envelope.join_message("bob", 2, _NOON),
       _chat("bob", "hi alice"), _chat("alice", "hi bob")], 2,
-     'Skip the server\'s own messages: a JSON object with a "type" (welcome, join, ...) is '
-     'not chat. A chat line is an object without "type": keep its "client_id" and '
-     '"message".'),
-    (["Client bob: plain words"], 1,
+     'Keep the chat lines, JSON objects without a "type": each as (its "client_id", its '
+     '"message").'),
+    ([envelope.plain_text_message("bob", "plain words")], 1,
      "Text that is not JSON is the lecture's plain-text relay, 'Client bob: plain words': "
-     "json.loads raises json.JSONDecodeError, so catch it and take the sender and the text "
-     "apart."),
-    (["Client bob: the time is 12:00: lunch!"], 1,
-     "Split only at the first ': ', the one after the sender: the text may contain ': ' "
-     "itself. text.split(': ', 1) splits once."),
+     "the sender is the name after 'Client ', the text what follows ': '."),
+    ([envelope.plain_text_message("bob", "the time is 12:00: lunch!")], 1,
+     "In the plain-text relay, the text may contain ': ' itself: only the first one ends "
+     "the sender's name."),
     ([envelope.pong_message(_NOON),
       envelope.error_message("rate_limited", "slow down", _NOON),
       envelope.leave_message("dave", 2, _NOON),
       _chat("carol", "<b>still</b> here & there")], 1,
-     'pong, error and disconnect messages have a "type" too: skip them all. Keep the text '
-     "exactly as it came: no html.escape here (that is for whoever draws it as HTML, "
-     "exercise 3)."),
-    ([_chat("bob", "one"), "Client carol: two", envelope.join_message("dave", 3, _NOON),
-      _chat("dave", "three")], 3,
+     'pong, error and disconnect messages have a "type" too: they are not chat. The text '
+     "is kept exactly as it came."),
+    ([_chat("bob", "one"), envelope.plain_text_message("carol", "two"),
+      envelope.join_message("dave", 3, _NOON), _chat("dave", "three")], 3,
      "Keep the lines in the order they arrive, chat lines and plain-text relays together, as "
      "(sender, text) tuples."),
 ]
 
-
-def _as_pairs(value: Any) -> Any:
-    """Lists of pairs compare equal whether the pairs are tuples or lists."""
-    if isinstance(value, list) and all(isinstance(item, (list, tuple)) for item in value):
-        return [tuple(item) for item in value]
-    return value
+SKIP_SERVER = ('A message with a "type" (welcome, join, disconnect, error, pong) is the '
+               "server's own, not chat: skip it.")
 
 
 def _ordinal(number: int) -> str:
     return {1: "1st", 2: "2nd", 3: "3rd"}.get(number, f"{number}th")
+
+
+def _receive_exception_hint(exc: BaseException, frame: str | None) -> str | None:
+    """Name the mistake behind an exception raised while ``frame`` was being handled."""
+    if frame is None:
+        return None
+    try:
+        data = json.loads(frame)
+    except ValueError:
+        data = None
+    if data is None:
+        if not isinstance(exc, ValueError):
+            return None
+        if "unpack" in str(exc):
+            return ("The plain-text relay was split at every ': ', and this text contains "
+                    "': ' itself: split only at the first one, the one after the sender.")
+        return ("Text that is not JSON is the lecture's plain-text relay, 'Client bob: plain "
+                "words': json.loads raises json.JSONDecodeError on it, so catch that and take "
+                "the sender and the text apart.")
+    if isinstance(exc, KeyError) and "type" in data:
+        return SKIP_SERVER
+    if isinstance(exc, TypeError) and "indices must be integers" in str(exc):
+        return ("A message arrives as text, a str: json.loads() turns it into a dict before "
+                "you can look up its fields.")
+    return _field_hint(exc, data)
+
+
+def _receive_mistake(receive_chat: Any, frames: list[str], got: Any,
+                     expected: list[tuple[str, str]]) -> str | None:
+    """Name the mistake that turns the right lines into ``got``, or None."""
+    if got is None:
+        return (PRINT_NOT_RETURN if _calls_print(receive_chat) else
+                "Your function returned None: return the list of lines it collected.")
+    if common_mistake(got, expected):
+        return common_mistake(got, expected)
+    if not isinstance(got, list):
+        return "Return a list of (sender, text) tuples."
+    for item, want in zip(got, expected):
+        if isinstance(item, dict):
+            return "Each line is a (sender, text) tuple, not a dict."
+        if common_mistake(item, want):
+            return (f"{common_mistake(item, want)} It matters: ('bob', 'hi') == ['bob', 'hi'] "
+                    "is False, so code that looks for a line would not find yours.")
+        if not (isinstance(item, tuple) and len(item) == 2):
+            return "Each line is a pair: (sender, text)."
+    server_texts = {data["message"] for data in map(json.loads, filter(_is_json, frames))
+                    if "type" in data}
+    if any(item[1] in server_texts for item in got):
+        return SKIP_SERVER
+    if len(got) != len(expected):
+        return (f"You returned {len(got)} lines where {len(expected)} were asked for: keep "
+                "receiving until you have count chat lines, then return them.")
+    if any(str(sender).startswith("Client ") for sender, _ in got):
+        return ("The plain-text relay reads 'Client bob: ...': the sender is bob, without "
+                "'Client ' in front.")
+    if [(text, sender) for sender, text in got] == expected:
+        return "Sender and text are the wrong way round: the sender comes first."
+    if [(sender, html.unescape(str(text))) for sender, text in got] == expected:
+        return ("Keep the text exactly as it came: no html.escape here. Escaping is for "
+                "whoever puts the text into HTML (exercise 3); anyone else would show &lt;b&gt;.")
+    if sorted(map(repr, got)) == sorted(map(repr, expected)):
+        return "Keep the lines in the order they arrived."
+    return None
+
+
+def _is_json(frame: str) -> bool:
+    try:
+        json.loads(frame)
+    except ValueError:
+        return False
+    return True
+
+
+def _socket_name(receive_chat: Callable[..., Any]) -> str:
+    """What the student called the connection: the first parameter of their function."""
+    try:
+        return next(iter(inspect.signature(receive_chat).parameters), "ws")
+    except (TypeError, ValueError):
+        return "ws"
+
+
+async def _receive_once(receive_chat: Callable[[Any, int], Any], frames: list[str], count: int,
+                        hint: str) -> None:
+    """Run ``receive_chat`` on one scripted connection; a Failure if it is wrong."""
+    expected = await client.receive_chat(ScriptedSocket(frames), count)
+    socket = ScriptedSocket(frames)
+    tried = (f"receive_chat(ws, {count}), where ws receives "
+             + ", ".join(shown(frame, 70) for frame in frames))
+    unawaited = unawaited_calls(receive_chat, ["recv"])
+
+    def failure(got: str, said: str | None) -> Failure:
+        if unawaited:  # a coroutine where a message was due explains any later surprise
+            said = missing_await_hint(unawaited)
+        return Failure(tried=tried, expected=shown(expected), got=got, hint=said or hint)
+
+    try:
+        running = receive_chat(socket, count)
+        if not inspect.isawaitable(running):
+            raise failure(shown(running), "receive_chat waits for messages, so it is an async "
+                                          "def, and the code that calls it awaits it.")
+        got = await asyncio.wait_for(running, RECEIVE_WAIT)
+    except (NotImplementedError, NotDone):
+        raise NotDone from None
+    except Failure:
+        raise
+    except asyncio.TimeoutError:
+        if socket.received >= len(frames):
+            raise failure(f"it was still waiting for a message after the {_ordinal(count)} "
+                          "chat line",
+                          "Return as soon as you have count lines: another message may not "
+                          "come for a long time (here: never).") from None
+        raise failure(f"it was still running after {RECEIVE_WAIT:g} s", None) from None
+    except Exception as exc:  # the student's bug, reported as what the code did
+        frame = frames[socket.received - 1] if socket.received else None
+        if "coroutine" in str(exc):  # a message was due: name the call that made a coroutine
+            said = missing_await_hint([f"{_socket_name(receive_chat)}.recv()"])
+        else:
+            said = common_exception(exc) or _receive_exception_hint(exc, frame)
+        raise failure(describe_exception(exc), said) from None
+    if got != expected:
+        raise failure(shown(got), _receive_mistake(receive_chat, frames, got, expected))
 
 
 async def check_receive_chat(receive_chat: Callable[[Any, int], Any]) -> Callable[[Any, int], Any]:
@@ -101,168 +253,140 @@ async def check_receive_chat(receive_chat: Callable[[Any, int], Any]) -> Callabl
 
     async def body() -> str:
         for frames, count, hint in RECEIVE_CASES:
-            expected = [line for line in map(client.chat_line, frames) if line is not None]
-            socket = ScriptedSocket(frames)
-            tried = (f"receive_chat(ws, {count}), where ws receives "
-                     + ", ".join(shown(frame, 70) for frame in frames))
-            try:
-                got = await asyncio.wait_for(receive_chat(socket, count), RECEIVE_WAIT)
-            except (NotImplementedError, NotDone):
-                raise
-            except asyncio.TimeoutError:
-                if socket.received >= len(frames):
-                    got_text = (f"it was still waiting for a message after the "
-                                f"{_ordinal(count)} chat line")
-                    hint = ("Return as soon as you have `count` lines: another message may not "
-                            "come for a long time (here: never). Check the count right after "
-                            "you add a line, or loop `while len(lines) < count:`.")
-                else:
-                    got_text = f"it was still running after {RECEIVE_WAIT:g} s"
-                raise Failure(tried=tried, expected=shown(expected), got=got_text,
-                              hint=hint) from None
-            except Exception as exc:
-                raise Failure(tried=tried, expected=shown(expected),
-                              got=describe_exception(exc), hint=hint) from None
-            if _as_pairs(got) != expected:
-                raise Failure(tried=tried, expected=shown(expected), got=shown(got), hint=hint)
+            await _receive_once(receive_chat, frames, count, hint)
         return f"all {len(RECEIVE_CASES)} checks passed."
 
     passed = await run_async_check("receive_chat", body, fallback="wslab.client.receive_chat",
-                                   timeout=RECEIVE_WAIT * (len(RECEIVE_CASES) + 1))
-    return receive_chat if passed else client.receive_chat
+                                   timeout=RECEIVE_WAIT * (len(RECEIVE_CASES) + 1),
+                                   student=receive_chat)
+    return carry_on(passed, receive_chat, client.receive_chat)
 
 
 # -- exercise 2: backoff ------------------------------------------------------------------------
 
-#: How often the check calls ``backoff`` with each argument (it is random).
+#: How often the check calls ``backoff`` with each argument list (it is random).
 DRAWS = 300
+FIRST, CAP = 0.5, 10.0  # the exercise's default arguments
 
-
-def _ceiling(attempt: int, first: float = 0.5, cap: float = 10.0) -> float:
-    return min(cap, first * 2 ** min(attempt, 60))
-
-
-def _draws(backoff: Callable[..., float], args: tuple[Any, ...], call: str,
-           expected: str, hint: str) -> list[float]:
-    """``DRAWS`` results of ``backoff(*args)``; a Failure if one is not a number of seconds."""
-    values = []
-    for _ in range(DRAWS):
-        try:
-            value = backoff(*args)
-        except (NotImplementedError, NotDone):
-            raise
-        except Exception as exc:
-            raise Failure(tried=call, expected=expected, got=describe_exception(exc),
-                          hint=hint) from None
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or not math.isfinite(value)):
-            raise Failure(tried=call, expected=expected, got=shown(value),
-                          hint="Return the delay as a number of seconds (a float).")
-        values.append(float(value))
-    return values
-
-
-def _check_delays(backoff: Callable[..., float], attempt: int, first: float | None = None,
-                  cap: float | None = None) -> None:
-    """Draw ``backoff`` many times for one argument list; Failure unless the spread is right."""
-    args: tuple[Any, ...] = (attempt,) if first is None else (attempt, first, cap)
-    first_, cap_ = (0.5, 10.0) if first is None or cap is None else (first, cap)
-    ceiling = _ceiling(attempt, first_, cap_)
-    call = f"backoff({', '.join(map(repr, args))}), {DRAWS} times"
-    expected = (f"every delay between {ceiling / 2:g} and {ceiling:g} s (the ceiling is "
-                f"min(cap, first * 2 ** attempt) = min({cap_:g}, {first_:g} * 2 ** {attempt}) "
-                f"= {ceiling:g}), spread out at random")
-    # The default arguments are checked first: a formula wrong only here ignores the arguments.
-    arguments_hint = ("Use the arguments first and cap, not fixed numbers: the ceiling is "
-                      "min(cap, first * 2 ** attempt).") if first is not None else None
-    if attempt > 100:
-        error_hint = ("2 ** attempt grows without end: a float cannot hold 2 ** 1100, so the "
-                      "multiplication raises OverflowError (a client that has been retrying "
-                      "for hours gets there). Stop the exponent growing once it is past the "
-                      "cap: first * 2 ** min(attempt, 60).")
-    else:
-        error_hint = "Read the exception: it comes from your function."
-    draws = _draws(backoff, args, call, expected, error_hint)
-    low, high = min(draws), max(draws)
-    if low < ceiling / 2 - 1e-9:
-        raise Failure(tried=call, expected=expected,
-                      got=f"{low:.4g} s (the shortest of the {DRAWS} delays)",
-                      hint=arguments_hint or
-                      "Wait at least half the ceiling: ceiling / 2 + random.random() * "
-                      "ceiling / 2. A delay near 0 sends a client straight back to a server "
-                      "that has just gone away.")
-    if high > ceiling + 1e-9:
-        if arguments_hint:
-            hint = arguments_hint
-        elif ceiling == cap_:
-            hint = (f"No delay may pass the cap ({cap_:g} s): take min(cap, first * 2 ** "
-                    f"attempt) as the ceiling, then add the jitter below it.")
-        else:
-            hint = ("The ceiling starts at first (0.5 s) for attempt 0 and doubles with each "
-                    "attempt: first * 2 ** attempt, then at most cap. The delay is at most the "
-                    "ceiling.")
-        raise Failure(tried=call, expected=expected,
-                      got=f"{high:.4g} s (the longest of the {DRAWS} delays)", hint=hint)
-    if high - low < ceiling / 8:
-        if arguments_hint:
-            hint = arguments_hint
-        elif ceiling == cap_ and attempt > 0:
-            hint = ("Once the cap is reached, the delays must still be random: cap the "
-                    "ceiling first, min(cap, first * 2 ** attempt), and add the jitter after "
-                    "that, not the other way round. Otherwise every client waits exactly the "
-                    "cap, and they all come back together.")
-        else:
-            hint = ("Add random jitter: ceiling / 2 + random.random() * ceiling / 2. Without it "
-                    "every client that lost the server at the same moment retries at the same "
-                    "moments, all together.")
-        raise Failure(tried=call, expected=expected,
-                      got=f"{DRAWS} delays, all between {low:.4g} and {high:.4g} s: "
-                          f"(almost) the same every time", hint=hint)
-
-
-#: (attempt, first, cap) beyond the defaults: the arguments are used, and a huge attempt works.
+#: Argument lists beyond the defaults: the arguments are used, and a huge attempt works.
 BACKOFF_ARGUMENTS = [(3, 1.0, 6.0), (0, 2.0, 30.0), (6, 0.1, 5.0)]
 HUGE_ATTEMPT = 1100
 
 
+def _kit_ceiling(args: tuple[Any, ...]) -> float:
+    """The ceiling for these arguments: the kit's own backoff, with its random part at the top."""
+    with mock.patch.object(client.random, "random", return_value=1.0):
+        return client.backoff(*args)
+
+
+def _draws(backoff: Callable[..., float], args: tuple[Any, ...], tried: str,
+           expected: str) -> list[float]:
+    """``DRAWS`` results of ``backoff(*args)``; a Failure if one is not a number of seconds."""
+    values = []
+    for _ in range(DRAWS):
+        value = call(backoff, args, tried=tried, expected=expected,
+                     hint="The exception comes from your function: read its last line, and "
+                          "try the same call in a cell of its own.")
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value)):
+            raise Failure(tried=tried, expected=expected, got=shown(value),
+                          hint="Return the delay as a number of seconds (a float).")
+        values.append(value)
+    return values
+
+
+def _fits(draws: list[float], ceiling: float) -> bool:
+    """Whether the draws look like a right backoff's for ``ceiling``: in range, and spread."""
+    low, high = min(draws), max(draws)
+    return (low >= ceiling / 2 - 1e-9 and high <= ceiling + 1e-9
+            and high - low >= ceiling / 8)
+
+
+def _delays_mistake(draws: list[float], attempt: int, args: tuple[Any, ...],
+                    ceiling: float) -> str:
+    """Name the mistake behind delays that do not fit ``ceiling``."""
+    first, cap = (args[1], args[2]) if len(args) == 3 else (FIRST, CAP)
+    low, high = min(draws), max(draws)
+    if len(args) == 3 and _fits(draws, _kit_ceiling((attempt,))):
+        return ("Your delays fit the default first and cap, not the ones given: use the "
+                "arguments first and cap, not fixed numbers.")
+    if all(isinstance(value, int) for value in draws):
+        return ("Your delays are whole numbers: int(), round() or randint cut off the fraction "
+                "of a second. Return the float as it is.")
+    if attempt == 0 and high == 0:
+        return ("For the first reconnect (attempt 0) every delay was 0: the ceiling starts at "
+                "first, and doubles with each attempt, so 2 is raised to the power attempt, "
+                "not multiplied by it.")
+    earlier = _kit_ceiling((attempt - 1, first, cap)) if attempt else ceiling / 2
+    neighbours = {attempt - 1: earlier, attempt + 1: _kit_ceiling((attempt + 1, first, cap))}
+    for other, other_ceiling in neighbours.items():
+        if other_ceiling != ceiling and _fits(draws, other_ceiling):
+            which = "earlier" if other < attempt else "later"
+            return (f"Your delays fit the ceiling one attempt {which}: the count is off by one. "
+                    "Attempt 0 is the first reconnect, and its ceiling is first.")
+    if high > cap + 1e-9:
+        return (f"No delay may pass the cap ({cap:g} s): cap the ceiling first, then take the "
+                "random delay below it.")
+    jitter_right = low >= high / 2 * 0.95 and high - low >= high / 8
+    if jitter_right and not math.isclose(high, ceiling, rel_tol=0.05):
+        return (f"Your delays lie between half of about {high:.3g} s and {high:.3g} s: the "
+                f"random part is right, but the ceiling for attempt {attempt} is {ceiling:g} s. "
+                "It starts at first and doubles with each attempt, up to the cap.")
+    if low < ceiling / 2 - 1e-9:
+        return ("Every delay must be at least half the ceiling: only the upper half is random. "
+                "A delay near 0 sends a client straight back to a server that has just gone "
+                "away.")
+    if high > ceiling + 1e-9:
+        return ("The ceiling starts at first for attempt 0 and doubles with each attempt, up to "
+                "the cap; no delay may pass it.")
+    if ceiling == cap and attempt > 0:
+        return ("Once the cap is reached the delays must still be random: cap the ceiling "
+                "first and add the random part after that, not the other way round. Otherwise "
+                "every client waits exactly the cap, and they all come back together.")
+    return ("The delays are (almost) the same every time: add a random part, between half the "
+            "ceiling and the ceiling. Without it every client that lost the server at the same "
+            "moment retries at the same moments, all together.")
+
+
+def _check_delays(backoff: Callable[..., float], args: tuple[Any, ...]) -> None:
+    """Draw ``backoff(*args)`` many times; a Failure unless the delays fit the kit's ceiling."""
+    attempt = args[0]
+    ceiling = _kit_ceiling(args)
+    tried = f"backoff({', '.join(map(repr, args))}), {DRAWS} times"
+    first, cap = (args[1], args[2]) if len(args) == 3 else (FIRST, CAP)
+    expected = (f"every delay between {ceiling / 2:g} and {ceiling:g} s, spread out at random "
+                f"(the ceiling for attempt {attempt}, first={first:g}, cap={cap:g})")
+    draws = _draws(backoff, args, tried, expected)
+    if _fits(draws, ceiling):
+        return
+    low, high = min(draws), max(draws)
+    if low < ceiling / 2 - 1e-9:
+        got = f"{low:.4g} s (the shortest of the {DRAWS} delays)"
+    elif high > ceiling + 1e-9:
+        got = f"{high:.4g} s (the longest of the {DRAWS} delays)"
+    else:
+        got = f"{DRAWS} delays, all between {low:.4g} and {high:.4g} s: (almost) the same"
+    raise Failure(tried=tried, expected=expected, got=got,
+                  hint=_delays_mistake(draws, attempt, args, ceiling))
+
+
 def check_backoff(backoff: Callable[..., float]) -> Callable[..., float]:
     """Exercise 2: draw ``backoff`` many times for each attempt; check bounds and spread."""
+    argument_lists = [(attempt,) for attempt in range(13)] + BACKOFF_ARGUMENTS \
+        + [(HUGE_ATTEMPT,)]
 
     def body() -> str:
-        checks = 0
-        for attempt in range(13):
-            _check_delays(backoff, attempt)
-            checks += 1
-        for attempt, first, cap in BACKOFF_ARGUMENTS:
-            _check_delays(backoff, attempt, first, cap)
-            checks += 1
-        _check_delays(backoff, HUGE_ATTEMPT)
-        checks += 1
-        return (f"all {checks} checks passed ({DRAWS} draws each): the delays double from "
-                f"first up to the cap, and are spread between half the ceiling and the ceiling.")
+        for args in argument_lists:
+            _check_delays(backoff, args)
+        return (f"all {len(argument_lists)} checks passed ({DRAWS} draws each): the delays "
+                "double from first up to the cap, and are spread between half the ceiling and "
+                "the ceiling.")
 
-    passed = run_check("backoff", body, fallback="wslab.client.backoff")
-    return backoff if passed else client.backoff
+    passed = run_check("backoff", body, fallback="wslab.client.backoff", student=backoff)
+    return carry_on(passed, backoff, client.backoff)
 
 
 # -- exercise 3: message_line -------------------------------------------------------------------
-
-def message_line(data: dict, me: str) -> str:
-    """One message from the server as a line of HTML, as the lecture's page builds it, with
-    every value escaped."""
-    text = html.escape(str(data.get("message", "")))
-    if "type" in data:                              # a message from the server itself
-        return f'<div class="message system">{text}</div>'
-    sender = str(data.get("client_id", ""))
-    mine = sender == me
-    who = html.escape("You" if mine else f"Client {sender}")
-    timestamp = html.escape(str(data.get("timestamp", "")))
-    return (f'<div class="message {"user" if mine else "other"}">{who}: {text} '
-            f'<span class="timestamp">{timestamp}</span></div>')
-
-
-reference_message_line = message_line
-
 
 class _Structure(HTMLParser):
     """What a browser builds from a piece of HTML: elements, attributes, and the text shown."""
@@ -324,7 +448,8 @@ _PAYLOADS = {
     "script": "</div><script>stealToken()</script>",
 }
 
-#: (message, me, hint)
+#: (message, me, hint). The hint is the last resort, for a wrong line no recognised mistake
+#: explains.
 LINE_CASES: list[tuple[dict[str, Any], str, str]] = [
     ({"message": "hi", "client_id": "bob", "timestamp": "12:00:00"}, "alice",
      "A chat line from someone else: <div class=\"message other\">Client bob: hi <span "
@@ -334,76 +459,124 @@ LINE_CASES: list[tuple[dict[str, Any], str, str]] = [
     ({"client_id": "system", "type": "join", "message": "Client #bob joined the chat (2 online)",
       "timestamp": "12:00:02"}, "alice",
      "A message with a \"type\" is the server's own: <div class=\"message system\">, and "
-     "inside it only the escaped message."),
+     "inside it only the message."),
     ({"message": _PAYLOADS["image"], "client_id": "mallory", "timestamp": "12:00:03"}, "alice",
-     "Pass the message through html.escape() before it goes into the HTML: then the browser "
-     "shows <img ...> as text instead of making an image whose onerror runs."),
+     "The message is shown as text: the page shows <img ...> itself, not an image."),
     ({"message": _PAYLOADS["script"], "client_id": "mallory", "timestamp": "12:00:04"}, "alice",
-     "Escape the message: unescaped, </div> closes your line early and <script> starts a "
-     "script."),
+     "The message is shown as text, </div> and <script> included."),
     ({"message": "hello", "client_id": '<b onmouseover="stealToken()">mallory</b>',
       "timestamp": "12:00:05"}, "alice",
-     "Escape the sender's name too: the lecture's server takes any client id from the URL, "
-     "markup included."),
+     "The sender's name is shown as text, markup and all: the lecture's server takes any "
+     "client id from the URL."),
     ({"message": "I am the server now <img src=x onerror=stealToken()>", "client_id": "mallory",
       "timestamp": "12:00:06", "type": "disconnect"}, "alice",
-     "Escape the text of a system line as well: on the lecture's server a client can send "
+     "A system line shows its text as text too: on the lecture's server a client can send "
      "\"type\": \"disconnect\" itself (lesson 04)."),
     ({"message": "Tom &amp; Jerry: &lt;3 <3", "client_id": "bob", "timestamp": "12:00:07"},
      "alice",
      "Someone typed the characters &amp; and &lt; themselves, and the page must show exactly "
-     "what they typed. html.escape turns & into &amp; first, then < and >: replacing < and > "
-     "alone would show &lt;3 as <3."),
+     "what they typed."),
     ({"message": "hi", "client_id": "bob", "timestamp": "<img src=x onerror=stealToken()>"},
      "alice",
-     "Escape the timestamp too: it came over the network like every other value."),
+     "The timestamp is shown as text too: it came over the network like every other value."),
 ]
 
+#: The values of a message that end up in its line, and how the hints call them.
+LINE_VALUES = (("message", "the message"), ("client_id", "the sender's name"),
+               ("timestamp", "the timestamp"))
 
-def _call_text(data: dict[str, Any], me: str) -> str:
-    return f"message_line({shown(data, 200)}, me={me!r})"
+WHY_ESCAPE = ("Whoever sent it can run their script in every page that shows the line, as "
+              "mallory did in the lecture's page (innerHTML) in section 12. html.escape() "
+              "makes a value text, as textContent does in JavaScript.")
+
+_ENTITY = re.compile(r"&(amp|lt|gt|quot|#x?[0-9a-f]+);", re.IGNORECASE)
+
+
+def _line_class(events: list[tuple[Any, ...]]) -> str | None:
+    """The class of the line's outer element."""
+    starts = [event for event in events if event[0] == "start"]
+    return dict(starts[0][2]).get("class") if starts else None
+
+
+def _line_mistake(data: dict[str, Any], got: str, want: str) -> str | None:
+    """Name the mistake that makes ``got`` differ from the safe line ``want``, or None."""
+    events = structure(got)
+    unsafe = [event for event in events
+              if event[0] in ("start", "end") and event[1] not in SAFE_TAGS]
+    attributes = [name for event in events if event[0] == "start"
+                  for name, _ in event[2] if name != "class"]
+    if unsafe or attributes:
+        marker = f"<{unsafe[0][1]}" if unsafe else attributes[0]
+        what = f"an element <{unsafe[0][1]}>" if unsafe else f"an attribute {attributes[0]!r}"
+        culprit = next((label for field, label in LINE_VALUES
+                        if marker in str(data.get(field, ""))), "a value from the message")
+        return (f"{culprit[0].upper()}{culprit[1:]} went into your line as HTML: a browser "
+                f"would build {what} out of it. {WHY_ESCAPE}")
+    if re.search(r"<(div|span)\b", shown_text(got)):
+        return ("The page would show your tags as text: the whole line was escaped, markup "
+                "included. Escape each value from the message, not the HTML around it.")
+    if _ENTITY.search(shown_text(got)) and not _ENTITY.search(shown_text(want)):
+        return ("The page would show entities such as &amp;lt; instead of the characters: is "
+                "something escaped twice? Escape each value once, right where it goes into "
+                "the HTML.")
+    if shown_text(got) != shown_text(want) and shown_text(got) == html.unescape(shown_text(want)):
+        return ("Someone typed &amp; and &lt; themselves, and your page shows them as & and <: "
+                "& must be escaped too (html.escape does all of them, & first), so the page "
+                "shows exactly what was typed.")
+    right_class = _line_class(structure(want))
+    if _line_class(events) != right_class:
+        return {"message system": 'A message with a "type" is the server\'s own: its line has '
+                                  "the class system and shows only the message.",
+                "message user": "This message is your own (its client_id is me): its line "
+                                "says You, and has the class user.",
+                "message other": "This message is from someone else (its client_id is not "
+                                 "me): its line says Client and the name, and has the class "
+                                 "other."}.get(right_class)
+    return None
 
 
 def check_message_line(message_line: Callable[[dict[str, Any], str], str],
                        ) -> Callable[[dict[str, Any], str], str]:
     """Exercise 3: compare what a browser would make of each line with the safe reference's."""
-    reference = reference_message_line
 
     def body() -> str:
         for data, me, hint in LINE_CASES:
-            want = reference(dict(data), me)
-            tried = _call_text(data, me)
-            try:
-                got = message_line(dict(data), me)
-            except (NotImplementedError, NotDone):
-                raise
-            except Exception as exc:
-                raise Failure(tried=tried, expected=shown(want, 400),
-                              got=describe_exception(exc), hint=hint) from None
+            want = answers.message_line(dict(data), me)
+            tried = f"message_line({shown(data, 200)}, me={me!r})"
+            got = call(message_line, (dict(data), me), tried=tried, expected=shown(want, 400),
+                       hint=lambda exc, data=data, hint=hint: _field_hint(exc, data) or hint)
             if not isinstance(got, str):
                 raise Failure(tried=tried, expected=shown(want, 400), got=shown(got),
-                              hint="Return the line of HTML as a string.")
-            events = structure(got)
-            unsafe = [event for event in events if event[0] in ("start", "end")
-                      and event[1] not in SAFE_TAGS]
-            extra_attrs = [name for event in events if event[0] == "start"
-                           for name, _ in event[2] if name != "class"]
-            if unsafe or extra_attrs:
-                what = (f"a <{unsafe[0][1]}> element" if unsafe
-                        else f"an attribute {extra_attrs[0]!r}")
+                              hint=common_mistake(got, want)
+                              or "Return the line of HTML as a str.")
+            if structure(got) != structure(want):
                 raise Failure(tried=tried, expected=shown(want, 400), got=shown(got, 400),
-                              hint=f"A browser would make {what} out of that: text from the "
-                                   f"network became HTML. {hint}")
-            if events != structure(want):
-                if (re.search(r"&(amp|lt|gt|quot|#x?[0-9a-f]+);", shown_text(got))
-                        and not re.search(r"&(amp|lt|gt|quot|#x?[0-9a-f]+);", shown_text(want))):
-                    hint = ("The page would show entities such as &amp;lt; instead of the "
-                            "characters: is something escaped twice? Escape each value once, "
-                            "right where it goes into the HTML.")
-                raise Failure(tried=tried, expected=shown(want, 400), got=shown(got, 400),
-                              hint=hint)
+                              hint=_line_mistake(data, got, want) or hint)
         return (f"all {len(LINE_CASES)} checks passed: markup from the network is shown as "
                 f"text, and ordinary text as it was typed.")
 
-    passed = run_check("message_line", body, fallback="the kit's message_line")
-    return message_line if passed else reference
+    passed = run_check("message_line", body, fallback="the kit's message_line",
+                       student=message_line)
+    return carry_on(passed, message_line, answers.message_line)
+
+
+# -- the lesson's prediction, and its exercises --------------------------------------------------
+
+#: Section 3's demo runs a sender, a receiver and bob with asyncio.gather, under a time limit.
+GATHER = Question(
+    "predict: gather a sender and a receiver",
+    options={"a": "gather returns once the sender has sent its line, after about 0.6 s",
+             "b": "gather is still waiting when the 1.5 s time limit runs out",
+             "c": "gather raises an error at once: a receiver cannot run beside a sender"},
+    classify=lambda ended: {"returned": "a", "timed out": "b"}.get(ended, "c"),
+    why="gather waits until every one of its coroutines has ended. The sender ends, but a "
+        "receiver ends only when its connection closes, and the connection closes only when "
+        "the async with block ends, which waits for gather: without the time limit the cell "
+        "would wait forever.")
+
+EXERCISES = (
+    GATHER,
+    Exercise("receive_chat", check_receive_chat, reads=("receive_chat",)),
+    Exercise("backoff", check_backoff, reads=("backoff",)),
+    Exercise("message_line", check_message_line, reads=("message_line",)),
+)

@@ -10,17 +10,31 @@ for its deadline, and waiting for several deadlines one after another would take
 
 The first-message check serves the student's function inside an endpoint on a real server and
 talks to it with the ``websockets`` client, as a page would: a right token, a wrong one, no
-token at all, things that are not a token, and silence.
+token at all, things that are not a token, and silence. Two of its mistakes cannot be seen
+from outside, so it also reads the code: a call to an async function left without ``await``
+(``websocket.close(code=1008)`` only makes a coroutine; the client then sees a normal close),
+and a token compared with ``==``, which leaks through timing what it should keep secret.
+
+The Origin check and the percentile compare the student's function with the package's own,
+:func:`wslab.access.origin_allowed` and :func:`wslab.fanoutlab.percentile`, on every case.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import contextlib
 import dataclasses
+import inspect
+import itertools
 import json
-import secrets
+import math
+import re
+import sys
+import threading
 import time
 from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, WebSocket
 from websockets.asyncio.client import connect
@@ -28,36 +42,37 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from wslab import envelope
 from wslab.access import origin_allowed
+from wslab.answers import hardening as answers
 from wslab.chat import create_app
-from wslab.checks.core import (Case, Failure, NotDone, check_function, describe_exception,
-                               failed, run_async_check, shown)
+from wslab.checks.core import (LOOP_LIMIT, Case, Failure, Mistake, NotDone, StuckInLoop,
+                               check_function, common_exception, describe_exception,
+                               guard_this_thread, missing_await_hint, run_async_check, shown,
+                               source_of, unawaited_calls)
+from wslab.checks.predictions import Question
+from wslab.checks.progress import Exercise
 from wslab.fanoutlab import percentile
 from wslab.runner import BackgroundServer
-from wslab.testing import receive_until
 
-__all__ = ["test_broadcast", "first_message_auth", "toy_chat_app", "check_broadcast_test",
-           "check_origin_allowed", "check_first_message_auth", "check_percentile"]
+__all__ = ["toy_chat_app", "check_broadcast_test", "check_origin_allowed",
+           "check_first_message_auth", "check_percentile", "HIJACK", "EXERCISES"]
+
+
+def _missing_awaits_named(failure: Failure, forgotten: list[str]) -> Failure:
+    """``failure``, its hint replaced by the missing ``await`` that explains it, if any."""
+    if forgotten:
+        failure.hint = missing_await_hint(forgotten)
+    return failure
+
+
+def _no_missing_awaits(forgotten: list[str]) -> None:
+    """Even when the behaviour looked right, a coroutine nobody awaits is a bug waiting."""
+    if forgotten:
+        raise Failure(tried="reading your code", got=", ".join(forgotten),
+                      expected="await in front of every call to an async function",
+                      hint=missing_await_hint(forgotten))
 
 
 # -- exercise 1: a broadcast test that does not flake -------------------------------------------
-
-
-async def test_broadcast(ws_url):
-    """Alice's line reaches Bob, from Alice, word for word."""
-
-    def welcome(message):
-        return isinstance(message, dict) and message.get("type") == "welcome"
-
-    def from_alice(message):
-        return isinstance(message, dict) and message.get("message") == "hello bob"
-
-    async with connect(f"{ws_url}/ws/alice") as alice, connect(f"{ws_url}/ws/bob") as bob:
-        # Sync points: a client is in the room once the server has welcomed it.
-        await receive_until(alice, welcome)
-        await receive_until(bob, welcome)
-        await alice.send(json.dumps({"message": "hello bob"}))
-        heard = await receive_until(bob, from_alice)
-        assert heard["client_id"] == "alice", heard
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,25 +88,27 @@ class ToyChat:
     relay_as: str | None = None         # a client id to relay every line as, instead
     relay_text: Callable[[str], str] = lambda text: text
 
-    @property
-    def correct(self) -> bool:
-        return not self.hint
-
 
 SLOW = ToyChat("slow", "puts a client in the room 0.3 s after its handshake and relays each "
                        "line 0.2 s late (as a busy server may)", join_delay=0.3, relay_delay=0.2)
 BROKEN = (
     ToyChat("echo", "sends each line back to its sender only",
-            "Check that Bob, not Alice, receives Alice's line.", relay_to="sender"),
+            "Your test passed although Bob never got the line: check that Bob, not Alice, "
+            "receives Alice's line.", relay_to="sender"),
     ToyChat("silent", "never relays a line",
-            "Wait for the line at Bob with a deadline (receive_until does): a test that waits "
-            "for ever cannot fail.", relay_to="nobody"),
+            "Your test passed although nobody got the line: wait for the line at Bob, with a "
+            "deadline, and let the test fail when it does not come.", relay_to="nobody"),
     ToyChat("anonymous", "relays every line as if 'someone' had said it",
-            "Check the client_id of the line Bob receives.", relay_as="someone"),
+            "Your test passed although the line came from 'someone': check the client_id of "
+            "the line Bob receives.", relay_as="someone"),
     ToyChat("short", "relays only the first 5 characters of a line",
-            "Compare the whole text Bob receives with what Alice sent.",
+            "Your test passed although Bob got only 'hello': compare the whole text Bob "
+            "receives with what Alice sent, not a part of it.",
             relay_text=lambda text: text[:5]),
 )
+
+#: The calls of a test that are coroutines, and do nothing unless awaited.
+TEST_COROUTINES = ("send", "recv", "receive_until", "sleep", "close", "wait_for")
 
 
 def toy_chat_app(variants: tuple[ToyChat, ...] = (SLOW, *BROKEN)) -> FastAPI:
@@ -155,156 +172,337 @@ def _toy_endpoint(variant: ToyChat) -> Callable[[WebSocket, str], Awaitable[None
 
 #: How long one run of the student's test may take before it counts as hanging.
 TEST_RUN_TIMEOUT = 6.0
+#: A deadline shorter than this is too short for the slow server, which relays 0.2 s late.
+TOO_SHORT = 0.5
 
 
-async def _run_test(test: Callable[[str], Awaitable[None]], ws_url: str
-                    ) -> tuple[bool, BaseException | None, float]:
-    """Run ``test(ws_url)``: (finished in time, what it raised, seconds taken)."""
+@dataclasses.dataclass(frozen=True)
+class _TestRun:
+    """One run of the student's test: whether it finished in time, what it raised, how long."""
+
+    finished: bool
+    raised: BaseException | None
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.finished and self.raised is None
+
+    def said(self) -> str:
+        if not self.finished:
+            return f"it was still running after {TEST_RUN_TIMEOUT:g} s"
+        if self.raised is not None:
+            return f"it {describe_exception(self.raised)}"
+        return f"it passed ({self.seconds:.1f} s)"
+
+
+class _GuardedRun:
+    """Awaits a coroutine of the student's, arming the loop guard before each of its steps.
+
+    The guard lets go of the thread once it has stopped an endless loop (see
+    :func:`wslab.checks.core.guard_this_thread`). The other runs of the same test share this
+    thread's event loop, and the next one to reach that loop would hang the kernel, so each
+    step is guarded afresh, and ``stopped`` is called the moment the guard has acted.
+    """
+
+    def __init__(self, coroutine: Any, stopped: Callable[[], None]) -> None:
+        self.coroutine, self.stopped = coroutine, stopped
+
+    def __await__(self) -> Any:
+        step, value = self.coroutine.send, None
+        while True:
+            guard_this_thread()
+            try:
+                waiting_for = step(value)
+            except StopIteration as done:
+                return done.value
+            finally:
+                if sys.gettrace() is None:  # the guard stopped a loop in this step
+                    self.stopped()
+            try:
+                step, value = self.coroutine.send, (yield waiting_for)
+            except BaseException as exc:  # a cancellation, thrown in where the test waits
+                step, value = self.coroutine.throw, exc
+
+
+async def _run_test(test: Callable[[str], Awaitable[None]], ws_url: str,
+                    runs: list[asyncio.Future[None]]) -> _TestRun:
+    """Run ``test(ws_url)`` for at most :data:`TEST_RUN_TIMEOUT` seconds, beside ``runs``.
+
+    Not with ``asyncio.wait_for``: a ``TimeoutError`` the test raises itself (its own
+    deadline) must count as the test failing, not as the test hanging. ``runs`` are all the
+    runs of the same test: when one is stopped in an endless loop, the others are cancelled.
+    """
+
+    def stop_the_others() -> None:
+        for other in runs:
+            if other is not run:
+                other.cancel()
+
     began = time.monotonic()
+    run = asyncio.ensure_future(_GuardedRun(test(ws_url), stop_the_others))
+    runs.append(run)
+    await asyncio.wait({run}, timeout=TEST_RUN_TIMEOUT)
+    seconds = time.monotonic() - began
+    if not run.done():
+        run.cancel()
+        with contextlib.suppress(BaseException):
+            await run
+        return _TestRun(False, None, seconds)
+    return _TestRun(True, asyncio.CancelledError() if run.cancelled() else run.exception(),
+                    seconds)
+
+
+async def _broadcast_body(test: Any) -> str:
+    if not callable(test):
+        raise Failure(tried="calling test_broadcast", expected="an async def test(ws_url)",
+                      got=f"a {type(test).__name__}", hint="Define test_broadcast as a "
+                      "function, async def test_broadcast(ws_url): ..., and run its cell.")
+    if not inspect.iscoroutinefunction(test):
+        raise Failure(tried="calling test_broadcast", expected="an async def test(ws_url)",
+                      got="a plain def", hint="Declare the test async def: it waits for the "
+                      "server with await, and the check awaits it, as pytest does with async "
+                      "tests.")
+    forgotten = unawaited_calls(test, TEST_COROUTINES)
+    kit = BackgroundServer(create_app(), name="lesson08-check-kit").start()
+    toys = BackgroundServer(toy_chat_app(), name="lesson08-check-toys").start()
+    servers = {"the kit's chat server": kit.ws_url,
+               f"a correct chat server that {SLOW.does}": f"{toys.ws_url}/{SLOW.path}",
+               **{f"a chat server that {toy.does}": f"{toys.ws_url}/{toy.path}"
+                  for toy in BROKEN}}
+    runs: list[asyncio.Future[None]] = []
     try:
-        await asyncio.wait_for(test(ws_url), TEST_RUN_TIMEOUT)
-    except asyncio.TimeoutError:
-        return False, None, time.monotonic() - began
-    except Exception as exc:  # the test's verdict
-        return True, exc, time.monotonic() - began
-    return True, None, time.monotonic() - began
+        outcomes = await asyncio.gather(*(_run_test(test, url, runs)
+                                          for url in servers.values()))
+    finally:
+        kit.stop()
+        toys.stop()
+    judged = list(zip(servers, outcomes))
+    try:
+        for server, run in judged:
+            if isinstance(run.raised, StuckInLoop):
+                raise Failure(tried=f"your test against {server}", expected="it finishes",
+                              got=run.said(), hint=common_exception(run.raised) or "")
+        for server, run in judged[:2]:
+            _must_pass(run, server)
+        broken = judged[2:]
+        if all(run.passed for _, run in broken):
+            raise Failure(tried=f"your test against {len(BROKEN)} broken chat servers",
+                          expected="it fails against each of them", got="it passed every time",
+                          hint="Your test passes whatever the server does, so it cannot catch "
+                               "a bug: it never checks what Bob received, or a try/except "
+                               "swallows the failure.")
+        for (server, run), toy in zip(broken, BROKEN):
+            if run.passed:
+                raise Failure(tried=f"your test against {server}",
+                              expected="it fails (an assert or an error)", got=run.said(),
+                              hint=toy.hint)
+            if not run.finished:
+                raise Failure(tried=f"your test against {server}",
+                              expected=f"it fails within {TEST_RUN_TIMEOUT:g} s",
+                              got=run.said(),
+                              hint="A wait without a deadline: when the line never comes, "
+                                   "your test waits for ever instead of failing. A bare "
+                                   "await ws.recv() has no deadline; receive_until has one.")
+    except Failure as failure:
+        raise _missing_awaits_named(failure, forgotten) from None
+    _no_missing_awaits(forgotten)
+    return (f"it passes on the kit's server and on a slow one, and fails on {len(BROKEN)} broken "
+            "ones.")
 
 
-def _ran(outcome: tuple[bool, BaseException | None, float]) -> str:
-    finished, exc, seconds = outcome
-    if not finished:
-        return f"it was still running after {TEST_RUN_TIMEOUT:g} s"
-    return f"it {describe_exception(exc)}" if exc else f"it passed ({seconds:.1f} s)"
+def _must_pass(run: _TestRun, server: str) -> None:
+    """A correct server: the test must pass, or the hint says what made it fail."""
+    if isinstance(run.raised, NotImplementedError):
+        raise NotDone()
+    if run.passed:
+        return
+    raise Failure(tried=f"your test against {server}", expected="it passes", got=run.said(),
+                  hint=_why_it_failed(run))
+
+
+def _why_it_failed(run: _TestRun) -> str:
+    exc = run.raised
+    never_came = ("The line never reached Bob. Did Alice speak before Bob was in the room? A "
+                  "client is in the room once the server has welcomed it, and a line said "
+                  "before that never reaches it: wait for both welcomes first.")
+    if not run.finished:
+        return never_came + " And give every wait a deadline (receive_until has one)."
+    deadline = re.search(r"nothing matching arrived within ([\d.]+) s", str(exc))
+    if (isinstance(exc, AssertionError) and deadline) or isinstance(exc, TimeoutError):
+        # Without the deadline in the message, the run's length tells: the welcomes took
+        # the slow server's join delay, and the rest was the deadline.
+        if (float(deadline[1]) if deadline else run.seconds - SLOW.join_delay) < TOO_SHORT:
+            return ("Your deadline is too short: a busy server may take longer than that, and "
+                    "this one relays 0.2 s late. A deadline is there to stop a test that would "
+                    "wait for ever, so make it generous (a second or two).")
+        return never_came
+    if isinstance(exc, AssertionError) and "the connection closed" in str(exc):
+        return ("The server closed the connection before the line came: read its close code "
+                "and reason in got.")
+    if isinstance(exc, AssertionError):
+        return ("Your own assert failed against a correct server: look at what it compared. "
+                "Often it compared 'the next message', while the server also sends welcomes "
+                "and join announcements, in an order that depends on timing: wait for what you "
+                "mean (receive_until), not for the next message.")
+    if isinstance(exc, InvalidStatus):
+        return (f"The server refused the handshake (HTTP {exc.response.status_code}): check "
+                "the address. The chat's endpoint is /ws/<name>, under the ws_url the test "
+                "is given.")
+    if isinstance(exc, KeyError):
+        return (f"Your test read the field {exc}, which the message it looked at does not "
+                "have. A chat line has 'message', 'client_id' and 'timestamp'; a welcome has "
+                "'type', 'user' and 'online'.")
+    if isinstance(exc, TypeError) and "indices must be integers" in str(exc):
+        return ("recv() gives the frame's text, a str: decode it with json.loads before reading "
+                "its fields (receive_until does that for you).")
+    if isinstance(exc, ConnectionClosed):
+        return ("The connection was closed while your test still read from it: read its close "
+                "code in got, and make sure each client stays inside its async with.")
+    return common_exception(exc) or "Read the error in got: it comes from your test."
 
 
 async def check_broadcast_test(test: Any) -> Any:
-    """Exercise 1: ``test(ws_url)`` passes on correct chats, slow or not, and fails on broken ones."""
-    name = "test_broadcast"
-    fallback = "wslab.checks.hardening.test_broadcast"
-    if not callable(test):
-        failed(name, tried=f"call {shown(test, 60)}", expected="an async def test(ws_url)",
-               got=f"a {type(test).__name__}", hint="Pass the function itself.", fallback=fallback)
-        return test_broadcast
+    """Exercise 1: ``test(ws_url)`` passes on correct chats, slow or not, and fails on broken ones.
 
-    async def body() -> str:
-        kit = BackgroundServer(create_app(), name="lesson08-check-kit").start()
-        toys = BackgroundServer(toy_chat_app(), name="lesson08-check-toys").start()
-        try:
-            runs = [_run_test(test, kit.ws_url), _run_test(test, f"{toys.ws_url}/{SLOW.path}")]
-            runs += [_run_test(test, f"{toys.ws_url}/{toy.path}") for toy in BROKEN]
-            kit_run, slow_run, *broken_runs = await asyncio.gather(*runs)
-        finally:
-            kit.stop()
-            toys.stop()
-        _must_pass(kit_run, "the kit's chat server")
-        _must_pass(slow_run, f"a correct chat server that {SLOW.does}")
-        for toy, outcome in zip(BROKEN, broken_runs):
-            finished, exc, _ = outcome
-            if finished and exc is None:
-                raise Failure(tried=f"your test against a chat server that {toy.does}",
-                              expected="it fails (an assert or an error)", got="it passed",
-                              hint=toy.hint)
-            if not finished:
-                raise Failure(tried=f"your test against a chat server that {toy.does}",
-                              expected=f"it fails within {TEST_RUN_TIMEOUT:g} s",
-                              got=_ran(outcome),
-                              hint="Give every wait a deadline: receive_until(ws, want, "
-                                   "timeout=2) fails the test instead of waiting for ever.")
-        return (f"it passes on the kit's server and on a slow one, and fails on "
-                f"{len(BROKEN)} broken ones.")
-
-    ok = await run_async_check(name, body, fallback=fallback, timeout=3 * TEST_RUN_TIMEOUT)
-    return test if ok else test_broadcast
-
-
-def _must_pass(outcome: tuple[bool, BaseException | None, float], server: str) -> None:
-    finished, exc, _ = outcome
-    if isinstance(exc, NotImplementedError):
-        raise NotDone()
-    if finished and exc is None:
-        return
-    if not finished:
-        hint = ("Something waited for a message that never came. Did Alice speak before Bob "
-                "was in the room? A line said then never reaches him: wait for both welcomes "
-                "first. And give every receive a deadline (receive_until has one).")
-    elif isinstance(exc, AssertionError):
-        hint = ("Wait for what you mean, not for 'the next message': the server also sends "
-                "welcomes and join announcements, in an order that depends on timing. Wait "
-                "for both welcomes before Alice speaks (a client is in the room once it is "
-                "welcomed), then receive_until Bob has Alice's line.")
-    else:
-        hint = ("Read the error: it comes from your test. Connect with "
-                "connect(f\"{ws_url}/ws/alice\"), inside async with.")
-    raise Failure(tried=f"your test against {server}", expected="it passes", got=_ran(outcome),
-                  hint=hint)
+    Returns the test to carry on with: the student's once it passes, the kit's until then.
+    """
+    ok = await run_async_check("test_broadcast", lambda: _broadcast_body(test),
+                               fallback="the kit's test_broadcast",
+                               timeout=3 * TEST_RUN_TIMEOUT, student=test)
+    return test if ok else answers.test_broadcast
 
 
 # -- exercise 2: the Origin check ---------------------------------------------------------------
 
 SERVER = "127.0.0.1:8000"
+COURSE = ("https://course.example",)
+
+#: (origin, host, allowed) and the hint for when the answer differs from origin_allowed's.
 ORIGIN_CASES = [
-    Case((None, SERVER, ()), True,
-         "No Origin header means no browser sent it (a script, a notebook): allow it, and let "
-         "the token decide."),
-    Case(("http://127.0.0.1:8000", SERVER, ()), True,
-         "A page from the server itself has the server's own origin: allow it."),
-    Case(("http://evil.example", SERVER, ()), False,
-         "A page from any other site must be refused."),
-    Case(("http://127.0.0.1:9999", SERVER, ()), False,
-         "The port is part of an origin: a page from another port is another origin."),
-    Case(("http://LOCALHOST:8000", "localhost:8000", ()), True,
-         "Host names do not care about case: compare them in lower case."),
-    Case(("http://127.0.0.1:8000.evil.example", SERVER, ()), False,
-         "That origin only starts like the server's one: compare the whole host and port "
-         "(urllib.parse.urlsplit(origin).netloc), not a prefix."),
-    Case(("null", SERVER, ()), False,
-         "Sandboxed frames and local files send the origin 'null': refuse it."),
-    Case(("https://course.example", SERVER, ("https://course.example",)), True,
-         "An origin in the allowed list may connect."),
-    Case(("https://course.example.evil", SERVER, ("https://course.example",)), False,
-         "The allowed list holds exact origins: compare for equality, not with startswith."),
-    Case(("http://127.0.0.1:8000", None, ()), False,
-         "Without a Host header there is nothing to compare with: refuse a browser's page."),
+    ((None, SERVER, ()),
+     "No Origin header means no browser page sent the handshake (a script, a notebook): allow "
+     "it, and let the token decide."),
+    (("http://127.0.0.1:8000", SERVER, ()),
+     "A page from the server itself has the server's own origin: allow it."),
+    (("http://evil.example", SERVER, ()), "A page from any other site must be refused."),
+    (("http://127.0.0.1:9999", SERVER, ()),
+     "The port is part of an origin: a page from another port is another origin."),
+    (("http://LOCALHOST:8000", "localhost:8000", ()),
+     "Host names do not care about case: compare them in lower case."),
+    (("http://127.0.0.1:8000.evil.example", SERVER, ()),
+     "That origin only starts like the server's own: compare the whole host and port, not a "
+     "prefix."),
+    (("https://127.0.0.1:8000", SERVER, ()),
+     "A page of this host and port is this server's own, over https too: compare the origin's "
+     "host and port (urlsplit(origin).netloc) with the Host header."),
+    (("null", SERVER, ()),
+     "Sandboxed frames and local files send the origin 'null': refuse it."),
+    (("https://course.example", SERVER, COURSE), "An origin in the allowed list may connect."),
+    ((None, SERVER, COURSE),
+     "A handshake without an Origin header is allowed with or without a list of other "
+     "origins: the list adds origins, it does not take the missing one away."),
+    (("https://course.example.evil", SERVER, COURSE),
+     "The allowed list holds exact origins: compare for equality, not with startswith."),
+    (("http://course.example", SERVER, COURSE),
+     "The scheme is part of an origin: http://course.example is not the allowed "
+     "https://course.example. Compare whole origins with the allowed list."),
+    (("http://127.0.0.1:8000", None, ()),
+     "Without a Host header (host is None) there is nothing to compare with: refuse a "
+     "browser's page."),
+]
+
+
+def _origins_on_hosts(origin, host, allowed) -> bool:
+    return origin is None or origin in allowed or (
+        host is not None and urlsplit(origin).hostname == host.split(":")[0].lower())
+
+
+def _origins_case_sensitive(origin, host, allowed) -> bool:
+    return origin is None or origin in allowed or urlsplit(origin).netloc == host
+
+
+def _origins_by_prefix(origin, host, allowed) -> bool:
+    return origin is None or origin in allowed or \
+        origin.lower().startswith(f"http://{host}".lower())
+
+
+def _origins_built_with_http(origin, host, allowed) -> bool:
+    return origin is None or origin in allowed or origin.lower() == f"http://{host}".lower()
+
+
+def _allowed_by_prefix(origin, host, allowed) -> bool:
+    return origin_allowed(origin, host) or any(origin.startswith(one) for one in allowed)
+
+
+def _allowed_without_scheme(origin, host, allowed) -> bool:
+    return origin_allowed(origin, host) or \
+        urlsplit(origin).netloc in {urlsplit(one).netloc for one in allowed}
+
+
+class _LikeButNotBool:
+    """A result as true or false as origin_allowed's, but not a bool (None, a string...)."""
+
+    def __init__(self, truth: bool) -> None:
+        self.truth = truth
+
+    def __eq__(self, other: object) -> bool:
+        return not isinstance(other, bool) and bool(other) is self.truth
+
+
+ORIGIN_MISTAKES = [
+    Mistake("Your function returned something that is not True or False: a function that "
+            "ends without return gives None, and an `and`/`or` expression gives one of its "
+            "operands. Return a bool.",
+            makes=lambda *args: _LikeButNotBool(origin_allowed(*args))),
+    Mistake("A handshake without an Origin header was refused: no Origin means no browser "
+            "page sent it (a script, a notebook), so it carries no cookie a browser added. "
+            "Allow it, and let the token decide.",
+            makes=lambda origin, host, allowed: origin is not None and origin_allowed(
+                origin, host, allowed)),
+    Mistake("The origin 'null' (sandboxed frames, local files) was let in: a page that hides "
+            "where it comes from must be refused.",
+            makes=lambda origin, host, allowed: origin == "null" or origin_allowed(
+                origin, host, allowed)),
+    Mistake("The origin was compared with 'http://' + host, but the Host header has no "
+            "scheme: a page of this host and port over https is this server's own too. "
+            "Compare the origin's host and port (urlsplit(origin).netloc) with Host.",
+            makes=_origins_built_with_http),
+    Mistake("That origin only starts like the server's own: compare the whole host and port, "
+            "not a prefix.", makes=_origins_by_prefix),
+    Mistake("Only the host names were compared, not the ports: the port is part of an origin, "
+            "so a page from another port of this machine is another origin (the hijacking of "
+            "section 5 came from one).", makes=_origins_on_hosts),
+    Mistake("Host names do not care about case, but your comparison does: compare them in "
+            "lower case.", makes=_origins_case_sensitive),
+    Mistake("The allowed list holds exact origins, but your code let in an origin that only "
+            "starts like one of them: compare for equality, not with startswith.",
+            makes=_allowed_by_prefix),
+    Mistake("The allowed origins were compared by host only, without their scheme: "
+            "http://course.example is not the allowed https://course.example. Compare whole "
+            "origins with the allowed list.", makes=_allowed_without_scheme),
 ]
 
 
 def check_origin_allowed(student: Callable[..., bool]) -> Callable[..., bool]:
-    return check_function(student, ORIGIN_CASES, name="origin_allowed", reference=origin_allowed,
-                          fallback="wslab.access.origin_allowed",
-                          same=lambda got, want: got is want or (got == want and
-                                                                 isinstance(got, bool)))
+    """Exercise 2: ``origin_allowed`` answers as ``wslab.access.origin_allowed`` on every case."""
+    cases = [Case(args, origin_allowed(*args), hint,
+                  call=f"origin_allowed({', '.join(shown(arg, 60) for arg in args)})")
+             for args, hint in ORIGIN_CASES]
+    return check_function(student, cases, name="origin_allowed", reference=origin_allowed,
+                          fallback="the kit's origin_allowed", mistakes=ORIGIN_MISTAKES,
+                          same=lambda got, want: got is want)
 
 
 # -- exercise 3: authentication in the first message --------------------------------------------
 
-
-async def first_message_auth(websocket, token, timeout=1.0):
-    """Accept; let the client in only if its first message, within ``timeout`` s, is the token.
-
-    The first message must be JSON ``{"token": "..."}``. Anything else (a wrong token, no
-    token, binary data, silence) is refused with close code 1008 and a reason, and this
-    returns False; the endpoint then simply returns.
-    """
-    await websocket.accept()
-    try:
-        event = await asyncio.wait_for(websocket.receive(), timeout)
-    except asyncio.TimeoutError:
-        await websocket.close(code=1008, reason="no token within the time allowed")
-        return False
-    if event["type"] == "websocket.disconnect":
-        return False
-    try:
-        given = json.loads(event.get("text") or "")["token"]
-    except (ValueError, TypeError, KeyError):
-        given = None
-    if not isinstance(given, str) or not secrets.compare_digest(given.encode(), token.encode()):
-        await websocket.close(code=1008, reason="the first message must be the right token")
-        return False
-    return True
-
-
 TOKEN = "open-sesame"
 AUTH_TIMEOUT = 0.5
+#: How long the client waits for an answer; past it, the function answered nothing.
+AUTH_PATIENCE = AUTH_TIMEOUT + 1.5
+#: The calls in the function that are coroutines, and do nothing unless awaited.
+AUTH_COROUTINES = ("accept", "close", "receive", "receive_text", "receive_json",
+                   "receive_bytes", "send", "send_text", "send_json", "wait_for", "sleep")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -312,129 +510,364 @@ class _AuthCase:
     what: str
     send: str | bytes | None      # None: stay silent
     admitted: bool
-    hint: str
+    hint: str                     # when the client saw the wrong outcome
+    raised: str                   # when the function raised
 
 
 AUTH_CASES = (
     _AuthCase("the right token", json.dumps({"token": TOKEN}), True,
-              'Return True when the first message is {"token": "<the token>"}, and leave the '
-              "connection open."),
+              "The right token was not let in: look at how you read the token from the "
+              "message, and at what you compare it with (str with str).",
+              "The right token made your function raise: read the exception in got, it comes "
+              "from how you read or compare the token."),
     _AuthCase("a wrong token", json.dumps({"token": "guess"}), False,
-              "Compare the token; when it differs, close with code 1008 and return False."),
+              "A wrong token was let in: compare the token the client sent with the one you "
+              "were given, and refuse it when they differ.",
+              "A wrong token must be refused with a close, not an exception."),
     _AuthCase("JSON without a token", json.dumps({"message": "hi"}), False,
-              "A first message without 'token' is refused like a wrong token: close 1008."),
+              "A first message without 'token' must be refused like a wrong token.",
+              "A first message without 'token' made your function raise (data['token'] raises "
+              "KeyError): refuse it like a wrong token."),
     _AuthCase("a token that is a number", json.dumps({"token": 5}), False,
-              "A token must be a string; compare strings only."),
+              "A token that is a number must be refused: only a string can be the token.",
+              "A token that is a number made your function raise: check that it is a str "
+              "before you compare it, and refuse it otherwise."),
     _AuthCase("JSON that is a list", json.dumps(["token"]), False,
-              "json.loads can return a list: data['token'] then raises TypeError. Catch it "
-              "and refuse with 1008."),
+              "JSON that is not an object must be refused.",
+              "json.loads can return a list, and data['token'] then raises TypeError: refuse "
+              "such a message instead."),
     _AuthCase("text that is not JSON", "let me in", False,
-              "json.loads raises ValueError on text that is not JSON: catch it, close 1008."),
+              "Text that is not JSON must be refused.",
+              "json.loads raises ValueError on text that is not JSON: refuse it instead."),
     _AuthCase("binary data", b"\x00\x01", False,
-              "receive_text() raises KeyError on a binary message. Use websocket.receive() "
-              "and look for 'text' in the event, or catch the KeyError; then close 1008."),
+              "Binary data must be refused: it is not the token.",
+              "receive_text() raises KeyError on a binary message. Receive with "
+              "websocket.receive() and look for 'text' in the event, and refuse what has none."),
     _AuthCase("silence", None, False,
-              "Wait with asyncio.wait_for(..., timeout): a client that never sends must not "
-              "hold a connection open for ever. Close 1008 when the time is up."),
+              "A client that never sends must not hold a connection open for ever: wait for "
+              "the first message with a deadline (asyncio.wait_for), and refuse when the time "
+              "is up.",
+              "When the time is up, asyncio.wait_for raises TimeoutError: catch it, and refuse "
+              "the client."),
 )
 
 
+class _Guarded:
+    """An ASGI app that guards the server thread against a student's endless loop."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        guard_this_thread()
+        await self.app(scope, receive, send)
+
+
+#: The start of a line of the server's log, as opposed to the lines of a traceback.
+_LOG_LINE = re.compile(r"\d\d:\d\d:\d\d ")
+
+
 class _AuthServer:
-    """Serves ``endpoint`` wrapped so the check learns what it raised or returned."""
+    """Serves the student's function in an endpoint; notes what it raised or returned."""
 
     def __init__(self, student: Callable[..., Awaitable[bool]]) -> None:
+        self.student = student
         self.raised: BaseException | None = None
-        self.returned: list[Any] = []
+        self.returned: Any = None
+        self.done = threading.Event()
         app = FastAPI()
         app.add_api_websocket_route("/ws", self._endpoint)
-        self.server = BackgroundServer(app, name="lesson08-check-auth")
-        self.student = student
+        self.server = BackgroundServer(_Guarded(app), name="lesson08-check-auth")
+
+    def reset(self) -> None:
+        self.raised, self.returned = None, None
+        self.done.clear()
 
     async def _endpoint(self, websocket: WebSocket) -> None:
         try:
-            admitted = await self.student(websocket, TOKEN, AUTH_TIMEOUT)
-        except Exception as exc:  # the student's bug: reported, and the client told
+            self.returned = admitted = await self.student(websocket, TOKEN, AUTH_TIMEOUT)
+            if admitted is True:
+                await websocket.send_text("welcome")
+                await websocket.receive()
+        except Exception as exc:  # the student's bug: noted, and the client told with 1011
             self.raised = exc
-            await websocket.close(code=1011)
-            return
-        self.returned.append(admitted)
-        if admitted is True:
-            await websocket.send_text("welcome")
-            await websocket.receive()
+            try:
+                await websocket.close(code=1011)
+            except Exception:  # closed already, by the student's code or the client
+                pass
+        finally:
+            self.done.set()
+
+    async def finished(self) -> None:
+        """Wait until the endpoint has returned; a frame stuck in a loop is stopped by then."""
+        deadline = time.monotonic() + LOOP_LIMIT + 1
+        while not self.done.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
+    def first_error(self) -> str | None:
+        """The server log's first error (a failed task of the student's, say), in one line.
+
+        An error logged with a traceback is shown with the traceback's last line, the
+        exception itself.
+        """
+        lines = self.server.logs(None)
+        for at, line in enumerate(lines):
+            logged = re.match(r"\S+ (?:ERROR|CRITICAL) +(.*)", line)
+            if logged:
+                rest = itertools.takewhile(lambda more: not _LOG_LINE.match(more),
+                                           lines[at + 1:])
+                raised = [more for more in rest if more[:1].strip()][-1:]
+                return " ".join([logged[1], *(f"… {more}" for more in raised)])
+        return None
 
 
 async def _try_auth(server: _AuthServer, case: _AuthCase) -> str:
-    """What the client saw: "welcome", "closed 1008", "refused 403", "closed N", "nothing"."""
+    """What the client saw: "welcome", "closed 1008", "refused (HTTP 403)", "nothing"..."""
     url = f"{server.server.ws_url}/ws"
     try:
         async with connect(url, open_timeout=3, close_timeout=0.5) as ws:
             if case.send is not None:
                 await ws.send(case.send)
             try:
-                answer = await asyncio.wait_for(ws.recv(), AUTH_TIMEOUT + 1.5)
+                answer = await asyncio.wait_for(ws.recv(), AUTH_PATIENCE)
             except asyncio.TimeoutError:
-                return "nothing, and the connection stayed open"
+                return "nothing"
             except ConnectionClosed as closed:
                 return f"closed {closed.rcvd.code}" if closed.rcvd else "closed without a code"
             return answer if isinstance(answer, str) else "binary data"
     except InvalidStatus as exc:
-        return f"refused {exc.response.status_code}"
+        return f"refused (HTTP {exc.response.status_code})"
 
 
-async def check_first_message_auth(student: Any) -> Any:
-    """Exercise 3: ``first_message_auth`` admits the right token and refuses everything else."""
-    name = "first_message_auth"
-    fallback = "wslab.checks.hardening.first_message_auth"
-
-    async def body() -> str:
-        server = _AuthServer(student)
-        server.server.start()
-        try:
-            for case in AUTH_CASES:
-                server.raised = None
-                got = await _try_auth(server, case)
-                _judge_auth(case, got, server.raised)
-        finally:
-            server.server.stop()
-        return f"all {len(AUTH_CASES)} first messages were handled right."
-
-    ok = await run_async_check(name, body, fallback=fallback, timeout=20)
-    return student if ok else first_message_auth
-
-
-def _judge_auth(case: _AuthCase, got: str, raised: BaseException | None) -> None:
+def _judge_auth(case: _AuthCase, got: str, server: _AuthServer) -> None:
+    raised, returned = server.raised, server.returned
     if isinstance(raised, NotImplementedError):
         raise NotDone()
     tried = f"a client whose first message is {case.what}"
     expected = "'welcome' (admitted)" if case.admitted else "close code 1008"
-    if raised is not None:
-        raise Failure(tried=tried, expected=expected, got=f"your function {describe_exception(raised)}",
-                      hint=case.hint)
+    general = common_exception(raised) if raised is not None else None
+    if general:
+        raise Failure(tried=tried, expected=expected,
+                      got=f"your function {describe_exception(raised)}", hint=general)
     if got.startswith("refused"):
         raise Failure(tried=tried, expected=expected, got=f"the handshake was {got}",
-                      hint="Call await websocket.accept() first: with first-message "
-                           "authentication the token comes after the handshake.")
+                      hint="The handshake was refused: accept the connection first. With "
+                           "first-message authentication the token comes after the "
+                           "handshake.")
+    if got == "nothing":
+        raise Failure(tried=tried, expected=expected,
+                      got=f"no answer within {AUTH_PATIENCE:g} s, and the connection open",
+                      hint=case.hint if case.send is None else
+                      "Your function neither let this client in nor refused it: decide on "
+                      "the first message, at once.")
+    if raised is not None:
+        raise Failure(tried=tried, expected=expected,
+                      got=f"your function {describe_exception(raised)}", hint=case.raised)
     want = "welcome" if case.admitted else "closed 1008"
     if got != want:
-        raise Failure(tried=tried, expected=expected, got=got, hint=case.hint)
+        hint = case.hint
+        if not case.admitted and got.startswith("closed") and got != "closed 1011":
+            hint = ("The client was refused, but not with close code 1008: close() without a "
+                    "code sends 1000, a normal closure, and the client cannot tell it was "
+                    "refused. 1008 means 'policy violation'.")
+        raise Failure(tried=tried, expected=expected, got=got, hint=hint)
+    if returned is not case.admitted:
+        raise Failure(tried=tried, expected=f"{expected}, and your function returns "
+                                            f"{case.admitted}",
+                      got=f"{got}, and it returned {shown(returned)}",
+                      hint=f"Return {case.admitted} when you "
+                           f"{'let the client in' if case.admitted else 'refuse the client'}: a "
+                           "function that ends without return gives None.")
+
+
+def _compares_token_with_eq(function: Any) -> list[str]:
+    """The ``==`` and ``!=`` comparisons in ``function`` that involve its ``token`` argument.
+
+    The token's parameter is the second one, whatever it is called; names assigned from an
+    expression that involves it count as the token too. ``len(token)`` does not (the length
+    is not the secret), nor does ``compare_digest(given, token) == True``.
+    """
+    try:
+        tree = ast.parse(source_of(function))
+        secret = list(inspect.signature(function).parameters)[1]
+    except (SyntaxError, ValueError, TypeError, IndexError):
+        return []
+    tainted = {secret}
+
+    def involves(node: ast.AST) -> bool:
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called in ("len", "compare_digest"):
+                return False
+        if isinstance(node, ast.Name):
+            return node.id in tainted
+        return any(involves(child) for child in ast.iter_child_nodes(node))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and involves(node.value):
+            tainted.update(target.id for target in node.targets if isinstance(target, ast.Name))
+    return [ast.unparse(node) for node in ast.walk(tree)
+            if isinstance(node, ast.Compare)
+            and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops)
+            and any(involves(side) for side in (node.left, *node.comparators))]
+
+
+TIMING_HINT = ("{compare} compares the secret token as ordinary text, and that stops at the "
+               "first character that differs, so a wrong guess is answered a little sooner the "
+               "earlier it goes wrong. An attacker who times many answers learns the token one "
+               "character at a time: a timing attack. Compare secrets with a function whose "
+               "time does not depend on where they differ: the secrets and hmac modules each "
+               "have one, compare_digest.")
+
+
+async def _auth_body(student: Any) -> str:
+    if not inspect.iscoroutinefunction(student):
+        raise Failure(tried="first_message_auth(websocket, token)",
+                      expected="an async def function", got=shown(student, 80),
+                      hint="Declare it async def: it has to await accept() and the first "
+                           "message.")
+    forgotten = unawaited_calls(student, AUTH_COROUTINES)
+    server = _AuthServer(student)
+    server.server.start()
+    try:
+        for case in AUTH_CASES:
+            server.reset()
+            got = await _try_auth(server, case)
+            await server.finished()
+            _judge_auth(case, got, server)
+        error = server.first_error()
+        if error:
+            raise Failure(tried="all eight clients", expected="a server log without errors",
+                          got=f"the server logged: {error}",
+                          hint="Your code made the server log an error, although the clients "
+                               "saw the right answers: read the log line in got. (A task you "
+                               "started that failed is logged so.)")
+    except Failure as failure:
+        raise _missing_awaits_named(failure, forgotten) from None
+    finally:
+        server.server.stop()
+    _no_missing_awaits(forgotten)
+    unsafe = _compares_token_with_eq(student)
+    if unsafe:
+        raise Failure(tried="reading your code: how it compares the token",
+                      expected="a comparison that takes as long wherever a guess goes wrong",
+                      got=", ".join(f"`{compare}`" for compare in unsafe[:2]),
+                      hint=TIMING_HINT.format(compare=f"`{unsafe[0]}`"))
+    return f"all {len(AUTH_CASES)} first messages were handled right, in constant time."
+
+
+async def check_first_message_auth(student: Any) -> Any:
+    """Exercise 3: ``first_message_auth`` admits the right token and refuses everything else.
+
+    Returns the function to carry on with: the student's once it passes, the kit's until then.
+    """
+    ok = await run_async_check("first_message_auth", lambda: _auth_body(student),
+                               fallback="the kit's first_message_auth", timeout=40,
+                               student=student)
+    return student if ok else answers.first_message_auth
 
 
 # -- exercise 4: a percentile that counts what never arrived ------------------------------------
 
+#: (latencies, missing, fraction) and the hint for when the answer differs from percentile's.
 PERCENTILE_CASES = [
-    Case(([10, 20, 30, 40], 0, 0.5), 20, "The median of four values is the 2nd smallest here: "
-         "rank = ceil(fraction * total)."),
-    Case(([30, 10, 20], 0, 0.5), 20, "Sort the latencies first."),
-    Case((list(range(1, 101)), 0, 0.99), 99, "rank = ceil(0.99 * 100) = 99: the 99th smallest."),
-    Case(([5.0], 0, 0.99), 5.0, "With one value, every percentile is that value."),
-    Case(([1, 2, 3], 1, 0.5), 2, "The total counts the missing ones too: 4 deliveries, rank 2."),
-    Case(([1, 2, 3], 1, 0.99), None, "rank = ceil(0.99 * 4) = 4, but only 3 arrived: the 4th "
-         "never did. Return None."),
-    Case(([], 5, 0.5), None, "Nothing arrived: every percentile is 'never', None."),
-    Case(([], 0, 0.5), None, "No deliveries at all: there is no percentile, None."),
+    (([10, 20, 30, 40], 0, 0.5), "The median of four values is the 2nd smallest: rank = 0.5 "
+                                 "* 4 = 2."),
+    (([10, 20, 30, 40], 0, 0.9), "0.9 * 4 = 3.6, and the rank is rounded up: the 4th "
+                                 "smallest."),
+    (([10, 20, 30, 40], 0, 0.6), "0.6 * 4 = 2.4, and the rank is rounded up: the 3rd "
+                                 "smallest."),
+    ((list(range(1, 101)), 0, 0.99), "rank = 0.99 * 100 = 99: the 99th smallest."),
+    (([30, 10, 40, 20], 0, 0.5), "The latencies come in any order: rank 2 is the 2nd "
+                                 "smallest, not the 2nd in the list."),
+    (([5.0], 0, 0.99), "With one value, every percentile is that value."),
+    (([10, 20, 30, 40, 50, 60], 2, 0.5), "The total counts the missing ones too: 8 "
+                                         "deliveries, rank 4."),
+    (([1, 2, 3], 1, 0.99), "rank = 0.99 * 4 rounded up = 4, but only 3 arrived: the 4th never "
+                           "did. Return None."),
+    (([10, 20, 30], 0, 0.0), "The rank is at least 1: fraction 0 gives the smallest."),
+    (([], 5, 0.5), "Nothing arrived: every percentile is 'never', None."),
+    (([], 0, 0.5), "No deliveries at all: there is no percentile, None."),
+]
+
+
+def _ranked(rank_of: Callable[[float], float], *, sort: bool = True, count_missing: bool = True,
+            at_least_one: bool = True, last_is_missing: bool = False, index_shift: int = 1,
+            never: Any = None) -> Callable[[list[float], int, float], Any]:
+    """``percentile`` with one mistake made: a mistaken function for a :class:`Mistake`."""
+
+    def mistaken(latencies: list[float], missing: int, fraction: float) -> Any:
+        total = len(latencies) + (missing if count_missing else 0)
+        if total == 0:
+            return never
+        rank = int(rank_of(fraction * total))
+        rank = max(1, rank) if at_least_one else rank
+        beyond = rank >= len(latencies) if last_is_missing else rank > len(latencies)
+        if beyond:
+            return never
+        ordered = sorted(latencies) if sort else latencies
+        return ordered[rank - index_shift]
+
+    return mistaken
+
+
+PERCENTILE_MISTAKES = [
+    Mistake("Return None for a latency that never arrived, not infinity (or 0): None is how "
+            "the plot knows to draw 'never'.", makes=_ranked(math.ceil, never=math.inf)),
+    Mistake("round() goes to the nearest whole number (2.4 to 2, and 2.5 to 2, the even one), "
+            "but the rank is always rounded up: 2.4 becomes 3.", makes=_ranked(round)),
+    Mistake("Your rank is rounded down: int() (or //) cuts 3.6 to 3. The rank is rounded up: "
+            "3.6 becomes 4, so that at least that fraction of all deliveries is at or below "
+            "the answer.", makes=_ranked(int)),
+    Mistake("Sort the latencies first: they come in any order, and the rank counts from the "
+            "smallest.", makes=_ranked(math.ceil, sort=False)),
+    Mistake("The total counts the missing deliveries too: they are infinitely late, ranked "
+            "after every latency that arrived.", makes=_ranked(math.ceil, count_missing=False)),
+    Mistake("Your test for 'never arrived' is off by one at the limit: a rank equal to the "
+            "number of latencies is the largest one that arrived. Only a rank past it falls "
+            "among the missing ones.", makes=_ranked(math.ceil, last_is_missing=True)),
+    Mistake("A rank of 0 reads the list at index -1, which is the largest latency: the rank is "
+            "at least 1.", makes=_ranked(math.ceil, at_least_one=False)),
+    Mistake("Your answer is one place too high: rank 1 is the smallest latency, at index 0, "
+            "so the index is one less than the rank.", makes=_ranked(math.ceil, index_shift=0)),
 ]
 
 
 def check_percentile(student: Callable[..., float | None]) -> Callable[..., float | None]:
-    return check_function(student, PERCENTILE_CASES, name="percentile", reference=percentile,
-                          fallback="wslab.fanoutlab.percentile")
+    """Exercise 4: ``percentile`` answers as ``wslab.fanoutlab.percentile`` on every case."""
+    cases = [Case(args, percentile(*args), hint) for args, hint in PERCENTILE_CASES]
+    return check_function(student, cases, name="percentile", reference=percentile,
+                          fallback="the kit's percentile", mistakes=PERCENTILE_MISTAKES)
+
+
+# -- predict, then run: the hostile page of section 5 -------------------------------------------
+
+def _what_the_page_got(observed: Any) -> str:
+    if isinstance(observed, str) and "notes" in observed:
+        return "a"
+    return "b" if isinstance(observed, InvalidStatus) else "c"
+
+
+#: What a page from another port of the same machine gets from a server that knows its users by
+#: a cookie and does not check Origin.
+HIJACK = Question(
+    "predict: the page from another port",
+    options={"a": "it reads Ada's notes",
+             "b": "it is refused (HTTP 403): the server does not know it",
+             "c": "it cannot connect at all: a page cannot open a WebSocket to another port"},
+    classify=_what_the_page_got,
+    why="The browser adds Ada's cookie to every request to the notes server, whichever page "
+        "makes it: the cookie belongs to the server, not to the page. CORS, which keeps "
+        "fetch() from reading answers across origins, does not apply to WebSockets. So the "
+        "server sees Ada's cookie and answers as to Ada; only the Origin header says where "
+        "the page came from, and this server does not look at it.")
+
+
+EXERCISES = (
+    Exercise("test_broadcast", check_broadcast_test, reads=("test_broadcast",)),
+    HIJACK,
+    Exercise("origin_allowed", check_origin_allowed, reads=("origin_allowed",)),
+    Exercise("first_message_auth", check_first_message_auth, reads=("first_message_auth",)),
+    Exercise("percentile", check_percentile, reads=("percentile",)),
+)

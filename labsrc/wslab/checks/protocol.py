@@ -12,30 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
 from wslab import protocol
-from wslab.checks.core import Failure, NotDone, describe_exception, run_check, shown
+from wslab.checks.core import Failure, call, carry_on, common_mistake, run_check, shown
+from wslab.checks.progress import Exercise
 from wslab.protocol import Frame, Opcode, close_payload
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _verdict(name: str, body: Callable[[], str], student: F, reference: F, fallback: str) -> F:
-    """Run a check's ``body``; print one verdict; return the function to carry on with."""
-    return student if run_check(name, body, fallback=fallback) else reference
-
-
-def _call(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *,
-          tried: str, expected: str, hint: Callable[[BaseException], str]) -> Any:
-    """Call the student's function; an exception becomes a :class:`Failure` (or NotDone)."""
-    try:
-        return function(*args, **kwargs)
-    except NotImplementedError:
-        raise NotDone from None
-    except Exception as exc:  # the student's bug, reported as what the code did
-        raise Failure(tried=tried, expected=expected, got=describe_exception(exc),
-                      hint=hint(exc)) from None
 
 
 def _hex(data: Any, limit: int = 16) -> str:
@@ -59,12 +41,13 @@ ACCEPT_KEYS = [
     ("AQIDBAUGBwgJCgsMDQ4PEA==", "a key made of the bytes 1 to 16"),
 ]
 
-ACCEPT_RECIPE = ("The recipe: (client_key + GUID).encode(), then hashlib.sha1(...).digest() (the "
-                 "20 raw bytes), then base64.b64encode(...), then .decode() to return a str.")
+ACCEPT_STEPS = ("The steps, in order: the key's text exactly as it came, followed by the GUID; "
+                "that text encoded to bytes; its SHA-1 digest (the 20 raw bytes); those bytes "
+                "in base64; the result returned as a str.")
 
 
 def _accept_mistake(key: str, got: Any) -> str:
-    """Name the usual mistake that turns ``key`` into ``got``, or give the recipe."""
+    """Name the usual mistake that turns ``key`` into ``got``, or list the steps."""
     right = protocol.accept_key(key)
     sha1 = hashlib.sha1((key + protocol.GUID).encode())
     b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
@@ -88,34 +71,20 @@ def _accept_mistake(key: str, got: Any) -> str:
             "Do not base64-decode the client's key: use its text exactly as it was sent.",
         b64(hashlib.sha256((key + protocol.GUID).encode()).digest()): "The handshake uses "
                                                                       "SHA-1, not SHA-256.",
+        b64(hashlib.sha1((key + protocol.GUID.lower()).encode()).digest()):
+            "The GUID is in lower case: check it letter by letter against the RFC's (or use "
+            "wslab.protocol.GUID): one wrong letter gives a different hash.",
         b64(sha1.digest()).rstrip("="): "Keep the base64 padding ('=' at the end).",
     }
     if isinstance(got, str) and got in mistakes:
         return mistakes[got]
     if isinstance(got, str) and len(got) == 40 and all(c in "0123456789abcdef" for c in got):
         return ("That looks like a SHA-1 as hex text. The server base64-encodes the raw 20-byte "
-                "digest: use .digest(), not .hexdigest(), then base64. " + ACCEPT_RECIPE)
+                "digest: use .digest(), not .hexdigest(), then base64.")
     if isinstance(got, (bytes, bytearray)):
-        return "Return a str, not bytes: .decode() the result of base64.b64encode. " + ACCEPT_RECIPE
-    return "Check the GUID letter by letter (or use wslab.protocol.GUID). " + ACCEPT_RECIPE
-
-
-def check_accept_key(accept_key: Callable[[str], str]) -> Callable[[str], str]:
-    """Exercise 1: ``accept_key(client_key)`` returns the ``Sec-WebSocket-Accept`` value."""
-
-    def body() -> str:
-        for key, what in ACCEPT_KEYS:
-            tried = f"accept_key({key!r})  ({what})"
-            expected = protocol.accept_key(key)
-            got = _call(accept_key, (key,), {}, tried=tried, expected=repr(expected),
-                        hint=_accept_exception_hint)
-            if got != expected:
-                raise Failure(tried=tried, expected=repr(expected), got=shown(got),
-                              hint=_accept_mistake(key, got))
-        return f"all {len(ACCEPT_KEYS)} keys give the accept value a server sends."
-
-    return _verdict("accept_key", body, accept_key, protocol.accept_key,
-                    "wslab.protocol.accept_key")
+        decoded = _accept_mistake(key, bytes(got).decode("latin-1"))
+        return f"{common_mistake(got, right)} Decoded, it is still not right. {decoded}"
+    return ACCEPT_STEPS
 
 
 def _accept_exception_hint(exc: BaseException) -> str:
@@ -125,7 +94,26 @@ def _accept_exception_hint(exc: BaseException) -> str:
     if isinstance(exc, NameError):
         return ("A name is not defined: import hashlib and base64, and get GUID from "
                 "wslab.protocol (the exercise cell imports them).")
-    return ACCEPT_RECIPE
+    return ACCEPT_STEPS
+
+
+def check_accept_key(accept_key: Callable[[str], str]) -> Callable[[str], str]:
+    """Exercise 1: ``accept_key(client_key)`` returns the ``Sec-WebSocket-Accept`` value."""
+
+    def body() -> str:
+        for key, what in ACCEPT_KEYS:
+            tried = f"accept_key({key!r})  ({what})"
+            expected = protocol.accept_key(key)
+            got = call(accept_key, (key,), tried=tried, expected=repr(expected),
+                       hint=_accept_exception_hint)
+            if got != expected:
+                raise Failure(tried=tried, expected=repr(expected), got=shown(got),
+                              hint=_accept_mistake(key, got))
+        return f"all {len(ACCEPT_KEYS)} keys give the accept value a server sends."
+
+    passed = run_check("accept_key", body, fallback="wslab.protocol.accept_key",
+                       student=accept_key)
+    return carry_on(passed, accept_key, protocol.accept_key)
 
 
 # -- exercise 2: encoding a frame ---------------------------------------------------------------
@@ -162,10 +150,17 @@ def _encode_call(opcode: Opcode, payload: bytes, mask: bytes | None, fin: bool) 
 def _encode_mistake(opcode: Opcode, payload: bytes, mask: bytes | None, fin: bool,
                     got: Any) -> str:
     """Compare ``got`` with the right frame field by field; name the first field that differs."""
-    if not isinstance(got, (bytes, bytearray)):
-        return ("Return the frame as bytes: build it with bytes([...]), struct.pack(...) and "
-                "+, or collect it in a bytearray and return bytes(it).")
     right = protocol.encode_frame(opcode, payload, mask=mask, fin=fin)
+    if isinstance(got, str) and got.replace(" ", "").lower() == right.hex():
+        return ("That is the frame as hex text, for people to read: the socket sends bytes, so "
+                "return the bytes themselves.")
+    if isinstance(got, list) and all(isinstance(item, int) for item in got):
+        return ("Your frame is a list of numbers: a socket sends bytes, so turn the list into "
+                "bytes before you return it.")
+    if not isinstance(got, (bytes, bytearray)):
+        return common_mistake(got, right) or (
+            "Return the frame as bytes: build it with bytes([...]), struct.pack(...) and +, or "
+            "collect it in a bytearray.")
     length = len(payload)
     extended = 0 if length <= 125 else 2 if length <= 0xFFFF else 8
     head = 2 + extended
@@ -227,9 +222,6 @@ def _encode_exception_hint(exc: BaseException) -> str:
     if isinstance(exc, struct.error):
         return ("struct could not pack the length: 'H' holds up to 65535, so 65536 bytes and "
                 "more need 127 and an 8-byte length ('!Q').")
-    if isinstance(exc, OverflowError):
-        return ("A number did not fit the bytes you gave it: 126-65535 take 2 bytes, 65536 and "
-                "more take 8.")
     if isinstance(exc, IndexError):
         return "The mask has 4 bytes: use mask[i % 4] for payload byte i."
     if isinstance(exc, ValueError) and "bytes must be in range" in text:
@@ -241,6 +233,24 @@ def _encode_exception_hint(exc: BaseException) -> str:
     return "Build the header first (byte 0, byte 1, the extended length), then key and payload."
 
 
+#: Core's hint for an OverflowError is about ``2 ** attempt`` (lesson 05's backoff); here one
+#: comes from a length packed into too few bytes, as ``(65536).to_bytes(2, "big")`` does.
+LENGTH_OVERFLOW = ("A length did not fit the bytes you packed it into (OverflowError): 126 to "
+                   "65535 take 2 bytes, 65536 and more take 8, after 127 in byte 1.")
+
+
+def _encode(encode_frame: Callable[..., bytes], opcode: Opcode, payload: bytes,
+            mask: bytes | None, fin: bool, *, tried: str, expected: str) -> Any:
+    """Call the student's encoder as :func:`call` does, with this exercise's overflow hint."""
+    try:
+        return call(encode_frame, (opcode, payload), {"mask": mask, "fin": fin}, tried=tried,
+                    expected=expected, hint=_encode_exception_hint)
+    except Failure as failure:
+        if failure.got.startswith("raised OverflowError"):
+            failure.hint = LENGTH_OVERFLOW
+        raise
+
+
 def check_encode_frame(encode_frame: Callable[..., bytes]) -> Callable[..., bytes]:
     """Exercise 2: ``encode_frame(opcode, payload, mask=..., fin=...)`` returns a frame's bytes."""
 
@@ -248,8 +258,8 @@ def check_encode_frame(encode_frame: Callable[..., bytes]) -> Callable[..., byte
         for opcode, payload, mask, fin, what in ENCODE_CASES:
             tried = f"{_encode_call(opcode, payload, mask, fin)}  ({what})"
             right = protocol.encode_frame(opcode, payload, mask=mask, fin=fin)
-            got = _call(encode_frame, (opcode, payload), {"mask": mask, "fin": fin},
-                        tried=tried, expected=_hex(right), hint=_encode_exception_hint)
+            got = _encode(encode_frame, opcode, payload, mask, fin, tried=tried,
+                          expected=_hex(right))
             if got != right:
                 raise Failure(tried=tried, expected=_hex(right),
                               got=_hex(got, 16 if len(right) > 16 else len(right) + 8),
@@ -257,8 +267,9 @@ def check_encode_frame(encode_frame: Callable[..., bytes]) -> Callable[..., byte
         return (f"all {len(ENCODE_CASES)} frames are byte for byte right, masked and unmasked, "
                 f"at every length boundary.")
 
-    return _verdict("encode_frame", body, encode_frame, protocol.encode_frame,
-                    "wslab.protocol.encode_frame")
+    passed = run_check("encode_frame", body, fallback="wslab.protocol.encode_frame",
+                       student=encode_frame)
+    return carry_on(passed, encode_frame, protocol.encode_frame)
 
 
 # -- exercise 3: decoding a frame ---------------------------------------------------------------
@@ -266,27 +277,22 @@ def check_encode_frame(encode_frame: Callable[..., bytes]) -> Callable[..., byte
 _BIG = _pattern(65536)
 _MEDIUM = _pattern(200)
 
-#: (data, expected result, what it is). None: not a whole frame yet.
-DECODE_CASES: list[tuple[bytes, tuple[Frame, int] | None, str]] = [
-    (bytes.fromhex("81 05 48 65 6c 6c 6f"), (Frame(Opcode.TEXT, b"Hello"), 7),
-     "a short text frame from the server"),
-    (bytes.fromhex("88 02 03 e8"), (Frame(Opcode.CLOSE, b"\x03\xe8"), 4),
-     "a close frame with code 1000"),
-    (bytes.fromhex("01 03 48 65 6c"), (Frame(Opcode.TEXT, b"Hel", fin=False), 5),
-     "the first piece of a fragmented message"),
-    (bytes.fromhex("82 7e 00 c8") + _MEDIUM, (Frame(Opcode.BINARY, _MEDIUM), 204),
-     "200 bytes: a 16-bit length"),
-    (bytes.fromhex("82 7f 00 00 00 00 00 01 00 00") + _BIG, (Frame(Opcode.BINARY, _BIG), 65546),
-     "65536 bytes: a 64-bit length"),
-    (bytes.fromhex("81 85 37 fa 21 3d 7f 9f 4d 51 58"), (Frame(Opcode.TEXT, b"Hello"), 11),
+#: (data, what it is): whole frames first, then frames cut short (the kit's decoder, which
+#: every answer is compared with, gives None for those: not a whole frame yet).
+DECODE_CASES: list[tuple[bytes, str]] = [
+    (bytes.fromhex("81 05 48 65 6c 6c 6f"), "a short text frame from the server"),
+    (bytes.fromhex("88 02 03 e8"), "a close frame with code 1000"),
+    (bytes.fromhex("01 03 48 65 6c"), "the first piece of a fragmented message"),
+    (bytes.fromhex("82 7e 00 c8") + _MEDIUM, "200 bytes: a 16-bit length"),
+    (bytes.fromhex("82 7f 00 00 00 00 00 01 00 00") + _BIG, "65536 bytes: a 64-bit length"),
+    (bytes.fromhex("81 85 37 fa 21 3d 7f 9f 4d 51 58"),
      "a masked frame (RFC 6455, section 5.7), as a client sends it"),
-    (bytes.fromhex("81 02 68 69 89 00"), (Frame(Opcode.TEXT, b"hi"), 4),
-     "a text frame followed by a ping"),
-    (bytes.fromhex("81"), None, "one byte: not even a header"),
-    (bytes.fromhex("81 05 48 65 6c"), None, "a frame cut in its payload"),
-    (bytes.fromhex("82 7e 00"), None, "a frame cut in its 16-bit length"),
-    (bytes.fromhex("81 85 37 fa"), None, "a masked frame cut in its key"),
-    (bytes.fromhex("82 7f 00 00 00 00 00 01 00 00") + _BIG[:-1], None,
+    (bytes.fromhex("81 02 68 69 89 00"), "a text frame followed by a ping"),
+    (bytes.fromhex("81"), "one byte: not even a header"),
+    (bytes.fromhex("81 05 48 65 6c"), "a frame cut in its payload"),
+    (bytes.fromhex("82 7e 00"), "a frame cut in its 16-bit length"),
+    (bytes.fromhex("81 85 37 fa"), "a masked frame cut in its key"),
+    (bytes.fromhex("82 7f 00 00 00 00 00 01 00 00") + _BIG[:-1],
      "a 64-bit frame missing its last byte"),
 ]
 
@@ -305,6 +311,9 @@ def _decode_mistake(data: bytes, expected: tuple[Frame, int] | None, got: Any) -
                 "extended length, masking key, payload).")
     if isinstance(got, Frame):
         return "Return a pair: (the Frame, the number of bytes it used), not the Frame alone."
+    common = common_mistake(got, expected)
+    if common:
+        return common
     if got is None:
         if data[1] & 0x7F in (126, 127):
             return ("The whole frame is there, but your length says otherwise: read the "
@@ -365,6 +374,9 @@ def _decode_exception_hint(data: bytes, expected: tuple[Frame, int] | None
         if expected is None:
             return ("The data ends before the frame does: return None instead of reading past "
                     "the end. Check len(data) before you read each part.")
+        if isinstance(exc, protocol.ProtocolError) and "opcode" in str(exc):
+            return ("The opcode is only the low 4 bits of byte 0: FIN and RSV1-3 above them "
+                    "are not part of it, so mask them off.")
         if isinstance(exc, struct.error):
             return ("struct.unpack needs exactly the bytes its format says: '!H' takes 2 "
                     "(data[2:4]), '!Q' takes 8 (data[2:10]).")
@@ -382,16 +394,27 @@ def check_decode_frame(decode_frame: Callable[[bytes], Any]) -> Callable[[bytes]
     """Exercise 3: ``decode_frame(data)`` returns ``(Frame, bytes used)``, or None if incomplete."""
 
     def body() -> str:
-        for data, expected, what in DECODE_CASES:
+        complete = 0
+        for data, what in DECODE_CASES:
             tried = f"{_decode_call(data)}  ({what})"
-            got = _call(decode_frame, (data,), {}, tried=tried, expected=shown(expected),
-                        hint=_decode_exception_hint(data, expected))
+            expected = protocol.decode_frame(data)
+            got = call(decode_frame, (data,), tried=tried, expected=shown(expected),
+                       hint=_decode_exception_hint(data, expected),
+                       none_expected=expected is None)
             if got != expected:
                 raise Failure(tried=tried, expected=shown(expected), got=shown(got),
                               hint=_decode_mistake(data, expected, got))
-        complete = sum(1 for _, expected, _ in DECODE_CASES if expected is not None)
+            complete += expected is not None
         return (f"all {complete} frames decoded (masked, unmasked, 7-, 16- and 64-bit lengths), "
                 f"and all {len(DECODE_CASES) - complete} incomplete ones wait for more bytes.")
 
-    return _verdict("decode_frame", body, decode_frame, protocol.decode_frame,
-                    "wslab.protocol.decode_frame")
+    passed = run_check("decode_frame", body, fallback="wslab.protocol.decode_frame",
+                       student=decode_frame)
+    return carry_on(passed, decode_frame, protocol.decode_frame)
+
+
+EXERCISES = (
+    Exercise("accept_key", check_accept_key, reads=("accept_key",)),
+    Exercise("encode_frame", check_encode_frame, reads=("encode_frame",)),
+    Exercise("decode_frame", check_decode_frame, reads=("decode_frame",)),
+)

@@ -12,19 +12,18 @@ there is none.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import secrets
 from typing import Any, Callable
 
-from wslab.broker import (INSTALL_REDIS, RedisServer, backoff_delay, safe_url,
-                          sequence_check)
-from wslab.checks.core import (Case, Failure, NotDone, check_function, describe_exception,
-                               run_async_check, shown)
-from wslab.checks.manager import FakeSocket, settle
-from wslab.envelope import chat_message
-from wslab.manager import ConnectionManager
+from wslab.answers import scaling as answers
+from wslab.broker import INSTALL_REDIS, RedisServer, backoff_delay, safe_url, sequence_check
+from wslab.checks.core import (Case, Failure, Mistake, NotDone, check_function,
+                               describe_exception, missing_await_hint, run_async_check, shown,
+                               unawaited_calls)
+from wslab.checks.manager import FakeSocket, call_method, settle
+from wslab.checks.progress import Exercise
 
 # -- finding Redis ------------------------------------------------------------------------------
 
@@ -69,26 +68,32 @@ def skipped(what: str, why: str = "there is no Redis") -> None:
 
 # -- exercise 1: a worker's two halves ----------------------------------------------------------
 
+#: The async methods a worker calls: left without ``await``, either only makes a coroutine, and
+#: nothing is published or delivered.
+WORKER_ASYNC = ("publish", "broadcast")
 
-class Worker:
-    """One server process of the chat: its own clients, and a broker shared with the others."""
+#: What alice's first line must be published as (``text`` shown as the call that makes it).
+HI_EVENT = "{'kind': 'chat', 'worker': 'worker-1', 'text': chat_message('alice', 'hi')}"
 
-    def __init__(self, worker_id: str, broker) -> None:
-        self.worker_id = worker_id
-        self.broker = broker
-        self.manager = ConnectionManager()  # this worker's own clients, and only those
-        broker.subscribe(self.on_event)
 
-    async def client_said(self, client_id: str, text: str) -> None:
-        """One of this worker's clients sent a line: publish it, tagged with this worker."""
-        await self.broker.publish({"kind": "chat", "worker": self.worker_id,
-                                   "text": chat_message(client_id, text)})
+def _unless_unawaited(cls: Any, hint: str) -> str:
+    calls = unawaited_calls(cls, WORKER_ASYNC)
+    return missing_await_hint(calls) if calls else hint
 
-    async def on_event(self, event: dict) -> None:
-        """The broker hands over an event from any worker, this one included: deliver it to
-        this worker's own clients."""
-        if event["kind"] == "chat":
-            await self.manager.broadcast(event["text"])
+
+def _on_event_failed(event: dict, exc: BaseException) -> str:
+    """The hint for an exception ``on_event`` raised on ``event``."""
+    key = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+    if key == "text" and event.get("kind") != "chat":
+        return ("Only a 'chat' event has a 'text': look at event['kind'] first, and deliver "
+                "only chat events.")
+    if key is not None and key not in event:
+        return (f"The event has no {key!r}: its keys are {', '.join(map(repr, event))}. Read "
+                "the fields the sender publishes.")
+    if isinstance(exc, (AttributeError, TypeError)) and event.get("kind") == "chat":
+        return ("broadcast takes the line itself, a str: deliver event['text'], not the whole "
+                "event.")
+    return "on_event delivers a chat event's text to this worker's clients, and nothing else."
 
 
 class HeldBroker:
@@ -116,43 +121,104 @@ class HeldBroker:
                                "it), never a socket or another Python object.") from None
         return True
 
-    async def release(self) -> None:
+    async def release(self, what: str) -> None:
+        """Deliver what is held to every worker's ``on_event``; ``what`` says what it is."""
         held, self.held = self.held, []
         for data in held:
             for handler in self.handlers:
-                result = handler(json.loads(data))
-                if not inspect.isawaitable(result):
-                    raise Failure(tried="the broker calling `await worker.on_event(event)`",
-                                  expected="something to await",
-                                  got=f"on_event returned {shown(result)}",
-                                  hint="Write it as `async def on_event(self, event)`.")
-                await result
+                event = json.loads(data)
+                shown_event = shown(event, 90)
+                await call_method(handler, event, tried=f"the broker delivers {what}: "
+                                  f"await on_event({shown_event})", expected="no exception",
+                                  hint=lambda exc, event=event: _on_event_failed(event, exc))
         await settle()
 
 
-def _lines(ws: FakeSocket) -> list[str]:
-    return [json.loads(m)["message"] for m in ws.sent]
-
-
-async def _say(worker: Any, client_id: str, text: str) -> None:
-    call = f"await {worker.worker_id}.client_said({client_id!r}, {text!r})"
+def _line_of(message: Any) -> str:
+    """What a client was sent, in short: the chat line's text, else the message itself."""
     try:
-        result = worker.client_said(client_id, text)
-        if not inspect.isawaitable(result):
-            raise Failure(tried=call, expected="something to await",
-                          got=f"it returned {shown(result)}",
-                          hint="Write it as `async def client_said(...)`: publishing waits for "
-                               "the broker.")
-        await result
-    except NotImplementedError:
-        raise NotDone() from None
-    except Failure:
-        raise
-    except Exception as exc:
-        raise Failure(tried=call, expected="the line published", got=describe_exception(exc),
-                      hint="Publish one dict: {'kind': 'chat', 'worker': self.worker_id, "
-                           "'text': chat_message(client_id, text)}.") from None
+        data = json.loads(message)
+    except (TypeError, ValueError):
+        return shown(message, 60)
+    return data["message"] if isinstance(data, dict) and "message" in data \
+        else shown(message, 60)
+
+
+def _lines(ws: FakeSocket) -> list[str]:
+    return [_line_of(m) for m in ws.sent]
+
+
+async def _say(cls: Any, worker: Any, client_id: str, text: str) -> None:
+    await call_method(worker.client_said, client_id, text,
+                      tried=f"await {worker.worker_id}.client_said({client_id!r}, {text!r})",
+                      expected="the line published",
+                      hint="client_said publishes one event (a dict) and does nothing else.")
     await settle()
+
+
+def _why_not_this_event(event: Any) -> str | None:
+    """What is wrong with alice's published event, or None if it is right."""
+    if isinstance(event, (str, bytes)):
+        return ("You published text (JSON already, perhaps): publish the dict itself. The broker "
+                "turns it into JSON for Redis, and hands the other workers a dict again.")
+    if not isinstance(event, dict):
+        return f"You published a {type(event).__name__}: an event is a dict."
+    others = ", ".join(repr(key) for key in event if key not in ("kind", "worker", "text"))
+    if "kind" not in event:
+        return ("The event has no 'kind'" + (f" (it has {others})" if others else "")
+                + ": every worker reads event['kind'] to know what to do with it.")
+    if event["kind"] != "chat":
+        return f"The event's kind is {event['kind']!r}: a chat line's kind is 'chat'."
+    if "worker" not in event:
+        return ("The event does not say where it came from: tag it with this worker's id, under "
+                "'worker'" + (f" (it has {others})" if others else "") + ".")
+    if event["worker"] == "alice":
+        return ("The event's 'worker' is alice, a client: it names the worker that published "
+                "the line, self.worker_id.")
+    if event["worker"] != "worker-1":
+        return f"The event's 'worker' is {event['worker']!r}: it is self.worker_id."
+    if "text" not in event:
+        return ("The event has no 'text'" + (f" (it has {others})" if others else "")
+                + ": the other workers deliver event['text'] to their clients.")
+    try:
+        line = json.loads(event["text"])
+    except (TypeError, ValueError):
+        line = None
+    if not isinstance(line, dict):
+        return ("The event's text is not the chat line every client gets: build the line once, "
+                "on the sender's worker, with chat_message(client_id, text). Then every worker "
+                "sends the very same text, timestamp included.")
+    if line.get("client_id") == "hi" and line.get("message") == "alice":
+        return ("The line says that 'hi' said 'alice': chat_message takes who said it first, "
+                "then what was said.")
+    if line.get("client_id") != "alice" or line.get("message") != "hi":
+        return "The line must say that alice said 'hi': chat_message(client_id, text)."
+    return None
+
+
+def _why_not_delivered(cls: Any, sockets: tuple[FakeSocket, ...],
+                       got: dict[str, list[str]]) -> str:
+    """Why the clients did not get exactly one copy of each line the broker delivered."""
+    for ws in sockets:
+        for message in ws.sent:
+            try:
+                data = json.loads(message)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(data, dict) and "kind" in data:
+                return ("The clients were sent the whole event: deliver event['text'], the "
+                        "line itself.")
+    if not any(got.values()):
+        return _unless_unawaited(cls, (
+            "The broker calls on_event on every worker, the sender's own included: deliver "
+            "each chat event to this worker's clients with self.manager.broadcast(...)."))
+    if got["alice"] == [] and got["bob"]:
+        return ("alice's own worker got the event back from the broker too, and that is how "
+                "alice sees her own line: do not skip events from this worker.")
+    if any(len(lines) > len(set(lines)) for lines in got.values()):
+        return "Deliver each event once: one broadcast per chat event."
+    return _unless_unawaited(cls, "Deliver each event as the broker hands it over: then every "
+                                  "client sees the broker's order.")
 
 
 async def _worker_body(cls: Any) -> str:
@@ -161,41 +227,31 @@ async def _worker_body(cls: Any) -> str:
         one, two = cls("worker-1", broker), cls("worker-2", broker)
     except NotImplementedError:
         raise NotDone() from None
+    except Exception as exc:
+        raise Failure(tried="Worker('worker-1', broker)", expected="a new worker",
+                      got=describe_exception(exc),
+                      hint="__init__ is given: keep it as it is (it subscribes on_event).") \
+            from None
     alice, bob, carol = FakeSocket("alice"), FakeSocket("bob"), FakeSocket("carol")
     for worker, ws in ((one, alice), (two, bob), (two, carol)):
         await worker.manager.connect(ws)
     everyone = (alice, bob, carol)
 
-    await _say(one, "alice", "hi")
+    await _say(cls, one, "alice", "hi")
     if not broker.published:
         raise Failure(tried="alice (on worker-1) says 'hi'", expected="one event published",
                       got="nothing was published: worker-2's clients can never hear it",
-                      hint="client_said must hand the line to the broker: "
-                           "await self.broker.publish({...}).")
+                      hint=_unless_unawaited(cls, "client_said must hand the line to the "
+                                                  "broker: nothing else reaches the other "
+                                                  "workers."))
     if len(broker.published) > 1:
         raise Failure(tried="alice (on worker-1) says 'hi'", expected="one event published",
                       got=f"{len(broker.published)} events: {shown(broker.published)}",
                       hint="Publish each line once; the broker delivers it to every worker.")
-    event = broker.published[0]
-    if not isinstance(event, dict) or event.get("kind") != "chat" \
-            or event.get("worker") != "worker-1":
-        raise Failure(tried="alice (on worker-1) says 'hi'",
-                      expected="{'kind': 'chat', 'worker': 'worker-1', 'text': ...}",
-                      got=shown(event),
-                      hint="Tag the event with its kind and with self.worker_id: the workers "
-                           "act on the kind, and the tag tells them where it came from.")
-    try:
-        line = json.loads(event.get("text"))
-    except (TypeError, ValueError):
-        line = None
-    if not isinstance(line, dict) or line.get("message") != "hi" \
-            or line.get("client_id") != "alice":
-        raise Failure(tried="alice (on worker-1) says 'hi'",
-                      expected="'text' is the line every client gets: chat_message('alice', 'hi')",
-                      got=f"'text' is {shown(event.get('text'))}",
-                      hint="Build the line once, on the sender's worker, with "
-                           "chat_message(client_id, text): every worker then sends the same "
-                           "text, with the same timestamp.")
+    wrong = _why_not_this_event(broker.published[0])
+    if wrong:
+        raise Failure(tried="alice (on worker-1) says 'hi'", expected=HI_EVENT,
+                      got=f"published {shown(broker.published[0])}", hint=wrong)
     early = [ws.name for ws in everyone if ws.sent]
     if early:
         raise Failure(tried="alice says 'hi'; the broker has not delivered it yet",
@@ -205,76 +261,157 @@ async def _worker_body(cls: Any) -> str:
                            "event to its own worker too, so a worker that also broadcasts its "
                            "own clients' lines directly gives them each line twice.")
 
-    await broker.release()
+    await broker.release("alice's 'hi'")
     got = {ws.name: _lines(ws) for ws in everyone}
     if got != {"alice": ["hi"], "bob": ["hi"], "carol": ["hi"]}:
-        hint = ("The broker calls on_event on every worker, the sender's own included: deliver "
-                "each chat event to this worker's clients with self.manager.broadcast(...).")
-        if got["alice"] == [] and got["bob"]:
-            hint = ("alice's own worker got the event back from the broker too, and that is "
-                    "how alice sees her own line: do not skip events from this worker.")
         raise Failure(tried="the broker delivers alice's 'hi' to both workers",
                       expected="alice, bob and carol each get ['hi'] once",
                       got=", ".join(f"{name} got {lines!r}" for name, lines in got.items()),
-                      hint=hint)
+                      hint=_why_not_delivered(cls, everyone, got))
 
-    await _say(two, "bob", "hello")
-    await _say(one, "alice", "again")
-    await broker.release()
-    for ws in everyone:
-        if _lines(ws) != ["hi", "hello", "again"]:
-            raise Failure(tried="bob says 'hello', alice says 'again'; the broker delivers both",
-                          expected="everyone gets ['hi', 'hello', 'again'], in that order",
-                          got=", ".join(f"{w.name} got {_lines(w)!r}" for w in everyone),
-                          hint="Deliver each event as the broker hands it over: then every "
-                               "client sees the broker's order.")
+    await _say(cls, two, "bob", "hello")
+    await _say(cls, one, "alice", "again")
+    await broker.release("bob's 'hello' and alice's 'again'")
+    got = {ws.name: _lines(ws) for ws in everyone}
+    if any(lines != ["hi", "hello", "again"] for lines in got.values()):
+        raise Failure(tried="bob says 'hello', alice says 'again'; the broker delivers both",
+                      expected="everyone gets ['hi', 'hello', 'again'], in that order",
+                      got=", ".join(f"{name} got {lines!r}" for name, lines in got.items()),
+                      hint=_why_not_delivered(cls, everyone, got))
 
     await broker.publish({"kind": "presence", "worker": "worker-2", "clients": ["bob", "carol"]})
-    try:
-        await broker.release()
-    except Failure:
-        raise
-    except Exception as exc:
-        raise Failure(tried="the broker delivers a presence event (not a chat line)",
-                      expected="no line for anyone", got=f"on_event {describe_exception(exc)}",
-                      hint="Look at event['kind'] first: only a 'chat' event has a 'text'.") \
-            from None
+    await broker.release("a presence event (not a chat line)")
     if any(len(ws.sent) != 3 for ws in everyone):
         raise Failure(tried="the broker delivers a presence event (not a chat line)",
                       expected="no line for anyone",
                       got=", ".join(f"{w.name} got {w.sent[3:]!r}" for w in everyone),
-                      hint="Only 'chat' events are lines for the clients: check event['kind'].")
+                      hint="Only 'chat' events are lines for the clients: look at "
+                           "event['kind'].")
     return ("each line published once, delivered only by the broker, to every client once, "
             "in one order.")
 
 
 async def check_worker(cls: Any) -> Any:
     """Exercise 1: ``client_said`` publishes, ``on_event`` delivers. Returns the class to use."""
-    ok = await run_async_check("Worker", lambda: _worker_body(cls),
-                               fallback="wslab.checks.scaling.Worker", timeout=5.0)
-    return cls if ok else Worker
+    ok = await run_async_check("Worker", lambda: _worker_body(cls), student=cls,
+                               fallback="the kit's Worker (wslab.answers.scaling)", timeout=5.0)
+    return cls if ok else answers.Worker
 
 
 # -- exercise 2: sequence numbers ---------------------------------------------------------------
 
+#: (last, seq) pairs, each with the hint for when nothing else names the mistake. The expected
+#: answer is always what wslab.broker.sequence_check, the kit's own code, says.
+SEQUENCE_CASES = (
+    ((4, 5), "The next number after the last one: deliver it; nothing lost."),
+    ((4, 8), "5, 6 and 7 never came: 3 lost. Deliver 8 all the same."),
+    ((4, 4), "The same number again is a repeat: do not deliver it twice."),
+    ((4, 2), "An older number than the last one is a repeat too."),
+    ((None, 1), "Nothing seen yet from this worker: deliver, nothing lost."),
+    ((None, 41), "The first event heard from a worker can be its 41st: we started listening "
+                 "late, so nothing counts as lost."),
+    ((41, 42), "The next one after 41."),
+)
+
+
+def _first_seen_or(rule: Callable[[int, int], tuple[Any, Any]]) -> Callable[..., Any]:
+    """A mistaken ``sequence_check`` that is right about a first event (``last`` None)."""
+    return lambda last, seq: (True, 0) if last is None else rule(last, seq)
+
+
+class _NoneCompared(Mistake):
+    """Recognised by a TypeError on a case where ``last`` is None."""
+
+    def seen(self, args: tuple[Any, ...], got: Any = None,
+             exc: BaseException | None = None) -> bool:
+        return isinstance(exc, TypeError) and args[0] is None
+
+
+SEQUENCE_MISTAKES = [
+    _NoneCompared("`last` is None while nothing has been seen from that worker, and None cannot "
+                  "be compared with (or subtracted from) a number: handle that case first."),
+    Mistake("Your function never counts a loss: when seq jumps ahead of last + 1, the numbers "
+            "in between were lost.", makes=_first_seen_or(lambda last, seq: (seq > last, 0))),
+    Mistake("One too many counted as lost: from 4 to 8, the numbers skipped are 5, 6 and 7, "
+            "which is 3, not 4.",
+            makes=_first_seen_or(lambda last, seq: (seq > last, max(0, seq - last)))),
+    Mistake("A repeat is counted as a negative loss: count a loss only when seq is further on "
+            "than last + 1.", makes=_first_seen_or(lambda last, seq: (seq > last,
+                                                                     seq - last - 1))),
+    Mistake("The same number again is a repeat (a publish that was retried): delivering it "
+            "shows the line twice.",
+            makes=_first_seen_or(lambda last, seq: (seq >= last, max(0, seq - last - 1)))),
+    Mistake("An older number than the last one is delivered: it came out of order, after the "
+            "lines that followed it, so it is not delivered again.",
+            makes=_first_seen_or(lambda last, seq: (seq != last, max(0, seq - last - 1)))),
+    Mistake("With nothing seen yet, nothing counts as lost: the worker may have been talking "
+            "before we started listening.",
+            makes=lambda last, seq: sequence_check(last or 0, seq)),
+    Mistake("The pair is in the wrong order: (deliver, lost), deliver first.",
+            makes=lambda last, seq: sequence_check(last, seq)[::-1]),
+    Mistake("Return both values, as one tuple: (deliver, lost).",
+            makes=lambda last, seq: sequence_check(last, seq)[0]),
+]
+
 
 def check_sequence_check(student: Callable[[int | None, int], tuple[bool, int]]):
-    """Exercise 2: ``sequence_check(last, seq)`` returns ``(deliver, lost)``."""
-    return check_function(student, [
-        Case((4, 5), (True, 0), "The next number after the last one: deliver it; nothing lost."),
-        Case((4, 8), (True, 3), "5, 6 and 7 never came: 3 lost. Deliver 8 all the same."),
-        Case((4, 4), (False, 0), "The same number again is a repeat: do not deliver it twice."),
-        Case((4, 2), (False, 0), "An older number than the last one is a repeat too."),
-        Case((None, 1), (True, 0), "Nothing seen yet from this worker: deliver, nothing lost."),
-        Case((None, 41), (True, 0), "The first event heard from a worker can be its 41st: we "
-                                    "started listening late, so nothing counts as lost."),
-        Case((41, 42), (True, 0), "The next one after 41."),
-    ], name="sequence_check", reference=sequence_check,
+    """Exercise 2: ``sequence_check(last, seq)`` returns ``(deliver, lost)``, as the kit's does."""
+    return check_function(
+        student, [Case(args, sequence_check(*args), hint) for args, hint in SEQUENCE_CASES],
+        name="sequence_check", reference=sequence_check, mistakes=SEQUENCE_MISTAKES,
         fallback="wslab.broker.sequence_check",
         same=lambda got, want: isinstance(got, tuple) and got == want)
 
 
 # -- exercise 3: the backoff --------------------------------------------------------------------
+
+#: (attempt, rand) pairs, each with the hint for when nothing else names the mistake. The
+#: expected wait is always what wslab.broker.backoff_delay, the kit's own code, says.
+BACKOFF_CASES = (
+    ((0, 0.25), "Attempt 0: the ceiling is base, 0.1 s; the wait is half of it, plus rand "
+                "times the other half."),
+    ((0, 0.0), "Attempt 0 with rand 0: half the ceiling, 0.05 s."),
+    ((1, 0.0), "Each attempt doubles the ceiling."),
+    ((3, 0.5), "Attempt 3: ceiling 0.8 s; half of it, plus half of the other half."),
+    ((6, 0.99), "Attempt 6: 0.1 * 2 ** 6 is 6.4 s, above the cap, so the ceiling is the cap, "
+                "5 s, and the wait is between 2.5 and 5 s."),
+    ((6, 0.0), "Attempt 6: the ceiling is the cap, 5 s; the wait is at least half of it."),
+    ((2000, 0.5), "After hours of outage the attempt count is large: the wait stays at the "
+                  "cap's."),
+)
+
+
+def _equal_jitter(ceiling: float, rand: float) -> float:
+    return ceiling / 2 + rand * ceiling / 2
+
+
+def _ceiling(attempt: int) -> float:
+    return min(5.0, 0.1 * 2 ** attempt)
+
+
+#: Each is recognised on the first case it fails, so those that fail later come first: a
+#: mistake that fails early could otherwise give the same number as one listed before it.
+BACKOFF_MISTAKES = [
+    Mistake("You capped the wait, not the ceiling: cap the ceiling first, then take half of it "
+            "plus the random part. Capping the wait takes the jitter away once it is reached.",
+            makes=lambda attempt, rand: min(5.0, _equal_jitter(0.1 * 2 ** attempt, rand))),
+    Mistake("The wait grows past the cap: the ceiling stops growing at 5 s.",
+            makes=lambda attempt, rand: _equal_jitter(0.1 * 2 ** attempt, rand)),
+    Mistake("The ceiling grows by base with each attempt: it should double.",
+            makes=lambda attempt, rand: _equal_jitter(min(5.0, 0.1 * (attempt + 1)), rand)),
+    Mistake("Attempt 0 is the first retry: its ceiling is base itself (2 ** 0 is 1), not twice "
+            "base.", makes=lambda attempt, rand: _equal_jitter(_ceiling(attempt + 1), rand)),
+    Mistake("rand is multiplied by the whole ceiling: it shares out only the other half.",
+            makes=lambda attempt, rand: _ceiling(attempt) / 2 + rand * _ceiling(attempt)),
+    Mistake("rand is not used: the wait is half the ceiling plus rand times the other half.",
+            makes=lambda attempt, rand: _ceiling(attempt) / 2),
+    Mistake("The wait can be close to 0 (rand times the ceiling, \"full jitter\"): the kit "
+            "waits at least half the ceiling, so a retry never comes right away by chance.",
+            makes=lambda attempt, rand: rand * _ceiling(attempt)),
+    Mistake("The wait is the whole ceiling, with no random part: the workers that lost Redis "
+            "together would all come back at the same moment. Add jitter.",
+            makes=lambda attempt, rand: _ceiling(attempt)),
+]
 
 
 def _close(got: Any, want: float) -> bool:
@@ -283,19 +420,16 @@ def _close(got: Any, want: float) -> bool:
 
 def check_backoff_delay(student: Callable[..., float]):
     """Exercise 3: ``backoff_delay(attempt, rand)``: capped exponential, with equal jitter."""
-    cases = [
-        Case((0, 0.0), 0.05, "Attempt 0: the ceiling is base = 0.1 s, and the wait is at least "
-                             "half of it."),
-        Case((0, 0.5), 0.075, "Half the ceiling, plus rand times the other half."),
-        Case((1, 0.0), 0.1, "Each attempt doubles the ceiling: 0.1 * 2 ** attempt."),
-        Case((3, 0.5), 0.6, "Attempt 3: ceiling 0.8 s; half of it, plus half of the other half."),
-        Case((6, 0.0), 2.5, "Attempt 6 would be 6.4 s: cap the ceiling at 5 s first, then halve."),
-        Case((6, 0.99), 4.975, "The wait never goes above the cap."),
-        Case((2000, 0.5), 3.75, "After hours of outage the attempt count is large, and "
-                                "2 ** 2000 is too big for a float: stop doubling once the cap "
-                                "is reached, for example with 2 ** min(attempt, 32)."),
-    ]
-    for case in cases:
-        case.call = f"backoff_delay({case.args[0]}, rand={case.args[1]})"
+    cases = [Case(args, backoff_delay(*args), hint,
+                  call=f"backoff_delay({args[0]}, rand={args[1]})")
+             for args, hint in BACKOFF_CASES]
     return check_function(student, cases, name="backoff_delay", reference=backoff_delay,
-                          fallback="wslab.broker.backoff_delay", same=_close)
+                          mistakes=BACKOFF_MISTAKES, fallback="wslab.broker.backoff_delay",
+                          same=_close)
+
+
+EXERCISES = (
+    Exercise("Worker", check_worker, reads=("Worker",)),
+    Exercise("sequence_check", check_sequence_check, reads=("sequence_check",)),
+    Exercise("backoff_delay", check_backoff_delay, reads=("backoff_delay",)),
+)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import json
 import sys
 import urllib.request
 
 import websockets
 
-from wslab.checks.core import Case, check_function
+from wslab.answers import setup as answers
+from wslab.checks.core import Case, Mistake, check_function
+from wslab.checks.predictions import Question
+from wslab.checks.progress import Exercise
 
 FIX_INSTALL = ("run `make lab` again from the kit's folder (on Windows: "
                r"`.venv\Scripts\python -m pip install -r requirements.txt -e .`)")
@@ -80,16 +84,48 @@ async def check_environment() -> bool:
     return all(results)
 
 
-def reference_greeting(name: str) -> str:
-    return f"Hello, {name}!"
-
-
 def check_greeting(greeting):
     """The warm-up exercise: ``greeting("Ada")`` must return ``"Hello, Ada!"``."""
     return check_function(greeting, [
-        Case(("Ada",), "Hello, Ada!", "Use an f-string: f\"Hello, {name}!\"."),
+        Case(("Ada",), "Hello, Ada!",
+             "Compare your text with the expected one character by character: spaces, comma "
+             "and exclamation mark included."),
         Case(("Grace Hopper",), "Hello, Grace Hopper!",
              "Use the whole name you are given, spaces and all."),
-        Case(("",), "Hello, !", "Return the text, do not print it; and add nothing else."),
-    ], name="greeting", reference=reference_greeting,
-        fallback="wslab.checks.setup.reference_greeting")
+        Case(("",), "Hello, !", "Add nothing to the name, and leave nothing out."),
+    ], name="greeting", reference=answers.greeting, fallback="the kit's greeting",
+        mistakes=GREETING_MISTAKES)
+
+
+GREETING_MISTAKES = [
+    Mistake("The text shows {name} itself, not the name: a string needs the f in front to be "
+            "an f-string.", makes=lambda name: "Hello, {name}!"),
+    Mistake("The comma after Hello is missing.", makes=lambda name: f"Hello {name}!"),
+    Mistake("The exclamation mark at the end is missing.", makes=lambda name: f"Hello, {name}"),
+    Mistake("There is one space too many: an f-string adds nothing between the text and "
+            "{name}, so write the space yourself, once.", makes=lambda name: f"Hello,  {name}!"),
+    Mistake("Only the first word of the name is used: use the whole name you are given.",
+            makes=lambda name: f"Hello, {name.split()[0]}!"),
+    Mistake("An empty name has no first letter to change: use the name as it is, without "
+            "changing its case.", raises=IndexError),
+]
+
+
+#: The "predict, then run" question of the lesson: what a call of an async function gives
+#: when nobody awaits it.
+NO_AWAIT = Question(
+    "predict: a call without await",
+    options={"a": "it waits a second, then the cell shows None",
+             "b": "the cell shows a coroutine object at once, and nothing waited",
+             "c": "an error: async functions cannot be called from a cell"},
+    classify=lambda value: "b" if inspect.iscoroutine(value) else "a" if value is None else "c",
+    why="Calling an async function only makes a coroutine: a plan of work that runs when "
+        "something awaits it. Without await nothing happens, and Python later warns that the "
+        "coroutine was never awaited. A forgotten await is the most common bug in this "
+        "workshop; the checks name it when they see it.")
+
+
+EXERCISES = (
+    Exercise("greeting", check_greeting, reads=("greeting",)),
+    NO_AWAIT,
+)
