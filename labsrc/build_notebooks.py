@@ -40,6 +40,10 @@ LESSONS = ROOT / "labsrc" / "lessons"
 STUDENT_DIR = ROOT / "notebooks"
 SOLUTION_DIR = ROOT / "solutions"
 
+#: Core lessons are numbered (``01_first_endpoint.py``) and done in full, in order, in class;
+#: electives are lettered (``E1_protocol_by_hand.py``), each on its own after the core.
+CORE_LESSONS = "[0-9][0-9]_*.py"
+ELECTIVE_LESSONS = "E[0-9]_*.py"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 REQUIRED_SECTIONS = ("## Learning objectives", "## Key points")
 SOURCE_LINE = re.compile(r"^(?P<indent>\s*)### SOURCE (?P<module>[\w.]+):(?P<name>[\w.]+)\s*$")
@@ -137,7 +141,11 @@ def without_outputs(notebook: nbformat.NotebookNode) -> str:
 
 
 def lesson_paths(names: list[str]) -> list[Path]:
-    paths = sorted(LESSONS.glob("[0-9][0-9]_*.py"))
+    """The lesson sources (those whose names start with ``names``, if any): core, then electives.
+
+    This is the one list of lessons: the tests, the deck and the guide read it from here.
+    """
+    paths = sorted(LESSONS.glob(CORE_LESSONS)) + sorted(LESSONS.glob(ELECTIVE_LESSONS))
     if names:
         paths = [path for path in paths if any(path.stem.startswith(name) for name in names)]
     return paths

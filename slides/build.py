@@ -57,10 +57,12 @@ DECK = SLIDES / "deck.md"
 GUIDE = SLIDES / "instructor-guide.md"
 DEFAULT_OUT = SLIDES / "build"
 
-sys.path.insert(0, str(SLIDES))
+sys.path[:0] = [str(SLIDES), str(LABSRC)]
 
 import diagrams  # noqa: E402  (slides/diagrams.py)
 import timeline  # noqa: E402  (slides/timeline.py)
+from build_notebooks import CORE_LESSONS, ELECTIVE_LESSONS  # noqa: E402  (labsrc/)
+from lesson_time import STATED  # noqa: E402  (labsrc/)
 
 #: Pygments' colours for code on slides: strong, dark colours that survive a projector.
 CODE_STYLE = "vs"
@@ -156,9 +158,8 @@ def _bullets_after(markdown: str, heading: str) -> list[str]:
 def read_lesson(path: Path) -> Lesson:
     markdown = _markdown_of(path.read_text(encoding="utf-8"))
     where = path.relative_to(ROOT)
-    title = re.search(r"^# (\d\d) · (.+)$", markdown, re.MULTILINE)
-    flat = " ".join(markdown.split())
-    time = re.search(r"\*\*Time:\*\* (\d+) minutes \((\d+) teaching, (\d+) exercises\)", flat)
+    title = re.search(r"^# (\d\d|E\d) · (.+)$", markdown, re.MULTILINE)
+    time = STATED.search(" ".join(markdown.split()))
     builds_on = re.search(r"\*\*Builds on:\*\*(.+?)(?:\n\s*\n|$)", markdown, re.DOTALL)
     if not (title and time and builds_on):
         raise BuildError(f"{where}: expected a title '# NN · ...' and a line '**Time:** N minutes "
@@ -180,7 +181,8 @@ def read_lesson(path: Path) -> Lesson:
 
 
 def read_lessons(folder: Path = LESSONS) -> dict[str, Lesson]:
-    lessons = [read_lesson(path) for path in sorted(folder.glob("[0-9][0-9]_*.py"))]
+    paths = sorted(folder.glob(CORE_LESSONS)) + sorted(folder.glob(ELECTIVE_LESSONS))
+    lessons = [read_lesson(path) for path in paths]
     return {lesson.number: lesson for lesson in lessons}
 
 

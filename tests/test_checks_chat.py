@@ -17,6 +17,7 @@ from fastapi import FastAPI, WebSocket
 from fastapi.testclient import TestClient
 
 from notebook_run import passes, run_student_notebook
+from verdicts import failure, verdict
 from wslab.answers import chat as answers
 from wslab.checks import chat
 from wslab.checks.chat import check_endpoint_tests, check_hardened_endpoint, check_read_message
@@ -29,21 +30,6 @@ from wslab.manager import ConnectionManager
 
 # Wrong answers that forget an await leave coroutines unawaited, in the server: that is the point.
 pytestmark = pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
-
-
-def flat(text: str) -> str:
-    return " ".join(text.split())
-
-
-def assert_failed(out: str, name: str, hint: str, *words: str) -> None:
-    """A failure verdict whose hint, printed first, holds ``hint``; ``words`` anywhere."""
-    out = out[out.index("❌"):]  # after what the student's own code printed
-    assert out.startswith(f"❌ {name}: not right yet.\n   hint:"), out
-    assert out.index("hint:") < out.index("tried:") < out.index("expected:") < out.index("got:")
-    assert hint in flat(out[:out.index("tried:")]), out
-    for word in words:
-        assert word in flat(out), f"{word!r} not in:\n{out}"
-    assert "Traceback" not in out and "✅" not in out
 
 
 # -- exercise 1: read_message -------------------------------------------------------------------
@@ -159,7 +145,7 @@ def forgets_a_return(text, max_bytes):
 def test_each_wrong_reader_gets_the_hint_that_names_its_mistake_first(wrong, hint, words,
                                                                       capsys):
     assert check_read_message(wrong) is answers.read_message
-    assert_failed(capsys.readouterr().out, "read_message", hint, *words)
+    failure(verdict(capsys), "read_message", *words, hint=hint)
 
 
 def test_untouched_reader_is_not_done_yet(capsys):
@@ -274,7 +260,7 @@ async def test_each_wrong_endpoint_gets_the_hint_that_names_its_mistake_first(
         old, new, hint, words, student_factory, capsys):
     factory = student_factory(old, new)
     assert await check_hardened_endpoint(factory) is answers.create_hardened_app
-    assert_failed(capsys.readouterr().out, "hardened endpoint", hint, *words)
+    failure(verdict(capsys), "hardened endpoint", *words, hint=hint)
 
 
 def make_factory(loop):
@@ -397,7 +383,7 @@ def stub_factory(read_message=None, max_message_bytes=1000):
 async def test_each_wrong_loop_gets_the_hint_that_names_its_mistake_first(factory, hint, words,
                                                                           capsys):
     assert await check_hardened_endpoint(factory) is answers.create_hardened_app
-    assert_failed(capsys.readouterr().out, "hardened endpoint", hint, *words)
+    failure(verdict(capsys), "hardened endpoint", *words, hint=hint)
 
 
 @pytest.mark.parametrize("factory", [make_factory(stub_loop), stub_before_accept, stub_factory],
@@ -531,7 +517,7 @@ REFERENCES = (answers.test_forged_field_is_refused, answers.test_binary_frame_is
 def test_each_wrong_test_gets_the_hint_that_names_its_mistake_first(tests, hint, words,
                                                                     capsys):
     assert check_endpoint_tests(*tests) == REFERENCES
-    assert_failed(capsys.readouterr().out, "endpoint tests", hint, *words)
+    failure(verdict(capsys), "endpoint tests", *words, hint=hint)
 
 
 def test_untouched_tests_are_not_done_yet(capsys):

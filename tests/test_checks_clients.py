@@ -11,24 +11,11 @@ import random
 import pytest
 
 from notebook_run import passes, run_student_notebook
+from verdicts import failure, said, verdict
 from wslab import client
 from wslab.answers.clients import message_line as kit_message_line
 from wslab.checks.clients import (GATHER, check_backoff, check_message_line,
                                   check_receive_chat, shown_text, structure)
-
-
-def verdict(capsys) -> str:
-    """The check's verdict, from its first line on (what the student's code printed is cut)."""
-    out = capsys.readouterr().out
-    return out[min(out.index(mark) for mark in "✅❌⏳⚠" if mark in out):]
-
-
-def failed_with_hint_first(out: str, name: str) -> str:
-    """Assert ``out`` is a failure of ``name`` whose hint comes first; return it on one line."""
-    assert out.startswith(f"❌ {name}: not right yet.\n   hint:"), out
-    assert out.index("hint:") < out.index("tried:") < out.index("expected:") < out.index("got:")
-    assert "✅" not in out
-    return " ".join(out.split())
 
 
 # -- exercise 1: receive_chat -------------------------------------------------------------------
@@ -143,9 +130,7 @@ async def forgets_await(ws, count):
 ])
 async def test_wrong_receivers_are_explained(wrong, words, capsys):
     assert await check_receive_chat(wrong) is client.receive_chat
-    out = failed_with_hint_first(verdict(capsys), "receive_chat")
-    for word in words:
-        assert word in out, (word, out)
+    failure(verdict(capsys), "receive_chat", *words)
 
 
 async def test_a_receiver_that_hangs_is_stopped(capsys):
@@ -153,7 +138,7 @@ async def test_a_receiver_that_hangs_is_stopped(capsys):
         await asyncio.Event().wait()
 
     assert await check_receive_chat(waits_forever) is client.receive_chat
-    assert "still running after 1 s" in failed_with_hint_first(verdict(capsys), "receive_chat")
+    assert "still running after 1 s" in failure(verdict(capsys), "receive_chat")
 
 
 async def test_untouched_receiver_is_not_done_yet(capsys):
@@ -225,9 +210,7 @@ def jittered(ceiling):
 ])
 def test_wrong_backoffs_are_explained(wrong, words, capsys):
     assert check_backoff(wrong) is client.backoff
-    out = failed_with_hint_first(verdict(capsys), "backoff")
-    for word in words:
-        assert word in out, (word, out)
+    out = failure(verdict(capsys), "backoff", *words)
     assert "min(attempt" not in out  # a hint never spells out the answer
 
 
@@ -305,9 +288,7 @@ def replace_angles(value):
 ])
 def test_wrong_lines_are_explained(wrong, words, capsys):
     assert check_message_line(wrong) is kit_message_line
-    out = failed_with_hint_first(verdict(capsys), "message_line")
-    for word in words:
-        assert word in out, (word, out)
+    failure(verdict(capsys), "message_line", *words)
 
 
 def test_untouched_line_is_not_done_yet(capsys):
@@ -351,7 +332,7 @@ def test_the_prediction_is_judged_on_what_the_demo_did(capsys):
     GATHER.late = False
     GATHER.predict("a")
     assert GATHER.check("timed out") is False
-    out = " ".join(capsys.readouterr().out.split())
+    out = said(capsys)
     assert "you predicted (a)" in out and "what happened was (b)" in out
     assert "gather waits until every one of its coroutines has ended" in out
 

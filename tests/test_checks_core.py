@@ -92,6 +92,49 @@ def test_call_turns_the_stub_into_not_done_and_a_bug_into_a_failure():
     assert failure.value.hint == "divide by something"
 
 
+def test_only_a_float_overflow_is_named_as_a_power_that_grew_too_large():
+    assert "2 ** attempt" in core.common_exception(OverflowError("int too large to convert "
+                                                                 "to float"))
+    assert "2 ** attempt" in core.common_exception(OverflowError(34, "Numerical result out of "
+                                                                     "range"))
+    assert core.common_exception(OverflowError("int too big to convert")) is None
+
+
+class Counter:
+    def __init__(self):
+        self.count = 0
+
+    async def add(self, n):
+        self.count += n
+        return self.count
+
+    def reset(self):
+        self.count = 0
+
+    async def forget(self):
+        raise KeyError("alice")
+
+
+async def test_call_method_awaits_as_the_caller_does_and_names_the_wrong_kind_of_def():
+    counter = Counter()
+    assert await core.call_method(counter.add, 2, tried="add(2)", expected="2", hint="h") == 2
+    with pytest.raises(Failure) as failure:
+        await core.call_method(counter.reset, tried="reset()", expected="0", hint="h")
+    assert "must be an async def" in failure.value.hint
+    with pytest.raises(Failure) as failure:
+        await core.call_method(counter.add, 1, plain=True, tried="add(1)", expected="1",
+                               hint="h")
+    assert "plain def, not an async def" in failure.value.hint
+    assert counter.count == 0  # reset() ran; add(1), never awaited, did not
+    with pytest.raises(Failure) as failure:
+        await core.call_method(counter.forget, tried="forget()", expected="no error",
+                               hint=lambda exc: f"{exc} was not there")
+    assert failure.value.hint == "'alice' was not there"
+    with pytest.raises(asyncio.TimeoutError):
+        await core.call_method(asyncio.sleep, 1, tried="sleep(1)", expected="", hint="h",
+                               patience=0.01)
+
+
 def test_the_loop_guard_stops_a_loop_that_never_ends(monkeypatch):
     monkeypatch.setattr(core, "LOOP_LIMIT", 0.3)
 
@@ -136,6 +179,26 @@ async def test_a_coroutine_that_awaits_is_not_stopped_however_long_it_runs(monke
     assert await run_async_check("patient", body) is True
 
 
+async def test_a_guarded_coroutine_is_guarded_again_after_the_guard_has_acted(monkeypatch):
+    """Two endless loops on one event loop: both are stopped, and the caller hears of each."""
+    monkeypatch.setattr(core, "LOOP_LIMIT", 0.2)
+    stops = []
+
+    async def spin_after(pause):
+        await asyncio.sleep(pause)
+        while True:
+            pass
+
+    def start(pause):
+        return asyncio.ensure_future(core.GuardedCoroutine(spin_after(pause),
+                                                           lambda: stops.append(pause)))
+
+    first, second = start(0), start(0.05)
+    done, _ = await asyncio.wait({first, second}, timeout=5)
+    assert done == {first, second} and stops == [0, 0.05]
+    assert all(isinstance(run.exception(), StuckInLoop) for run in done)
+
+
 def test_the_guard_stays_out_of_a_debuggers_way():
     def debugger(frame, event, arg):
         return None
@@ -168,6 +231,23 @@ def test_unawaited_calls_are_found_in_the_source():
     found = unawaited_calls(endpoint, {"accept", "send_text", "close", "receive_text"})
     assert found == ["websocket.send_text('hi')", "websocket.close(code=1008)"]
     assert "are calls to an async function without await" in core.missing_await_hint(found)
+
+
+def test_a_stored_coroutine_counts_as_unawaited_unless_it_is_used_later():
+    async def endpoint(websocket):
+        text = websocket.receive_text()
+        greeting = websocket.send_text("hi")
+        await greeting
+        task = websocket.receive_text()
+        asyncio.create_task(task)
+        return text
+
+    async def forgotten(websocket):
+        text = websocket.receive_text()
+        print(text.upper())
+
+    assert unawaited_calls(endpoint, {"receive_text", "send_text"}) == []
+    assert unawaited_calls(forgotten, {"receive_text"}) == ["websocket.receive_text()"]
 
 
 def test_the_source_of_a_class_is_its_methods():
@@ -218,3 +298,50 @@ async def test_a_prediction_is_right_only_when_made_before_what_happened(capsys)
     assert question.check(4) is False
     out = capsys.readouterr().out
     assert "after the demo had run" in " ".join(out.split()) and "why: Because." in out
+
+
+def test_what_the_students_code_printed_comes_after_the_verdict(capsys):
+    def noisy(x):
+        print("debugging", x)
+        return x + 3
+
+    check_double(noisy)
+    out = capsys.readouterr().out
+    assert out.startswith("❌ double: not right yet.\n   hint:")
+    assert out.index("got:") < out.index("Your code printed, while the check ran:")
+    assert "   │ debugging 1" in out
+
+
+def test_many_printed_lines_are_cut_short(capsys):
+    run_check("chatty", lambda: [print(n) for n in range(40)] and "fine", student=double)
+    out = capsys.readouterr().out
+    assert out.startswith("✅ chatty: fine")
+    assert "   │ 11\n" in out and "   │ 12\n" not in out and "... and 28 more lines" in out
+
+
+async def test_a_coroutine_left_unawaited_by_the_students_code_raises_no_warning(recwarn):
+    async def send(text):
+        return text
+
+    def forgetful():
+        send("hello")  # the student's missing await: a coroutine made and dropped
+        raise Failure(tried="t", expected="e", got="g", hint="an await is missing")
+
+    assert run_check("forgetful", forgetful, student=double) is False
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+def test_one_forgotten_call_in_two_branches_is_named_once():
+    async def endpoint(websocket, token):
+        if not token:
+            websocket.close(code=1008)
+        elif token != "right":
+            websocket.close(code=1008)
+
+    assert unawaited_calls(endpoint, {"close"}) == ["websocket.close(code=1008)"]
+
+
+def test_markup_in_the_evidence_is_not_broken_at_its_hyphens(capsys):
+    markup = '<span class="wslab-time">12:00</span> ' * 4
+    core.failed("line", tried="t", expected=markup, got=markup, hint="h", fallback=None)
+    assert 'class="wslab-\n' not in capsys.readouterr().out

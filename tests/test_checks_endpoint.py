@@ -13,6 +13,7 @@ import pytest
 from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 
 from notebook_run import passes, run_student_notebook
+from verdicts import failure, verdict
 from wslab.answers import endpoint as answers
 from wslab.checks import endpoint as ep
 from wslab.checks.progress import show_progress
@@ -29,21 +30,6 @@ def short_deadlines(monkeypatch):
 
 # Wrong answers that forget an await leave coroutines unawaited, in the server: that is the point.
 pytestmark = pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
-
-
-def flat(text: str) -> str:
-    return " ".join(text.split())
-
-
-def assert_failed(out: str, name: str, hint: str, *words: str) -> None:
-    """A failure verdict whose hint, printed first, holds ``hint``; ``words`` anywhere."""
-    out = out[out.index("❌"):]  # after what the student's own code printed
-    assert out.startswith(f"❌ {name}: not right yet.\n   hint:"), out
-    assert out.index("hint:") < out.index("tried:") < out.index("expected:") < out.index("got:")
-    assert hint in flat(out[:out.index("tried:")]), out
-    for word in words:
-        assert word in flat(out), f"{word!r} not in:\n{out}"
-    assert "Traceback" not in out and "✅" not in out
 
 
 # -- exercise 1: shout ----------------------------------------------------------------------------
@@ -249,7 +235,7 @@ WRONG_SHOUTS = [
 async def test_each_wrong_shout_gets_the_hint_that_names_its_mistake_first(
         wrong, hint, words, short_deadlines, capsys):
     carried_on = await ep.check_shout(wrong)
-    assert_failed(capsys.readouterr().out, "shout", hint, *words)
+    failure(verdict(capsys), "shout", *words, hint=hint)
     if isinstance(wrong, (APIRouter, FastAPI)):
         assert type(carried_on) is type(wrong) and carried_on is not wrong
     else:
@@ -264,8 +250,8 @@ async def test_an_endless_loop_without_await_is_stopped_and_named(short_deadline
             text = websocket.receive_text()
 
     assert await ep.check_shout(spins) is answers.shout
-    assert_failed(capsys.readouterr().out, "shout",
-                  "`websocket.receive_text()` is a call to an async function without await")
+    failure(verdict(capsys), "shout",
+            hint="`websocket.receive_text()` is a call to an async function without await")
 
 
 async def test_untouched_shout_stub_is_not_done_yet(capsys):
@@ -427,7 +413,7 @@ async def replies_to_everything(websocket, text):
 async def test_each_wrong_reply_gets_the_hint_that_names_its_mistake_first(
         wrong, hint, words, short_deadlines, capsys):
     assert await ep.check_reply(wrong) is answers.reply
-    assert_failed(capsys.readouterr().out, "reply", hint, *words)
+    failure(verdict(capsys), "reply", *words, hint=hint)
 
 
 async def test_untouched_reply_stub_is_not_done_yet(capsys):
@@ -583,14 +569,13 @@ def sleeps(client):
 def test_each_wrong_shout_test_gets_the_hint_that_names_its_mistake_first(
         wrong, hint, words, capsys):
     assert ep.check_shout_test(wrong) is answers.test_shout
-    assert_failed(capsys.readouterr().out, "test_shout", hint, *words)
+    failure(verdict(capsys), "test_shout", *words, hint=hint)
 
 
 def test_a_test_that_hangs_is_reported(monkeypatch, capsys):
     monkeypatch.setattr(ep, "TEST_TIMEOUT", 0.3)
     assert ep.check_shout_test(sleeps) is answers.test_shout
-    assert_failed(capsys.readouterr().out, "test_shout", "a loop that never ends",
-                  "it was still running")
+    failure(verdict(capsys), "test_shout", "it was still running", hint="a loop that never ends")
 
 
 def test_untouched_test_stub_is_not_done_yet(capsys):

@@ -14,6 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from notebook_run import passes, run_student_notebook
+from verdicts import failure, flat, said, stale, verdict
 from wslab.access import origin_allowed
 from wslab.answers import hardening as answers
 from wslab.checks import hardening
@@ -24,22 +25,6 @@ from wslab.checks.progress import show_progress
 from wslab.fanoutlab import percentile
 from wslab.runner import BackgroundServer
 from wslab.testing import receive_until
-
-
-def verdict(out: str, name: str) -> str:
-    """The check's verdict, from its ❌ line on, with the hint first and wrapped lines joined."""
-    assert f"❌ {name}: not right yet." in out, out
-    out = out[out.index("❌"):]
-    assert out.index("hint:") < out.index("tried:") < out.index("expected:") < out.index("got:")
-    return " ".join(out.split())
-
-
-def said(capsys) -> str:
-    return " ".join(capsys.readouterr().out.split())
-
-
-def stale(out: str, name: str) -> bool:
-    return out.startswith(f"⚠️ {name}: run your exercise cell first.") and "✅" not in out
 
 
 # -- exercise 1: a broadcast test ---------------------------------------------------------------
@@ -178,9 +163,7 @@ async def spins_while_waiting_for_bob(ws_url):
 async def test_each_wrong_broadcast_test_gets_the_hint_that_names_its_mistake(wrong, words,
                                                                                 capsys):
     assert await check_broadcast_test(wrong) is answers.test_broadcast
-    out = verdict(capsys.readouterr().out, "test_broadcast")
-    for word in words:
-        assert word in out, (word, out)
+    failure(verdict(capsys), "test_broadcast", *words)
 
 
 async def another_style(ws_url):
@@ -291,9 +274,7 @@ async def test_receive_until_fails_when_the_connection_closes(chat_server):
         "allowed-without-scheme", "not-a-bool", "host-none", "print"])
 def test_each_wrong_origin_check_gets_the_hint_that_names_its_mistake(wrong, words, capsys):
     assert check_origin_allowed(wrong) is origin_allowed
-    out = verdict(capsys.readouterr().out, "origin_allowed")
-    for word in words:
-        assert word in out, (word, out)
+    failure(verdict(capsys), "origin_allowed", *words)
 
 
 def origin_in_another_style(origin, host, allowed=()):
@@ -455,9 +436,7 @@ async def task_that_fails(websocket, token, timeout=1.0):
 async def test_each_wrong_first_message_auth_gets_the_hint_that_names_its_mistake(wrong, words,
                                                                                     capsys):
     assert await check_first_message_auth(wrong) is answers.first_message_auth
-    out = verdict(capsys.readouterr().out, "first_message_auth")
-    for word in words:
-        assert word in out, (word, out)
+    failure(verdict(capsys), "first_message_auth", *words)
 
 
 async def auth_in_another_style(websocket, token, timeout=1.0):
@@ -544,9 +523,7 @@ def no_lower_bound(latencies, missing, fraction):
         "index-is-rank", "infinity", "no-none", "no-lower-bound", "print"])
 def test_each_wrong_percentile_gets_the_hint_that_names_its_mistake(wrong, words, capsys):
     assert check_percentile(wrong) is percentile
-    out = verdict(capsys.readouterr().out, "percentile")
-    for word in words:
-        assert word in out, (word, out)
+    out = failure(verdict(capsys), "percentile", *words)
     assert "math.ceil(" not in out  # a hint never gives the answer away
 
 
@@ -645,4 +622,4 @@ def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run
     hints = ["is a call to an async function without await", "only starts like",
              "timing attack", "rounded down"]
     for hint, runs in zip(hints, zip(outputs[::2], outputs[1::2])):
-        assert all(hint in " ".join(run.split()) for run in runs), (hint, runs)
+        assert all(hint in flat(run) for run in runs), (hint, runs)

@@ -12,18 +12,13 @@ import websockets
 from starlette.websockets import WebSocketDisconnect
 
 from notebook_run import passes, run_student_notebook
+from verdicts import failure, said
 from wslab import lecture
 from wslab.checks import manager as checks
 from wslab.checks.manager import GHOST, FakeSocket, check_lecture_manager, check_safe_manager
 from wslab.checks.progress import show_progress
 from wslab.manager import ConnectionManager as WslabManager
 from wslab.runner import BackgroundServer
-
-
-def hint_of(out: str) -> str:
-    """The hint of a failed check's output, on one line; the hint must come before the rest."""
-    assert out.index("hint:") < out.index("tried:") < out.index("expected:") < out.index("got:")
-    return " ".join(out[out.index("hint:") + 5:out.index("tried:")].split())
 
 
 # -- the lecture's manager -----------------------------------------------------------------------
@@ -174,7 +169,7 @@ class SendsJson(Lecture):
     (SendNotAwaited, "`connection.send_text(message)` is a call to an async function without "
                      "await"),
     (PlainDefBroadcast, "broadcast must be an async def"),
-    (AsyncDisconnect, "disconnect is a plain def in the lecture"),
+    (AsyncDisconnect, "disconnect is a plain def, not an async def"),
     (ForgetsToRemove, "disconnect() does not remove the connection: bob is still in "
                       "self.active_connections"),
     (NoCountDown, "disconnect() removed bob but did not count down"),
@@ -185,10 +180,7 @@ class SendsJson(Lecture):
 async def test_each_wrong_lecture_manager_gets_the_hint_that_names_its_mistake(wrong, words,
                                                                                capsys):
     assert await check_lecture_manager(wrong) is lecture.ConnectionManager
-    out = capsys.readouterr().out
-    assert out.startswith("❌ ConnectionManager: not right yet.\n   hint:"), out
-    assert words in hint_of(out), out
-    assert "Traceback" not in out
+    failure(capsys.readouterr().out, "ConnectionManager", hint=words)
 
 
 @pytest.mark.parametrize("stub", [LectureStub, HalfDone])
@@ -227,7 +219,7 @@ def test_the_prediction_is_judged_on_what_the_demo_saw(seen, happened, capsys):
     GHOST.late = False
     GHOST.predict("a")
     assert GHOST.check(seen) is (happened == "a")
-    out = " ".join(capsys.readouterr().out.split())
+    out = said(capsys)
     assert f"what happened was ({happened})" in out or "you predicted it: (a)" in out
     assert "why: Ann's handler died of a KeyError" in out
 
@@ -536,10 +528,7 @@ class CountsSeparately(Safe):
 async def test_each_wrong_safe_manager_gets_the_hint_that_names_its_mistake(wrong, words,
                                                                             capsys):
     assert await check_safe_manager(wrong) is WslabManager
-    out = capsys.readouterr().out
-    assert out.startswith("❌ SafeConnectionManager: not right yet.\n   hint:"), out
-    assert words in hint_of(out), out
-    assert "Traceback" not in out
+    failure(capsys.readouterr().out, "SafeConnectionManager", hint=words)
 
 
 async def test_safe_stub_is_not_done_yet(capsys):

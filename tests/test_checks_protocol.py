@@ -10,23 +10,10 @@ import struct
 import pytest
 
 from notebook_run import passes, run_student_notebook
+from verdicts import failure, flat, verdict
 from wslab import protocol
 from wslab.checks.protocol import check_accept_key, check_decode_frame, check_encode_frame
 from wslab.protocol import GUID, Frame, Opcode, apply_mask
-
-
-def verdict(capsys) -> str:
-    """The check's verdict, from its first line on (what the student's code printed is cut)."""
-    out = capsys.readouterr().out
-    return out[min(out.index(mark) for mark in "✅❌⏳⚠" if mark in out):]
-
-
-def failed_with_hint_first(out: str, name: str) -> str:
-    """Assert ``out`` is a failure of ``name`` whose hint comes first; return it on one line."""
-    assert out.startswith(f"❌ {name}: not right yet.\n   hint:"), out
-    assert out.index("hint:") < out.index("tried:") < out.index("expected:") < out.index("got:")
-    assert "✅" not in out
-    return " ".join(out.split())
 
 
 # -- accept_key ---------------------------------------------------------------------------------
@@ -67,7 +54,7 @@ def b64(data: bytes) -> str:
 ])
 def test_wrong_accept_keys_are_explained(wrong, words, capsys):
     assert check_accept_key(wrong) is protocol.accept_key
-    out = failed_with_hint_first(verdict(capsys), "accept_key")
+    out = failure(verdict(capsys), "accept_key")
     assert words in out and "dGhlIHNhbXBsZSBub25jZQ==" in out
     assert "carries on with wslab.protocol.accept_key" in out
     assert ".digest()).decode()" not in out  # a hint never spells out the answer
@@ -78,7 +65,7 @@ def test_an_async_accept_key_is_a_missing_await(capsys):
         return protocol.accept_key(client_key)
 
     check_accept_key(accept_key)
-    assert "returned a coroutine" in failed_with_hint_first(verdict(capsys), "accept_key")
+    assert "returned a coroutine" in failure(verdict(capsys), "accept_key")
 
 
 def test_accept_key_stub_is_not_done_yet(capsys):
@@ -200,7 +187,7 @@ def to_bytes_encoder(opcode, payload, *, mask=None, fin=True):
 ])
 def test_wrong_encoders_are_explained(wrong, words, capsys):
     assert check_encode_frame(wrong) is protocol.encode_frame
-    out = failed_with_hint_first(verdict(capsys), "encode_frame")
+    out = failure(verdict(capsys), "encode_frame")
     assert words in out, out
     assert "carries on with wslab.protocol.encode_frame" in out
     assert "2 ** attempt" not in out  # core's overflow hint is about lesson 05's backoff
@@ -312,7 +299,7 @@ def make_decoder(*, check_lengths=True, unmask=True, count_header=True, use_ext=
 ])
 def test_wrong_decoders_are_explained(wrong, words, capsys):
     assert check_decode_frame(wrong) is protocol.decode_frame
-    out = failed_with_hint_first(verdict(capsys), "decode_frame")
+    out = failure(verdict(capsys), "decode_frame")
     assert words in out, out
     assert "carries on with wslab.protocol.decode_frame" in out
 
@@ -322,7 +309,7 @@ def test_a_little_endian_length_is_shown_as_none(capsys):
     check_decode_frame(make_decoder(order="<"))
     out = verdict(capsys)
     assert "got:      None\n" in out
-    assert "200 bytes: a 16-bit length" in " ".join(out.split())
+    assert "200 bytes: a 16-bit length" in flat(out)
 
 
 def test_decode_stub_is_not_done_yet(capsys):

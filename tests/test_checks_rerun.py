@@ -7,14 +7,12 @@ second run judged the kit's own answer and printed ✅.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from build_notebooks import lesson_paths
 from notebook_run import passes, run_student_notebook
 
-ROOT = Path(__file__).resolve().parent.parent
-LESSONS = sorted(path.stem for path in (ROOT / "labsrc" / "lessons").glob("[0-9][0-9]_*.py"))
+LESSONS = [path.stem for path in lesson_paths([])]
 
 
 @pytest.mark.parametrize("stem", LESSONS)

@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from notebook_run import passes, run_student_notebook
+from verdicts import failure, hint_of, verdict
 from wslab import broker
 from wslab.answers.scaling import Worker
 from wslab.checks import scaling
@@ -18,12 +19,6 @@ from wslab.checks.scaling import (check_backoff_delay, check_sequence_check, che
                                   redis_for_lesson)
 from wslab.envelope import chat_message
 from wslab.manager import ConnectionManager
-
-
-def hint_of(out: str) -> str:
-    """The hint of a failed check's output, on one line; the hint must come before the rest."""
-    assert out.index("hint:") < out.index("tried:") < out.index("expected:") < out.index("got:")
-    return " ".join(out[out.index("hint:") + 5:out.index("tried:")].split())
 
 
 # -- exercise 1: a worker's two halves ----------------------------------------------------------
@@ -220,9 +215,7 @@ class PlainDefClientSaid(Mine):
 ])
 async def test_each_wrong_worker_gets_the_hint_that_names_its_mistake(wrong, words, capsys):
     assert await check_worker(wrong) is Worker
-    out = capsys.readouterr().out
-    assert out.startswith("❌ Worker: not right yet.\n   hint:"), out
-    assert words in hint_of(out), out
+    failure(capsys.readouterr().out, "Worker", hint=words)
 
 
 @pytest.mark.filterwarnings("ignore:coroutine .* was never awaited")
@@ -285,10 +278,7 @@ def right_sequence_check(last, seq):
 ])
 def test_each_wrong_sequence_check_gets_the_hint_that_names_its_mistake(wrong, words, capsys):
     assert check_sequence_check(wrong) is broker.sequence_check
-    out = capsys.readouterr().out
-    out = out[out.index("❌"):]  # after what the student's own code printed
-    assert out.startswith("❌ sequence_check: not right yet.\n   hint:"), out
-    assert words in hint_of(out), out
+    failure(verdict(capsys), "sequence_check", hint=words)
 
 
 def test_sequence_stub_is_not_done_yet(capsys):
@@ -354,10 +344,7 @@ def ceiling(attempt, base=0.1, cap=5.0):
 ])
 def test_each_wrong_backoff_gets_the_hint_that_names_its_mistake(wrong, words, capsys):
     assert check_backoff_delay(wrong) is broker.backoff_delay
-    out = capsys.readouterr().out
-    out = out[out.index("❌"):]  # after what the student's own code printed
-    assert out.startswith("❌ backoff_delay: not right yet.\n   hint:"), out
-    assert words in hint_of(out), out
+    failure(verdict(capsys), "backoff_delay", hint=words)
 
 
 def test_the_overflow_is_found_after_hours_of_outage(capsys):

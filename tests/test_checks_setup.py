@@ -7,14 +7,11 @@ import asyncio
 import pytest
 
 from notebook_run import passes, run_student_notebook
+from verdicts import failure, said, verdict
 from wslab.answers.setup import greeting as kit_greeting
 from wslab.checks import setup
 from wslab.checks.progress import show_progress
 from wslab.checks.setup import NO_AWAIT, check_environment, check_greeting
-
-
-def said(capsys) -> str:
-    return " ".join(capsys.readouterr().out.split())
 
 
 def stub(name):
@@ -33,11 +30,7 @@ def stub(name):
 ])
 def test_each_wrong_greeting_gets_the_hint_that_names_its_mistake_first(wrong, hint, capsys):
     assert check_greeting(wrong) is kit_greeting
-    out = capsys.readouterr().out
-    out = out[out.index("❌"):]  # after what the student's own code printed
-    assert out.startswith("❌ greeting: not right yet.\n   hint:")
-    assert hint in " ".join(out.split()), out
-    assert out.index("hint:") < out.index("tried:") < out.index("expected:") < out.index("got:")
+    out = failure(verdict(capsys), "greeting", hint=hint)
     assert 'f"Hello, {name}!"' not in out  # a hint never gives the answer away
 
 

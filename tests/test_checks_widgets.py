@@ -14,6 +14,7 @@ import ipywidgets as widgets
 import pytest
 
 from notebook_run import passes, run_student_notebook
+from verdicts import failure, verdict
 from wslab.answers.widgets import MentionChat, OnlineChat
 from wslab.checks.widgets import check_mentions, check_online_chat
 from wslab.widgets import ChatWidget, _live
@@ -25,14 +26,6 @@ def no_widget_left_open():
     before = set(_live)
     yield
     assert set(_live) == before
-
-
-def verdict(out: str, name: str) -> str:
-    """The check's verdict, from its ❌ line on (what the student's code printed comes before)."""
-    assert f"❌ {name}: not right yet." in out, out
-    out = out[out.index("❌"):]
-    assert out.index("hint:") < out.index("tried:") < out.index("expected:") < out.index("got:")
-    return " ".join(out.split())
 
 
 # -- exercise 1: who is online --------------------------------------------------------------------
@@ -319,9 +312,7 @@ class NotShownOnPage(OnlineChat):
 async def test_each_wrong_online_widget_gets_the_hint_that_names_its_mistake(wrong, words,
                                                                                 capsys):
     assert await check_online_chat(wrong) is OnlineChat
-    out = verdict(capsys.readouterr().out, "who is online")
-    for word in words:
-        assert word in out, (word, out)
+    out = failure(verdict(capsys), "who is online", *words)
     assert "carries on with the kit's OnlineChat" in out
 
 
@@ -329,8 +320,8 @@ async def test_each_wrong_online_widget_gets_the_hint_that_names_its_mistake(wro
 async def test_untouched_online_stub_is_not_done_yet(stub, capsys):
     assert await check_online_chat(stub) is OnlineChat
     assert capsys.readouterr().out == (
-        "⏳ who is online: not done yet. The notebook carries on with the kit's OnlineChat "
-        "for now.\n")
+        "⏳ who is online: not done yet.\n"
+        "   The notebook carries on with the kit's OnlineChat for now.\n")
 
 
 async def test_the_kits_own_online_widget_is_never_passed(capsys):
@@ -483,17 +474,15 @@ class WrongNameAttribute(ChatWidget):
 async def test_each_wrong_mention_widget_gets_the_hint_that_names_its_mistake(wrong, words,
                                                                                  capsys):
     assert await check_mentions(wrong) is MentionChat
-    out = verdict(capsys.readouterr().out, "mentions")
-    for word in words:
-        assert word in out, (word, out)
+    out = failure(verdict(capsys), "mentions", *words)
     assert "carries on with the kit's MentionChat" in out
 
 
 async def test_untouched_mentions_stub_is_not_done_yet(capsys):
     assert await check_mentions(MentionStub) is MentionChat
     assert capsys.readouterr().out == (
-        "⏳ mentions: not done yet. The notebook carries on with the kit's MentionChat for "
-        "now.\n")
+        "⏳ mentions: not done yet.\n"
+        "   The notebook carries on with the kit's MentionChat for now.\n")
 
 
 async def test_the_kits_own_mention_widget_is_never_passed(capsys):

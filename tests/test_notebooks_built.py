@@ -9,8 +9,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from build_notebooks import lesson_paths
+
 ROOT = Path(__file__).resolve().parent.parent
-LESSONS = sorted((ROOT / "labsrc" / "lessons").glob("[0-9][0-9]_*.py"))
+LESSONS = lesson_paths([])
 
 
 def test_committed_notebooks_match_their_sources():

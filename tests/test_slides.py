@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 import pytest
 
+from build_notebooks import lesson_paths
 from browser import ARTIFACTS, require_browser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,7 +263,7 @@ def test_a_plan_must_add_up_and_match_the_lessons(monkeypatch: pytest.MonkeyPatc
 def test_the_guides_times_are_the_lessons_times() -> None:
     """Read the lesson headers with a regex of their own, and find each in the guide's table."""
     guide = (SLIDES / "instructor-guide.md").read_text(encoding="utf-8")
-    for path in sorted((ROOT / "labsrc" / "lessons").glob("[0-9][0-9]_*.py")):
+    for path in lesson_paths([]):
         text = " ".join(line.lstrip("# ") for line in path.read_text(encoding="utf-8").splitlines())
         minutes, teaching, exercises = re.search(
             r"\*\*Time:\*\* (\d+) minutes \((\d+) teaching, (\d+) exercises\)", text).groups()

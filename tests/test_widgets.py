@@ -453,3 +453,22 @@ async def test_a_failing_render_entry_override_does_not_stop_the_log(chat_server
         assert "Welcome, brk!" in chat.log_html.value
     finally:
         await chat.close()
+
+
+async def test_a_render_entry_override_that_returns_no_str_does_not_stop_the_log(chat_server):
+    class Forgetful(ChatWidget):
+        def render_entry(self, entry):
+            if entry.get("type") == "welcome":
+                print(super().render_entry(entry))  # the line drawn, and never returned
+                return None
+            return super().render_entry(entry)
+
+    chat = Forgetful(chat_server.ws_url, "fgt")
+    try:
+        await chat.wait_for(lambda c: c.participants == 1)
+        chat.render()
+        assert "render_entry returned NoneType, not a str of HTML (is a return missing?)" in (
+            chat.log_html.value)
+        assert "Welcome, fgt!" in chat.log_html.value
+    finally:
+        await chat.close()

@@ -439,14 +439,20 @@ class ChatWidget(widgets.VBox):
         """``render_entry(entry)``, or the plain rendering if an override of it fails.
 
         A subclass's bug must not stop the log (nor print a traceback into a random cell):
-        the line is drawn as usual, marked, and the log goes on.
+        the line is drawn as usual, marked, and the log goes on. Returning something other
+        than a str (``None`` from a forgotten ``return``) is such a bug too.
         """
         try:
-            return self.render_entry(entry)
+            drawn = self.render_entry(entry)
         except Exception as exc:
-            problem = _escape(f"render_entry failed here: {type(exc).__name__}: {exc}")
-            return (ChatWidget.render_entry(self, entry)
-                    + f'<div class="wslab-line wslab-system wslab-error">{problem}</div>')
+            problem = f"render_entry failed here: {type(exc).__name__}: {exc}"
+        else:
+            if isinstance(drawn, str):
+                return drawn
+            problem = (f"render_entry returned {type(drawn).__name__}, not a str of HTML"
+                       + (" (is a return missing?)" if drawn is None else ""))
+        return (ChatWidget.render_entry(self, entry)
+                + f'<div class="wslab-line wslab-system wslab-error">{_escape(problem)}</div>')
 
     def render_entry(self, entry: dict[str, Any]) -> str:
         """The HTML for one entry of the log. Override to change how lines look.

@@ -37,10 +37,9 @@ from wslab.answers import chat as answers
 from wslab.checks.core import (Case, Failure, Mistake, NotDone, call, carry_on, check_function,
                                common_exception, describe_exception, guard_this_thread,
                                is_kit_object, missing_await_hint, run_async_check, run_check,
-                               shown, source_of)
+                               shown, source_of, unawaited_calls)
 from wslab.checks.endpoint import (WEBSOCKET_CALLS, WatchedApp, connection_mistake,
-                                   unasserted_comparisons, unasserted_hint,
-                                   unawaited_connection_calls)
+                                   unasserted_comparisons, unasserted_hint)
 from wslab.checks.progress import Exercise
 from wslab.envelope import RESERVED_FIELDS, Chat, PlainText, Rejected, read_client_text
 from wslab.lecture import create_lecture_app
@@ -591,7 +590,7 @@ async def check_hardened_endpoint(factory: Callable[..., Any]) -> Callable[..., 
     from wslab.runner import BackgroundServer, ServerStartError  # the runner is for notebooks
 
     async def body() -> str:
-        unawaited = unawaited_connection_calls(factory, ASYNC_CALLS)
+        unawaited = unawaited_calls(factory, ASYNC_CALLS)
         made = f"create_hardened_app(read_message, max_message_bytes={CHECK_LIMIT})"
         app = call(factory, (_planted(answers.read_message),),
                    {"max_message_bytes": CHECK_LIMIT}, tried=made, expected="a FastAPI app",

@@ -33,13 +33,16 @@ import ast
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import inspect
 import io
 import os
+import re
 import sys
 import sysconfig
 import textwrap
 import time
+import warnings
 from pathlib import Path
 from types import FrameType
 from typing import Any, Awaitable, Callable, Iterable, Iterator, TypeVar
@@ -133,6 +136,9 @@ PRINT_NOT_RETURN = ("Your function printed its answer and returned None: print()
                     "text. The check (and the code that calls yours) gets what you return.")
 OVERFLOW = ("A number grew too large for a float (OverflowError): 2 ** attempt is huge for a "
             "large attempt. Keep it bounded before it can get that big.")
+#: What Python says when a float overflows (``0.5 * 2 ** 2000``, ``2.0 ** 2000``,
+#: ``math.pow``), as opposed to an int packed into too few bytes, whose hint is the exercise's.
+_FLOAT_OVERFLOW = re.compile(r"float|out of range|math range error")
 STUCK = ("Your code ran for {limit:g} s without returning or awaiting: a loop that never ends, "
          "or one whose await is missing (then it spins without ever giving the server a turn).")
 
@@ -158,7 +164,7 @@ def common_exception(exc: BaseException) -> str | None:
     """The hint for an exception any exercise can raise, or None."""
     if isinstance(exc, StuckInLoop):
         return STUCK.format(limit=LOOP_LIMIT)
-    if isinstance(exc, OverflowError):
+    if isinstance(exc, OverflowError) and _FLOAT_OVERFLOW.search(str(exc)):
         return OVERFLOW
     if isinstance(exc, TypeError) and "coroutine" in str(exc):
         return ("A coroutine was used as if it were a value: an await is missing in front of "
@@ -187,7 +193,10 @@ def unawaited_calls(obj: Any, names: Iterable[str]) -> list[str]:
     """Calls to ``names`` (coroutine functions or methods) in ``obj``'s source without ``await``.
 
     Each is shown as the call's text, e.g. ``websocket.close(code=1008)``. A call that is
-    passed on (to ``create_task``, ``gather``, ``wait_for``...) or returned counts as handled.
+    awaited, passed on (to ``create_task``, ``gather``, ``wait_for``...) or returned is handled.
+    So is one stored in a name, ``text = websocket.receive_text()``, but only if that name is
+    then awaited, passed on or returned: otherwise the stored coroutine is the commonest
+    forgotten await of all.
     """
     wanted = set(names)
     try:
@@ -195,22 +204,38 @@ def unawaited_calls(obj: Any, names: Iterable[str]) -> list[str]:
     except SyntaxError:
         return []
     handled: set[int] = set()
+    stored: dict[int, list[str]] = {}
+    used: set[str] = set()  # names awaited, passed on or returned
     for node in ast.walk(tree):
         if isinstance(node, ast.Await):
             handled.add(id(node.value))
-        elif isinstance(node, (ast.Return, ast.Assign)) and isinstance(node.value, ast.Call):
+        elif isinstance(node, ast.Return):
             handled.add(id(node.value))
         elif isinstance(node, ast.Call):
             handled.update(id(arg) for arg in node.args)
+            handled.update(id(keyword.value) for keyword in node.keywords)
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            stored[id(node.value)] = [target.id for target in node.targets
+                                      if isinstance(target, ast.Name)]
+        if isinstance(node, (ast.Await, ast.Return)) and isinstance(node.value, ast.Name):
+            used.add(node.value.id)
+        elif isinstance(node, ast.Call):
+            used.update(arg.id for arg in node.args if isinstance(arg, ast.Name))
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and id(node) not in handled:
-            func = node.func
-            called = (func.attr if isinstance(func, ast.Attribute)
-                      else func.id if isinstance(func, ast.Name) else None)
-            if called in wanted:
-                found.append(ast.unparse(node))
+        if (isinstance(node, ast.Call) and _called_name(node) in wanted
+                and id(node) not in handled
+                and not (id(node) in stored and used.intersection(stored[id(node)]))):
+            text = ast.unparse(node)
+            if text not in found:  # the same call in two branches is one mistake
+                found.append(text)
     return found
+
+
+def _called_name(node: ast.Call) -> str | None:
+    func = node.func
+    return (func.attr if isinstance(func, ast.Attribute)
+            else func.id if isinstance(func, ast.Name) else None)
 
 
 def missing_await_hint(calls: list[str]) -> str:
@@ -224,8 +249,31 @@ def missing_await_hint(calls: list[str]) -> str:
 
 
 def _wrapped(label: str, text: str) -> list[str]:
+    # Not at hyphens: the evidence is often code or markup, where class="wslab-time" must
+    # stay whole.
     return textwrap.wrap(text, width=88, initial_indent=f"   {label:<10}",
-                         subsequent_indent=" " * 13) or [f"   {label}"]
+                         subsequent_indent=" " * 13, break_on_hyphens=False) or [f"   {label}"]
+
+
+def _note(text: str) -> list[str]:
+    """A sentence under a verdict, indented under its first line."""
+    return textwrap.wrap(text, width=88, initial_indent="   ", subsequent_indent="   ",
+                         break_on_hyphens=False)
+
+
+#: At most this many lines of what the student's code printed are shown under a verdict.
+PRINTED_LINES = 12
+
+
+def _printed(text: str) -> list[str]:
+    """What the student's code printed during a check, shown under the verdict, indented."""
+    lines = text.rstrip("\n").splitlines()
+    if not lines:
+        return []
+    shown_lines = [f"   │ {line}" for line in lines[:PRINTED_LINES]]
+    if len(lines) > PRINTED_LINES:
+        shown_lines.append(f"   │ ... and {len(lines) - PRINTED_LINES} more lines")
+    return ["   Your code printed, while the check ran:", *shown_lines]
 
 
 def passed(name: str, detail: str) -> None:
@@ -233,17 +281,17 @@ def passed(name: str, detail: str) -> None:
 
 
 def not_done(name: str, fallback: str | None) -> None:
-    then = (f" The notebook carries on with {fallback} for now." if fallback
-            else " The cells below that need it will say so.")
-    print(f"{NOT_DONE} {name}: not done yet.{then}")
+    then = (f"The notebook carries on with {fallback} for now." if fallback
+            else "The cells below that need it will say so.")
+    print("\n".join([f"{NOT_DONE} {name}: not done yet.", *_note(then)]))
 
 
 def stale(name: str, student: Any) -> None:
     what = f"{getattr(student, '__module__', 'wslab')}.{getattr(student, '__qualname__', '')}"
     print("\n".join([f"{STALE} {name}: run your exercise cell first.",
-                     *_wrapped("", f"What this check was given is the kit's own {what}, not "
-                                   "your code, so there is nothing of yours to check yet. Run "
-                                   "the cell where you wrote it, then this check again.")]))
+                     *_note(f"What this check was given is the kit's own {what}, not your code, "
+                            "so there is nothing of yours to check yet. Run the cell where you "
+                            "wrote it, then this check again.")]))
 
 
 def failed(name: str, *, tried: str, expected: str, got: str, hint: str,
@@ -255,7 +303,7 @@ def failed(name: str, *, tried: str, expected: str, got: str, hint: str,
              *_wrapped("expected:", expected),
              *_wrapped("got:", got)]
     if fallback:
-        lines.append(f"   The notebook carries on with {fallback} until yours passes.")
+        lines += _note(f"The notebook carries on with {fallback} until yours passes.")
     print("\n".join(lines))
 
 
@@ -357,6 +405,37 @@ def guard_this_thread() -> None:
         sys.settrace(_LoopGuard(LOOP_LIMIT).enter)
 
 
+class GuardedCoroutine:
+    """Awaits a coroutine of the student's, arming the loop guard before each of its steps.
+
+    The guard lets go of the thread once it has stopped an endless loop (see
+    :func:`guard_this_thread`). Other coroutines of the student's that share this thread's
+    event loop would then run unguarded, and the next endless one would hang the kernel. So
+    each step is guarded afresh, and ``stopped`` is called the moment the guard has acted,
+    for the caller to cancel the others.
+    """
+
+    def __init__(self, coroutine: Any, stopped: Callable[[], None]) -> None:
+        self.coroutine, self.stopped = coroutine, stopped
+
+    def __await__(self) -> Any:
+        step, value = self.coroutine.send, None
+        while True:
+            guard_this_thread()
+            try:
+                waiting_for = step(value)
+            except StopIteration as done:
+                return done.value
+            finally:
+                if sys.gettrace() is None:  # the guard stopped a loop in this step
+                    self.stopped()
+            try:
+                step, value = self.coroutine.send, (yield waiting_for)
+            except BaseException as exc:  # a cancellation, thrown in where the test waits
+                step, value = self.coroutine.throw, exc
+
+
+
 @contextlib.contextmanager
 def loop_guard() -> Iterator[None]:
     """Guard student code run in this thread inside the ``with`` block."""
@@ -412,6 +491,43 @@ def call(function: Callable[..., Any], args: tuple[Any, ...] = (),
         raise Failure(tried=tried, expected=expected, got="None (and it printed something)",
                       hint=PRINT_NOT_RETURN)
     return got
+
+
+async def call_method(method: Callable[..., Any], *args: Any, tried: str, expected: str,
+                      hint: str | Callable[[BaseException], str], plain: bool = False,
+                      patience: float | None = None) -> Any:
+    """Call one of the student's methods as its caller does: awaited, or (``plain``) not.
+
+    :func:`call` is for plain functions that return a value. The methods of a manager or a
+    worker are mostly async; one that waits too long is a finding (``patience``: it raises
+    asyncio.TimeoutError), and one that is async where the caller does not await it, or plain
+    where the caller awaits it, is a mistake of its own. ``hint`` (or ``hint(exc)``) names a
+    mistake that raised.
+    """
+    name = getattr(method, "__name__", "the method")
+    try:
+        result = method(*args)
+        if plain:
+            if inspect.iscoroutine(result):
+                result.close()
+                raise Failure(tried=tried, expected=expected,
+                              got="a coroutine object: nothing in it ran",
+                              hint=f"{name} is a plain def, not an async def: its "
+                                   "caller calls it without await, so nothing in an async "
+                                   "def would ever run.")
+            return result
+        if not inspect.isawaitable(result):
+            raise Failure(tried=tried, expected=expected,
+                          got=f"it returned {shown(result)}, not something to await",
+                          hint=f"{name} must be an async def: its caller awaits it, and it "
+                               "awaits other async methods in turn.")
+        return await (result if patience is None else asyncio.wait_for(result, patience))
+    except (Failure, NotImplementedError, asyncio.TimeoutError):
+        raise
+    except Exception as exc:  # the student's bug, reported as what the method did
+        said = common_exception(exc) or (hint(exc) if callable(hint) else hint)
+        raise Failure(tried=tried, expected=expected, got=describe_exception(exc),
+                      hint=said) from None
 
 
 def _call_text(name: str, case: Case) -> str:
@@ -470,21 +586,42 @@ def run_check(name: str, body: Callable[[], str], *, fallback: str | None = None
         stale(name, student)
         _record(name, "stale", judged)
         return False
+    printed = io.StringIO()
     try:
-        with loop_guard():
+        with loop_guard(), contextlib.redirect_stdout(printed), _unawaited_coroutines_dropped():
             detail = body()
     except (NotDone, NotImplementedError):
         not_done(name, fallback)
-        _record(name, "not_done", judged)
-        return False
+        status = "not_done"
     except Failure as failure:
         failed(name, tried=failure.tried, expected=failure.expected, got=failure.got,
                hint=failure.hint, fallback=fallback)
-        _record(name, "failed", judged)
-        return False
-    passed(name, detail)
-    _record(name, "passed", judged)
-    return True
+        status = "failed"
+    else:
+        passed(name, detail)
+        status = "passed"
+    print("\n".join(_printed(printed.getvalue())), end="\n" if printed.getvalue() else "")
+    _record(name, status, judged)
+    return status == "passed"
+
+
+@contextlib.contextmanager
+def _unawaited_coroutines_dropped() -> Iterator[None]:
+    """Collect the coroutines a check leaves unawaited, without Python's warning about them.
+
+    A check that finds a missing ``await`` has, by then, made the coroutine the student's code
+    forgot; when it is garbage-collected Python prints "RuntimeWarning: coroutine ... was
+    never awaited" in red under the verdict, naming the check's own test objects. The verdict
+    has already named the mistake, so while a check runs that warning is off, and the
+    coroutines it left are collected before it ends.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="coroutine .* was never awaited",
+                                category=RuntimeWarning)
+        try:
+            yield
+        finally:
+            gc.collect()  # the ones still held in reference cycles
 
 
 async def run_async_check(name: str, body: Callable[[], Awaitable[str]], *,
@@ -496,9 +633,10 @@ async def run_async_check(name: str, body: Callable[[], Awaitable[str]], *,
     """
     problem: Exception | None = None
     detail = ""
+    printed = io.StringIO()
     if not is_kit_object(student):
         try:
-            with loop_guard():
+            with loop_guard(), contextlib.redirect_stdout(printed), _unawaited_coroutines_dropped():
                 detail = await asyncio.wait_for(body(), timeout)
         except asyncio.TimeoutError:
             problem = Failure(tried="the whole check", expected=f"to finish within {timeout:g} s",
@@ -513,6 +651,7 @@ async def run_async_check(name: str, body: Callable[[], Awaitable[str]], *,
                                                             "from your code.")
 
     def outcome() -> str:
+        print(printed.getvalue(), end="")  # shown under the verdict, as for run_check
         if problem is not None:
             raise problem
         return detail

@@ -53,8 +53,7 @@ from wslab.runner import BackgroundServer, ServerStartError
 
 __all__ = [
     "GREETING", "SHOUT_PATH", "REPLY_PATH", "WEBSOCKET_CALLS", "BINARY_TO_ECHO", "EXERCISES",
-    "WatchedApp", "connection_mistake", "unawaited_connection_calls", "unasserted_comparisons",
-    "unasserted_hint",
+    "WatchedApp", "connection_mistake", "unasserted_comparisons", "unasserted_hint",
     "check_shout", "check_reply", "check_shout_test",
 ]
 
@@ -163,31 +162,6 @@ def connection_mistake(exc: BaseException) -> str | None:
     if "once a close message has been sent" in text:
         return "Your endpoint sent something after closing the connection: closing comes last."
     return None
-
-
-def unawaited_connection_calls(code: Any, names: tuple[str, ...] = WEBSOCKET_CALLS
-                               ) -> list[str]:
-    """Calls to ``names`` in ``code``'s source left without ``await``, stored ones included.
-
-    :func:`~wslab.checks.core.unawaited_calls` counts ``text = websocket.receive_text()`` as
-    handled, since a stored coroutine may be awaited later. For the connection's own methods
-    that is the commonest forgotten await of all, so it counts here, unless the name it is
-    stored in is awaited somewhere.
-    """
-    found = unawaited_calls(code, names)
-    try:
-        tree = ast.parse(source_of(code))
-    except SyntaxError:
-        return found
-    awaited = {node.value.id for node in ast.walk(tree)
-               if isinstance(node, ast.Await) and isinstance(node.value, ast.Name)}
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
-                and isinstance(node.value.func, ast.Attribute) and node.value.func.attr in names
-                and not any(isinstance(target, ast.Name) and target.id in awaited
-                            for target in node.targets)):
-            found.append(ast.unparse(node.value))
-    return found
 
 
 def unasserted_comparisons(test: Any) -> list[str]:
@@ -416,7 +390,7 @@ async def _check_endpoint(endpoint: Any, *, name: str, path: str,
                           success: str) -> Any:
     async def body() -> str:
         _preflight(endpoint, name, path)
-        unawaited = unawaited_connection_calls(_code_of(endpoint, path))
+        unawaited = unawaited_calls(_code_of(endpoint, path), WEBSOCKET_CALLS)
         watched = WatchedApp(_app_for(endpoint, path))
         try:
             server = BackgroundServer(watched, name=f"check-{name}-{next(_names)}",

@@ -30,7 +30,6 @@ import itertools
 import json
 import math
 import re
-import sys
 import threading
 import time
 from typing import Any, Awaitable, Callable
@@ -44,8 +43,8 @@ from wslab import envelope
 from wslab.access import origin_allowed
 from wslab.answers import hardening as answers
 from wslab.chat import create_app
-from wslab.checks.core import (LOOP_LIMIT, Case, Failure, Mistake, NotDone, StuckInLoop,
-                               check_function, common_exception, describe_exception,
+from wslab.checks.core import (LOOP_LIMIT, Case, Failure, GuardedCoroutine, Mistake, NotDone,
+                               StuckInLoop, check_function, common_exception, describe_exception,
                                guard_this_thread, missing_await_hint, run_async_check, shown,
                                source_of, unawaited_calls)
 from wslab.checks.predictions import Question
@@ -196,35 +195,6 @@ class _TestRun:
         return f"it passed ({self.seconds:.1f} s)"
 
 
-class _GuardedRun:
-    """Awaits a coroutine of the student's, arming the loop guard before each of its steps.
-
-    The guard lets go of the thread once it has stopped an endless loop (see
-    :func:`wslab.checks.core.guard_this_thread`). The other runs of the same test share this
-    thread's event loop, and the next one to reach that loop would hang the kernel, so each
-    step is guarded afresh, and ``stopped`` is called the moment the guard has acted.
-    """
-
-    def __init__(self, coroutine: Any, stopped: Callable[[], None]) -> None:
-        self.coroutine, self.stopped = coroutine, stopped
-
-    def __await__(self) -> Any:
-        step, value = self.coroutine.send, None
-        while True:
-            guard_this_thread()
-            try:
-                waiting_for = step(value)
-            except StopIteration as done:
-                return done.value
-            finally:
-                if sys.gettrace() is None:  # the guard stopped a loop in this step
-                    self.stopped()
-            try:
-                step, value = self.coroutine.send, (yield waiting_for)
-            except BaseException as exc:  # a cancellation, thrown in where the test waits
-                step, value = self.coroutine.throw, exc
-
-
 async def _run_test(test: Callable[[str], Awaitable[None]], ws_url: str,
                     runs: list[asyncio.Future[None]]) -> _TestRun:
     """Run ``test(ws_url)`` for at most :data:`TEST_RUN_TIMEOUT` seconds, beside ``runs``.
@@ -240,7 +210,7 @@ async def _run_test(test: Callable[[str], Awaitable[None]], ws_url: str,
                 other.cancel()
 
     began = time.monotonic()
-    run = asyncio.ensure_future(_GuardedRun(test(ws_url), stop_the_others))
+    run = asyncio.ensure_future(GuardedCoroutine(test(ws_url), stop_the_others))
     runs.append(run)
     await asyncio.wait({run}, timeout=TEST_RUN_TIMEOUT)
     seconds = time.monotonic() - began

@@ -22,14 +22,14 @@ import contextvars
 import inspect
 import io
 import json
-from typing import Any, Callable
+from typing import Any
 
 from starlette.websockets import WebSocketDisconnect
 
 from wslab import lecture
-from wslab.checks.core import (Failure, NotDone, common_exception, describe_exception,
-                               missing_await_hint, run_async_check, shown, source_of,
-                               unawaited_calls)
+from wslab.checks.core import (Failure, NotDone, call_method, common_exception,
+                               describe_exception, missing_await_hint, run_async_check, shown,
+                               source_of, unawaited_calls)
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
 from wslab.envelope import CLOSE_TOO_SLOW
@@ -165,41 +165,6 @@ def _make(cls: Any, *args: Any, call: str, hint: str, **kwargs: Any) -> Any:
     except Exception as exc:
         raise Failure(tried=call, expected="a new manager", got=describe_exception(exc),
                       hint=common_exception(exc) or hint) from None
-
-
-async def call_method(method: Callable[..., Any], *args: Any, tried: str, expected: str,
-                      hint: str | Callable[[BaseException], str], plain: bool = False,
-                      patience: float | None = None) -> Any:
-    """Call one of the student's methods as its caller does: awaited, or (``plain``) not.
-
-    The harness's ``call`` is for plain functions; the methods of a manager (and of lesson 07's
-    worker) are mostly async, and one that waits too long is a finding here (``patience``:
-    asyncio.TimeoutError). ``hint`` (or ``hint(exc)``) names a mistake that raised.
-    """
-    name = getattr(method, "__name__", "the method")
-    try:
-        result = method(*args)
-        if plain:
-            if inspect.iscoroutine(result):
-                result.close()
-                raise Failure(tried=tried, expected=expected,
-                              got="a coroutine object: nothing in it ran",
-                              hint=f"{name} is a plain def in the lecture, not an async def: "
-                                   "the endpoint calls it without await, so nothing in an "
-                                   "async def would ever run.")
-            return result
-        if not inspect.isawaitable(result):
-            raise Failure(tried=tried, expected=expected,
-                          got=f"it returned {shown(result)}, not something to await",
-                          hint=f"{name} must be an async def: its caller awaits it, and it "
-                               "awaits other async methods in turn.")
-        return await (result if patience is None else asyncio.wait_for(result, patience))
-    except (Failure, NotImplementedError, asyncio.TimeoutError):
-        raise
-    except Exception as exc:  # the student's bug, reported as what the method did
-        said = common_exception(exc) or (hint(exc) if callable(hint) else hint)
-        raise Failure(tried=tried, expected=expected, got=describe_exception(exc),
-                      hint=said) from None
 
 
 def _same_count(manager: Any, when: str) -> None:

@@ -73,7 +73,8 @@ async def show_progress(exercises: Iterable[Judged], namespace: Mapping[str, Any
     statuses: dict[str, str] = {}
     for exercise in exercises:
         statuses[exercise.name] = await exercise.status(namespace)
-    width = max((len(name) for name in statuses), default=0)
+    # Names line up, except one so long (a prediction's) that it would push every status right.
+    width = min(max((len(name) for name in statuses), default=0), 24)
     lines = ["Your progress in this notebook:"]
     for name, status in statuses.items():
         mark, said = SAID[status]
@@ -83,6 +84,6 @@ async def show_progress(exercises: Iterable[Judged], namespace: Mapping[str, Any
         lines.append(f"{passing} of {len(statuses)} done: everything in this notebook passes.")
     else:
         lines.append(f"{passing} of {len(statuses)} done. Go back to the others when you "
-                     "like: the next notebook does not need them.")
+                     "like: no other notebook needs your answers.")
     print("\n".join(lines))
     return statuses

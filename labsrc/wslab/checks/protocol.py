@@ -222,6 +222,9 @@ def _encode_exception_hint(exc: BaseException) -> str:
     if isinstance(exc, struct.error):
         return ("struct could not pack the length: 'H' holds up to 65535, so 65536 bytes and "
                 "more need 127 and an 8-byte length ('!Q').")
+    if isinstance(exc, OverflowError):  # (65536).to_bytes(2, "big")
+        return ("A length did not fit the bytes you packed it into (OverflowError): 126 to "
+                "65535 take 2 bytes, 65536 and more take 8, after 127 in byte 1.")
     if isinstance(exc, IndexError):
         return "The mask has 4 bytes: use mask[i % 4] for payload byte i."
     if isinstance(exc, ValueError) and "bytes must be in range" in text:
@@ -233,24 +236,6 @@ def _encode_exception_hint(exc: BaseException) -> str:
     return "Build the header first (byte 0, byte 1, the extended length), then key and payload."
 
 
-#: Core's hint for an OverflowError is about ``2 ** attempt`` (lesson 05's backoff); here one
-#: comes from a length packed into too few bytes, as ``(65536).to_bytes(2, "big")`` does.
-LENGTH_OVERFLOW = ("A length did not fit the bytes you packed it into (OverflowError): 126 to "
-                   "65535 take 2 bytes, 65536 and more take 8, after 127 in byte 1.")
-
-
-def _encode(encode_frame: Callable[..., bytes], opcode: Opcode, payload: bytes,
-            mask: bytes | None, fin: bool, *, tried: str, expected: str) -> Any:
-    """Call the student's encoder as :func:`call` does, with this exercise's overflow hint."""
-    try:
-        return call(encode_frame, (opcode, payload), {"mask": mask, "fin": fin}, tried=tried,
-                    expected=expected, hint=_encode_exception_hint)
-    except Failure as failure:
-        if failure.got.startswith("raised OverflowError"):
-            failure.hint = LENGTH_OVERFLOW
-        raise
-
-
 def check_encode_frame(encode_frame: Callable[..., bytes]) -> Callable[..., bytes]:
     """Exercise 2: ``encode_frame(opcode, payload, mask=..., fin=...)`` returns a frame's bytes."""
 
@@ -258,8 +243,8 @@ def check_encode_frame(encode_frame: Callable[..., bytes]) -> Callable[..., byte
         for opcode, payload, mask, fin, what in ENCODE_CASES:
             tried = f"{_encode_call(opcode, payload, mask, fin)}  ({what})"
             right = protocol.encode_frame(opcode, payload, mask=mask, fin=fin)
-            got = _encode(encode_frame, opcode, payload, mask, fin, tried=tried,
-                          expected=_hex(right))
+            got = call(encode_frame, (opcode, payload), {"mask": mask, "fin": fin}, tried=tried,
+                       expected=_hex(right), hint=_encode_exception_hint)
             if got != right:
                 raise Failure(tried=tried, expected=_hex(right),
                               got=_hex(got, 16 if len(right) > 16 else len(right) + 8),

@@ -19,10 +19,10 @@ from typing import Any, Callable
 
 from wslab.answers import scaling as answers
 from wslab.broker import INSTALL_REDIS, RedisServer, backoff_delay, safe_url, sequence_check
-from wslab.checks.core import (Case, Failure, Mistake, NotDone, check_function,
+from wslab.checks.core import (Case, Failure, Mistake, NotDone, call_method, check_function,
                                describe_exception, missing_await_hint, run_async_check, shown,
                                unawaited_calls)
-from wslab.checks.manager import FakeSocket, call_method, settle
+from wslab.checks.manager import FakeSocket, settle
 from wslab.checks.progress import Exercise
 
 # -- finding Redis ------------------------------------------------------------------------------
@@ -294,7 +294,7 @@ async def _worker_body(cls: Any) -> str:
 async def check_worker(cls: Any) -> Any:
     """Exercise 1: ``client_said`` publishes, ``on_event`` delivers. Returns the class to use."""
     ok = await run_async_check("Worker", lambda: _worker_body(cls), student=cls,
-                               fallback="the kit's Worker (wslab.answers.scaling)", timeout=5.0)
+                               fallback="the kit's Worker", timeout=5.0)
     return cls if ok else answers.Worker
 
 

@@ -406,7 +406,7 @@ async def _online_run(cls: type) -> str:
                           hint="Start handle() with super().handle(message): that is what "
                                "keeps the log and the count working.")
 
-        peers.append(carol := await _peer(server, "carol"))
+        peers.append(await _peer(server, "carol"))
         await run.expect({"alice", "bob", "carol"},
                          tried="carol connects (everyone else gets {\"type\": \"join\", "
                                "\"user\": \"carol\", ...})",
