@@ -21,7 +21,7 @@ help:
 # One virtual environment with the pinned packages and the kit's own package, reinstalled
 # only when requirements.txt or pyproject.toml change. Python 3.10 gets ipykernel 7.3, which runs
 # widget callbacks on a thread of their own when JupyterLab sends widget messages over a kernel
-# subshell: there JupyterLab is told not to, so callbacks run on the loop as lesson 06 teaches.
+# subshell: there JupyterLab is told not to, so callbacks run on the loop as elective E4 teaches.
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -13,6 +13,10 @@ computed, not guessed. The estimate counts what a student meets in the student n
   on its verdict;
 - **each prediction**: :data:`MINUTES_PER_PREDICTION`, to think, write a letter down, and run.
 
+Exercises and predictions are what the notebook's closing summary lists: the ``EXERCISES`` of
+the check module the lesson imports them from. That counts every checked task, including
+those without a function to write (edit a script, type a line into a widget, join the class).
+
 The rates are those of the kit's teaching review, which timed the lessons by hand against
 these counts: slower than a fluent reader, because the prose is technical and read beside
 running code. A test fails when a lesson states less time than its estimate, and the
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib
 import io
 import math
 import re
@@ -42,9 +47,8 @@ MINUTES_PER_LINE_WRITTEN = 1.0
 MINUTES_PER_EXERCISE = 3.0
 MINUTES_PER_PREDICTION = 2.0
 
-#: The stub of an exercise names it; ``Class.method`` stubs are parts of one exercise.
-EXERCISE_STUB = re.compile(r'NotImplementedError\("exercise: (?P<name>[\w ]+)')
-PREDICTION = re.compile(r"\.predict\(")
+#: The line of a lesson that imports the check module whose ``EXERCISES`` it sums up.
+SUMMARY = re.compile(r"^from (?P<module>wslab\.checks\.\w+) import .*\bEXERCISES\b", re.MULTILINE)
 WORD = re.compile(r"\w+(?:['’-]\w+)*")
 STATED = re.compile(r"\*\*Time:\*\* (\d+) minutes \((\d+) teaching, (\d+) exercises\)")
 
@@ -125,8 +129,7 @@ def lines_written(student: str, solution: str) -> int:
 def estimate(path: Path) -> Estimate:
     """Count what the student notebook built from lesson source ``path`` holds."""
     lesson = jupytext.read(path, fmt="py:percent")
-    words = cells = shown = written = predictions = 0
-    exercises: set[str] = set()
+    words = cells = shown = written = 0
     for number, cell in enumerate(lesson.cells):
         if cell.cell_type == "markdown":
             words += len(WORD.findall(cell.source))
@@ -136,10 +139,21 @@ def estimate(path: Path) -> Estimate:
             shown += sum(1 for line in student.splitlines() if line.strip())
             if student != solution:
                 written += lines_written(student, solution)
-            exercises.update(match["name"] for match in EXERCISE_STUB.finditer(student))
-            predictions += len(PREDICTION.findall(student))
+    exercises, predictions = summary_counts(path.read_text(encoding="utf-8"))
     return Estimate(words=words, cells_run=cells, lines_shown=shown, lines_written=written,
-                    exercises=len(exercises), predictions=predictions)
+                    exercises=exercises, predictions=predictions)
+
+
+def summary_counts(source: str) -> tuple[int, int]:
+    """How many exercises and predictions the lesson's closing summary lists."""
+    match = SUMMARY.search(source)
+    if match is None:
+        return 0, 0
+    from wslab.checks.predictions import Question  # imported here: the kit, not the build tool
+
+    entries = importlib.import_module(match["module"]).EXERCISES
+    predictions = sum(isinstance(entry, Question) for entry in entries)
+    return len(entries) - predictions, predictions
 
 
 def stated(path: Path) -> Stated | None:

@@ -4,7 +4,7 @@
 
     python slides/build.py              # slides/build/: index.html (the deck), guide.html
     python slides/build.py --out DIR    # the same, into DIR
-    python slides/build.py --check      # fail if instructor-guide.md's timetables are stale
+    python slides/build.py --check      # fail if the guide's or the README's tables are stale
 
 Run it with the kit's virtual environment (``make slides`` does): it imports ``wslab``.
 
@@ -20,8 +20,9 @@ What it does:
   highlights it with Pygments, so a slide can never show code the kit no longer has (a name that
   is gone stops the build);
 - draws every diagram from code (``slides/diagrams.py``), including the lessons' own figures;
-- reads each lesson's title, time, objectives and steps from ``labsrc/lessons/``, for the lesson
-  slides, the agenda, and the timetables it writes into ``instructor-guide.md`` between the
+- reads each lesson's title, time, objectives and steps from ``labsrc/lessons/``, and its time
+  estimate from ``labsrc/lesson_time.py``, for the lesson slides, the agenda, the timetables it
+  writes into ``instructor-guide.md`` and the list of notebooks in ``README.md``, between their
   ``GENERATED`` markers (the plans themselves are in ``slides/timeline.py``);
 - renders the guide as ``guide.html`` next to the deck.
 
@@ -34,6 +35,7 @@ import argparse
 import ast
 import contextlib
 import dataclasses
+import functools
 import html
 import importlib.util
 import io
@@ -55,6 +57,7 @@ LESSONS = LABSRC / "lessons"
 ENGINE = SLIDES / "engine"
 DECK = SLIDES / "deck.md"
 GUIDE = SLIDES / "instructor-guide.md"
+README = ROOT / "README.md"
 DEFAULT_OUT = SLIDES / "build"
 
 sys.path[:0] = [str(SLIDES), str(LABSRC)]
@@ -62,7 +65,7 @@ sys.path[:0] = [str(SLIDES), str(LABSRC)]
 import diagrams  # noqa: E402  (slides/diagrams.py)
 import timeline  # noqa: E402  (slides/timeline.py)
 from build_notebooks import CORE_LESSONS, ELECTIVE_LESSONS  # noqa: E402  (labsrc/)
-from lesson_time import STATED  # noqa: E402  (labsrc/)
+import lesson_time  # noqa: E402  (labsrc/)
 
 #: Pygments' colours for code on slides: strong, dark colours that survive a projector.
 CODE_STYLE = "vs"
@@ -85,15 +88,25 @@ class SkipSlide(Exception):
 
 @dataclasses.dataclass
 class Lesson:
-    number: str             # "01"
-    stem: str               # "01_protocol_basics"
-    title: str              # "Protocol basics: a WebSocket, byte by byte"
+    number: str             # "01", or "E1" for an elective
+    stem: str               # "01_first_endpoint"
+    title: str              # "A first endpoint: ..."
     minutes: int
     teaching: int
     exercises: int
     builds_on: str          # Markdown
     objectives: list[str]   # Markdown, one item each
-    steps: dict[int, str]   # 1 -> "Why WebSockets: polling against push, measured"
+    steps: dict[int, str]   # 1 -> "An app with a health check"
+    source: Path            # labsrc/lessons/01_first_endpoint.py
+
+    @property
+    def core(self) -> bool:
+        """Whether the lesson is on the core track (numbered), not an elective (lettered)."""
+        return not self.number.startswith("E")
+
+    @functools.cached_property
+    def estimate(self) -> lesson_time.Estimate:
+        return lesson_time.estimate(self.source)
 
     @property
     def notebook(self) -> str:
@@ -110,20 +123,6 @@ class Lesson:
             if match:
                 found.append(match.group(1))
         return found
-
-    def step_numbers(self, spec: str | None) -> list[int]:
-        """``"1-3, 5"`` -> [1, 2, 3, 5]; None -> every step. Each must exist."""
-        if spec is None:
-            return sorted(self.steps)
-        numbers: list[int] = []
-        for part in spec.split(","):
-            low, _, high = part.strip().partition("-")
-            numbers.extend(range(int(low), int(high or low) + 1))
-        missing = [n for n in numbers if n not in self.steps]
-        if missing:
-            raise BuildError(f"lesson {self.number} has no step {missing[0]} (plan: {spec!r}); "
-                             f"its steps are 1-{max(self.steps)}: fix slides/timeline.py")
-        return numbers
 
 
 def _markdown_of(source: str) -> str:
@@ -159,7 +158,7 @@ def read_lesson(path: Path) -> Lesson:
     markdown = _markdown_of(path.read_text(encoding="utf-8"))
     where = path.relative_to(ROOT)
     title = re.search(r"^# (\d\d|E\d) · (.+)$", markdown, re.MULTILINE)
-    time = STATED.search(" ".join(markdown.split()))
+    time = lesson_time.STATED.search(" ".join(markdown.split()))
     builds_on = re.search(r"\*\*Builds on:\*\*(.+?)(?:\n\s*\n|$)", markdown, re.DOTALL)
     if not (title and time and builds_on):
         raise BuildError(f"{where}: expected a title '# NN · ...' and a line '**Time:** N minutes "
@@ -177,7 +176,7 @@ def read_lesson(path: Path) -> Lesson:
     return Lesson(number=title.group(1), stem=path.stem, title=title.group(2).strip(),
                   minutes=minutes, teaching=teaching, exercises=exercises,
                   builds_on=builds_on_text,
-                  objectives=objectives, steps=steps)
+                  objectives=objectives, steps=steps, source=path)
 
 
 def read_lessons(folder: Path = LESSONS) -> dict[str, Lesson]:
@@ -445,9 +444,10 @@ def directive_lesson(args: list[str], ctx: Context) -> str:
     ctx.notes.append(
         f"Lesson {lesson.number} takes **{lesson.minutes} minutes** ({lesson.teaching} teaching, "
         f"{lesson.exercises} exercises). Builds on: {lesson.builds_on}\n\n"
-        f"Its steps: " + "; ".join(f"{n}. {t}" for n, t in lesson.steps.items()) + ".\n\n"
-        f"Where students get stuck, and how to unblock them: the instructor guide, lesson "
-        f"{lesson.number}.")
+        "Its steps: " + "; ".join(f"{n}. {t}" for n, t in lesson.steps.items()) + ".\n\n"
+        "How to teach it, and where students get stuck: the instructor guide, "
+        + ("*Teaching the core, block by block*" if lesson.core
+           else "*Electives: where students get stuck*") + f", lesson {lesson.number}.")
     listing = f" Exercises: {', '.join(md_inline(e) for e in exercises)}." if exercises else ""
     return (f'<div class="lesson-card"><div><h2>You will</h2><ul>{objectives}</ul></div>'
             f'<div class="lesson-time"><b>{lesson.minutes}</b>minutes<br>{lesson.teaching} '
@@ -456,13 +456,20 @@ def directive_lesson(args: list[str], ctx: Context) -> str:
 
 
 def directive_agenda(args: list[str], ctx: Context) -> str:
+    core = [lesson for lesson in ctx.lessons.values() if lesson.core]
+    electives = [lesson for lesson in ctx.lessons.values() if not lesson.core]
     rows = "".join(
         f"<tr><td><code>{lesson.number}</code></td><td>{md_inline(lesson.title)}</td>"
-        f"<td>{lesson.minutes} min</td></tr>" for lesson in ctx.lessons.values())
-    total = sum(lesson.minutes for lesson in ctx.lessons.values())
-    return (f'<table class="agenda"><thead><tr><th>lesson</th><th>what you build and learn</th>'
-            f"<th>time</th></tr></thead><tbody>{rows}<tr><td></td><td><b>all of them</b></td>"
-            f"<td><b>{total // 60} h {total % 60:02d}</b></td></tr></tbody></table>")
+        f"<td>{lesson.minutes} min</td></tr>" for lesson in core)
+    total = sum(lesson.minutes for lesson in core)
+    later = ", ".join(f"<code>{lesson.number}</code> {md_inline(lesson.short_title)}"
+                      for lesson in electives)
+    return (f'<table class="agenda"><thead><tr><th>core</th><th>what you build and learn</th>'
+            f"<th>time</th></tr></thead><tbody>{rows}<tr><td></td><td><b>the core track</b> "
+            f"(00 at home)</td>"
+            f"<td><b>{total // 60} h {total % 60:02d}</b></td></tr></tbody></table>"
+            + (f'<p class="small"><b>Electives, afterwards:</b> {later}.</p>'
+               if electives else ""))
 
 
 def directive_handshake(args: list[str], ctx: Context) -> str:
@@ -709,46 +716,47 @@ def _clock(minutes: int) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}"
 
 
-def _steps_text(lesson: Lesson, numbers: list[int]) -> str:
-    """``1-3, 5`` for a list of step numbers."""
-    runs: list[list[int]] = []
-    for n in numbers:
-        if runs and n == runs[-1][-1] + 1:
-            runs[-1].append(n)
-        else:
-            runs.append([n])
-    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
+def _lesson_rows(lessons: list[Lesson]) -> list[str]:
+    rows = ["| lesson | title | words | estimate | teaching | exercises | stated |",
+            "|---|---|---:|---:|---:|---:|---:|"]
+    for lesson in lessons:
+        rows.append(f"| {lesson.number} | {lesson.title} | {lesson.estimate.words:,} "
+                    f"| {lesson.estimate.minutes} | {lesson.teaching} | {lesson.exercises} "
+                    f"| {lesson.minutes} |")
+    total = sum(lesson.minutes for lesson in lessons)
+    rows.append(f"| | **in all** ({total // 60} h {total % 60:02d}) | | "
+                f"{sum(lesson.estimate.minutes for lesson in lessons)} | "
+                f"{sum(lesson.teaching for lesson in lessons)} | "
+                f"{sum(lesson.exercises for lesson in lessons)} | **{total}** |")
+    return rows
 
 
 def timeline_markdown(lessons: dict[str, Lesson], titles: set[str] | None) -> str:
     """The timetables; a slide a plan names must be one of ``titles`` (None: not checked)."""
-    out = ["The lessons as their sources state them (`labsrc/lessons/`), in minutes:", "",
-           "| lesson | title | teaching | exercises | total |", "|---|---|---:|---:|---:|"]
-    for lesson in lessons.values():
-        out.append(f"| {lesson.number} | {lesson.title} | {lesson.teaching} | {lesson.exercises} "
-                   f"| {lesson.minutes} |")
-    total = sum(lesson.minutes for lesson in lessons.values())
-    out.append(f"| | **all lessons** ({total // 60} h {total % 60:02d}) | "
-               f"{sum(lesson.teaching for lesson in lessons.values())} | "
-               f"{sum(lesson.exercises for lesson in lessons.values())} | **{total}** |")
-
+    core = [lesson for lesson in lessons.values() if lesson.core]
+    electives = [lesson for lesson in lessons.values() if not lesson.core]
+    out = ["Each lesson's time is what its source states (`labsrc/lessons/`); the build checks "
+           "that no lesson states less than the kit's estimate of its content (`estimate`, from "
+           "`labsrc/lesson_time.py`: words read, code shown and run, lines to write, exercises "
+           "and predictions; see [Honest times](#honest-times)). In minutes:", "",
+           "**The core track**, done in full and in order:", "", *_lesson_rows(core), "",
+           "**Electives**, each on its own after the core:", "", *_lesson_rows(electives)]
     for plan in timeline.PLANS:
         out += ["", f"### {plan.title}", "", plan.summary]
-        done: dict[str, set[int]] = {}
+        done: list[str] = []
+        for number in plan.before:
+            if number not in lessons:
+                raise BuildError(f"slides/timeline.py: {plan.title} sends students to lesson "
+                                 f"{number} beforehand, which labsrc/lessons/ does not have")
+            done.append(number)
         if plan.before:
-            homework = []
-            for number in plan.before:
-                lesson = lessons.get(number)
-                if lesson is None:
-                    raise BuildError(f"slides/timeline.py: {plan.title} sends students to lesson "
-                                     f"{number} beforehand, which labsrc/lessons/ does not have")
-                done[number] = set(lesson.steps)
-                homework.append(f"lesson {number} ({lesson.short_title}, `{lesson.notebook}`, "
-                                f"{lesson.minutes} min)")
+            homework = [f"lesson {lessons[n].number} ({lessons[n].short_title}, "
+                        f"`{lessons[n].notebook}`, {lessons[n].minutes} min)" for n in plan.before]
             out += ["", "Before the first session, at home: " + "; ".join(homework) + "."]
+        in_class = 0
         for session in plan.sessions:
             out += ["", f"**{session.title}** ({session.minutes} minutes)", "",
-                    "| at | min | what | in the notebook |", "|---|---:|---|---|"]
+                    "| at | min | what | notebook |", "|---|---:|---|---|"]
             at = 0
             for block in session.blocks:
                 detail = ""
@@ -761,44 +769,53 @@ def timeline_markdown(lessons: dict[str, Lesson], titles: set[str] | None) -> st
                     if lesson is None:
                         raise BuildError(f"slides/timeline.py: {plan.title} plans lesson "
                                          f"{block.lesson}, which labsrc/lessons/ does not have")
-                    numbers = lesson.step_numbers(block.steps)
-                    if block.steps is None and block.minutes != lesson.minutes:
-                        raise BuildError(f"slides/timeline.py: {plan.title} gives all of lesson "
-                                         f"{lesson.number} {block.minutes} minutes; its source "
-                                         f"states {lesson.minutes}")
-                    if block.minutes > lesson.minutes:
+                    if block.minutes != lesson.minutes:
                         raise BuildError(f"slides/timeline.py: {plan.title} gives lesson "
-                                         f"{lesson.number} {block.minutes} minutes, more than "
-                                         f"the {lesson.minutes} its source states")
-                    done.setdefault(lesson.number, set()).update(numbers)
-                    which = "all steps" if block.steps is None else (
-                        f"step{'s' if len(numbers) > 1 else ''} "
-                        f"{_steps_text(lesson, numbers)} of {max(lesson.steps)}")
-                    detail = f"`{lesson.notebook}`, {which} ({lesson.minutes} min in full)"
+                                         f"{lesson.number} {block.minutes} minutes; its source "
+                                         f"states {lesson.minutes}, and a lesson is done in full")
+                    done.append(lesson.number)
+                    in_class += lesson.minutes
+                    detail = f"`{lesson.notebook}`"
                 out.append(f"| {_clock(at)} | {block.minutes} | {block.what} | {detail} |")
                 at += block.minutes
             out.append(f"| {_clock(at)} | | end | |")
             if at != session.minutes:
                 raise BuildError(f"slides/timeline.py: {plan.title}, {session.title} adds up to "
                                  f"{at} minutes, not {session.minutes}")
-        later = []
-        for lesson in lessons.values():
-            left = [n for n in sorted(lesson.steps) if n not in done.get(lesson.number, set())]
-            if lesson.number not in done:
-                later.append(f"lesson {lesson.number} ({lesson.short_title}, {lesson.minutes} min)")
-            elif left:
-                later.append(f"lesson {lesson.number}, step{'s' if len(left) > 1 else ''} "
-                             f"{_steps_text(lesson, left)}")
+        order = [lesson.number for lesson in core]
+        if [n for n in done if n in order] != order:
+            raise BuildError(f"slides/timeline.py: {plan.title} does not do the core track "
+                             f"{', '.join(order)} in full and in this order")
+        estimated = sum(lessons[n].estimate.minutes for n in done if n not in plan.before)
+        out += ["", f"Notebook work in class: {in_class} minutes of lessons as stated "
+                    f"({estimated} by the kit's estimate)."]
+        later = [f"{lesson.number} ({lesson.short_title}, {lesson.minutes} min)"
+                 for lesson in lessons.values() if lesson.number not in done]
         if later:
-            out += ["", "Left for afterwards (homework, self-study with `solutions/`, or another "
-                        "session): " + "; ".join(later) + "."]
+            out += ["", "Afterwards, as electives (homework, self-study with `solutions/`, or "
+                        "another session): " + "; ".join(later) + "."]
     return "\n".join(out)
+
+
+def times_markdown(lessons: dict[str, Lesson], titles: set[str] | None) -> str:
+    """The model behind every estimate, with the rates ``labsrc/lesson_time.py`` uses."""
+    return "\n".join([
+        "| what a student meets | counted as | time |", "|---|---|---:|",
+        f"| prose | words of the Markdown cells | {lesson_time.WORDS_PER_MINUTE} words a minute |",
+        f"| code shown | non-blank lines of the code cells, comments included | "
+        f"{lesson_time.LINES_READ_PER_MINUTE} lines a minute |",
+        f"| running it | code cells | {lesson_time.MINUTES_PER_CELL_RUN:g} min each |",
+        f"| code written | lines of code an answer adds (no comments, no docstrings) | "
+        f"{lesson_time.MINUTES_PER_LINE_WRITTEN:g} min a line |",
+        f"| each exercise | an exercise the notebook's closing summary lists (a function, a "
+        f"file, a script or a widget step) | {lesson_time.MINUTES_PER_EXERCISE:g} min more |",
+        f"| each prediction | a prediction the closing summary lists | "
+        f"{lesson_time.MINUTES_PER_PREDICTION:g} min |"])
 
 
 def lessons_markdown(lessons: dict[str, Lesson], titles: set[str] | None) -> str:
     out = []
     for lesson in lessons.values():
-        exercises = lesson.exercise_titles()
         out += [f"#### {lesson.number} · {lesson.title}", "",
                 f"{lesson.minutes} minutes ({lesson.teaching} teaching, {lesson.exercises} "
                 f"exercises) · `{lesson.notebook}` · builds on: {lesson.builds_on}", "",
@@ -813,24 +830,46 @@ GENERATED = re.compile(
     r"(<!-- BEGIN GENERATED: ([a-z-]+) .*?-->\n)(.*?)(<!-- END GENERATED: \2 -->)", re.DOTALL)
 
 
-def refresh_guide(text: str, lessons: dict[str, Lesson], titles: set[str] | None) -> str:
-    """``text`` with its ``GENERATED`` parts made again from the lessons and the plans;
-    ``titles`` are the deck's slide titles, which the plans may name."""
-    makers = {"timeline": timeline_markdown, "lessons": lessons_markdown}
+def readme_lessons_markdown(lessons: dict[str, Lesson], titles: set[str] | None) -> str:
+    """The README's list of notebooks: the core track, then the electives."""
+    out = []
+    for core, heading in ((True, "The core track, in order (one 3-hour session):"),
+                          (False, "Electives, each on its own after the core:")):
+        out += [heading, "", "| notebook | what you build and learn | time |", "|---|---|---:|"]
+        out += [f"| `{lesson.stem}` | {lesson.title} | {lesson.minutes} min |"
+                for lesson in lessons.values() if lesson.core == core]
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def refresh(text: str, makers: dict[str, Callable[..., str]], where: str,
+            lessons: dict[str, Lesson], titles: set[str] | None) -> str:
+    """``text`` with each of its ``GENERATED`` parts made again by its maker."""
     seen = set()
 
     def fill(match: re.Match) -> str:
         name = match.group(2)
         if name not in makers:
-            raise BuildError(f"slides/instructor-guide.md: unknown generated part {name!r}")
+            raise BuildError(f"{where}: unknown generated part {name!r}")
         seen.add(name)
         return f"{match.group(1)}{makers[name](lessons, titles)}\n{match.group(4)}"
 
     refreshed = GENERATED.sub(fill, text)
     missing = set(makers) - seen
     if missing:
-        raise BuildError(f"slides/instructor-guide.md: no generated part {sorted(missing)}")
+        raise BuildError(f"{where}: no generated part {sorted(missing)}")
     return refreshed
+
+
+def refresh_guide(text: str, lessons: dict[str, Lesson], titles: set[str] | None) -> str:
+    """``text`` with its ``GENERATED`` parts made again from the lessons and the plans;
+    ``titles`` are the deck's slide titles, which the plans may name."""
+    return refresh(text, {"timeline": timeline_markdown, "lessons": lessons_markdown,
+                          "times": times_markdown}, "slides/instructor-guide.md", lessons, titles)
+
+
+def refresh_readme(text: str, lessons: dict[str, Lesson]) -> str:
+    return refresh(text, {"lessons": readme_lessons_markdown}, "README.md", lessons, None)
 
 
 GUIDE_STYLE = """
@@ -910,13 +949,16 @@ def build(out: Path = DEFAULT_OUT, *, deck_text: str | None = None,
     return Result(slides, skipped, sorted(ctx.drawn), out)
 
 
-def guide_is_current() -> tuple[bool, str]:
-    """Whether instructor-guide.md's generated parts match the lessons and plans now."""
+def stale_documents() -> dict[Path, str]:
+    """The guide and the README, where their generated parts differ from the lessons and plans
+    now: each with its fresh text."""
     lessons = read_lessons()
     slides, _ = parse_deck(DECK.read_text(encoding="utf-8"), Context(lessons, None))
-    text = GUIDE.read_text(encoding="utf-8")
-    fresh = refresh_guide(text, lessons, {slide.plain_title for slide in slides})
-    return fresh == text, fresh
+    fresh = {GUIDE: refresh_guide(GUIDE.read_text(encoding="utf-8"), lessons,
+                                  {slide.plain_title for slide in slides}),
+             README: refresh_readme(README.read_text(encoding="utf-8"), lessons)}
+    return {path: text for path, text in fresh.items()
+            if text != path.read_text(encoding="utf-8")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -924,21 +966,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="where to write the deck (default: slides/build)")
     parser.add_argument("--check", action="store_true",
-                        help="only check that instructor-guide.md's generated parts are current")
+                        help="only check that the guide's and the README's generated parts are current")
     args = parser.parse_args(argv)
     try:
-        current, fresh = guide_is_current()
+        stale = stale_documents()
         if args.check:
-            if not current:
-                print("slides/instructor-guide.md is out of date with labsrc/lessons/ or "
-                      "slides/timeline.py: run `make slides` and commit the guide.",
-                      file=sys.stderr)
+            for path in stale:
+                print(f"{path.relative_to(ROOT)} is out of date with labsrc/lessons/ or "
+                      "slides/timeline.py: run `make slides` and commit it.", file=sys.stderr)
+            if stale:
                 return 1
-            print("slides/instructor-guide.md is up to date.")
+            print("slides/instructor-guide.md and README.md are up to date.")
             return 0
-        if not current:
-            GUIDE.write_text(fresh, encoding="utf-8")
-            print("updated slides/instructor-guide.md (timetables and lesson summaries)")
+        for path, fresh in stale.items():
+            path.write_text(fresh, encoding="utf-8")
+            print(f"updated {path.relative_to(ROOT)} (its generated parts)")
         result = build(args.out.resolve())
     except BuildError as exc:
         print(f"slides: {exc}", file=sys.stderr)

@@ -1,15 +1,11 @@
-"""The workshop plans in the instructor guide: which lessons, which of their steps, how long.
+"""The workshop plans in the instructor guide: which lessons, in which order, in how long.
 
-This is the one place to change a plan. ``build.py`` reads each lesson's stated time and its
-numbered steps from ``labsrc/lessons/`` and checks every plan against them: a session adds up
-to its length, a whole lesson gets the time its source states, a part of a lesson gets no more
-than that, and every step named exists. Then it writes the timetables into
-``instructor-guide.md`` (between the ``GENERATED`` markers) and lists what each plan leaves for
-later, including any lesson that no plan mentions yet.
-
-``steps`` names the lesson's numbered steps (``## 3. ...``) done in class, as ``"1-3"`` or
-``"1-5, 7"``; None means the whole lesson. In a block of slides, each title in ``*stars*`` must
-be a slide of ``deck.md``: the build checks that too.
+This is the one place to change a plan. ``build.py`` reads each lesson's stated time from
+``labsrc/lessons/`` and checks every plan against it: a lesson is always done in full and gets
+exactly the time its source states, a session adds up to its length, every plan covers the
+whole core track in order, and every slide a plan names is a slide of ``deck.md`` (titles in
+``*stars*``). Then it writes the timetables into ``instructor-guide.md`` (between the
+``GENERATED`` markers), with each plan's notebook time and what it leaves for later.
 """
 
 from __future__ import annotations
@@ -19,12 +15,11 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class Block:
-    """One stretch of a session: a lesson (or some of its steps), slides, or a break."""
+    """One stretch of a session: a whole lesson, slides, a break, or something the room does."""
 
     minutes: int
     what: str                   # Markdown, one line
-    lesson: str | None = None   # a lesson number such as "01"
-    steps: str | None = None    # the steps done in class; None: the whole lesson
+    lesson: str | None = None   # a lesson number such as "01" or "E2": done in full
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,58 +45,97 @@ def pause(minutes: int) -> Block:
     return Block(minutes, "Break: everyone away from the screen")
 
 
+def lesson(number: str, minutes: int, what: str) -> Block:
+    return Block(minutes, f"Lesson {number}: {what}", lesson=number)
+
+
+OPENING = slides(5, "from the title to *Servers inside Jupyter*")
+MANAGER_SLIDES = slides(5, "*What a connection manager does* to *Many clients: figure 8.4*")
+CLIENT_SLIDES = slides(10, "*One slow client stalls everyone* to *Best practices and error "
+                           "handling* (what lesson 02 showed), then *The client page* to *Events "
+                           "on both sides*, and *Running the classroom chat*")
+MACHINE_CHECK = Block(5, "Everyone runs the machine check, the first cell of lesson 00 (done at "
+                         "home); helpers fix the red lines")
+
+FIRST_ENDPOINT = lesson("01", 35, "`GET /`, the echo endpoint and its five calls; `main.py` "
+                                  "under `uvicorn`, then `BackgroundServer`")
+CHAT_ROOM = lesson("02", 45, "the lecture's manager and `/ws/{client_id}`, watched failing; "
+                             "tasks and queues; the safe manager")
+BROWSER_PAGE = lesson("03", 25, "HTML, CSS and JavaScript for the chat; the lecture's page and "
+                                "its four events; `innerHTML` against `textContent`")
+WIDGET_CHAT = lesson("04", 40, "a chat window of widgets on your own server, then the whole "
+                               "class in one chat on the instructor's server")
+
 PLANS = (
     Plan(
         "One 3-hour session",
-        "The lecture in slides, then the core of lessons 01 to 04 in the notebooks, ending with "
-        "the whole class in one chat. Students do lesson 00 at home beforehand; the later steps "
-        "of each lesson, and the lessons after 04, are for afterwards.",
+        "The lecture in slides, and the four core notebooks in full, ending with the whole "
+        "class in one chat through `ChatWidget` and the page. Students do lesson 00 at home "
+        "beforehand; the electives are for afterwards.",
         (Session("The session", 180, (
-            slides(10, "from the title to *One connection, call by call*"),
-            Block(5, "Lesson 00 again: everyone runs the machine check; fix the red lines now",
-                  lesson="00", steps="1"),
-            Block(25, "Lesson 01: polling against push, the handshake, `accept_key`",
-                  lesson="01", steps="1-3"),
-            Block(40, "Lesson 02: the echo endpoint, servers inside Jupyter, JSON, two exercises",
-                  lesson="02", steps="1-9"),
+            OPENING,
+            MACHINE_CHECK,
+            FIRST_ENDPOINT,
+            MANAGER_SLIDES,
+            CHAT_ROOM,
             pause(10),
-            slides(10, "*Connection management* to *The endpoint (2/2): plain text and leaving*, "
-                       "then *Many clients: figure 8.4*"),
-            Block(40, "Lesson 03: the lecture's manager, watched failing, then made safe",
-                  lesson="03", steps="1-8"),
-            Block(30, "Lesson 04: the endpoint line by line, four attacks, `read_message`",
-                  lesson="04", steps="1-5"),
-            slides(10, "a glance at *Part II · What the kit adds*; then the whole class chats on "
-                       "the instructor's server (*Running the classroom chat*)"),
+            CLIENT_SLIDES,
+            BROWSER_PAGE,
+            WIDGET_CHAT,
         )),),
         before=("00",),
     ),
     Plan(
         "Two 90-minute sessions",
-        "The same path as the 3-hour plan, with a little more of lesson 01 and a recap at the "
-        "start of the second session. Between the sessions, students finish the steps the first "
-        "one left out (the self-checks tell them when they are done).",
+        "The same core, split after the server half. The second session opens with the slides "
+        "that sum up the first, and ends with the whole class in one chat and ten minutes for "
+        "questions and a look at the electives.",
         (
             Session("Session 1", 90, (
-                slides(10, "from the title to *One connection, call by call*"),
-                Block(5, "Lesson 00 again: everyone runs the machine check", lesson="00",
-                      steps="1"),
-                Block(30, "Lesson 01: polling against push, the handshake, `accept_key`, frames",
-                      lesson="01", steps="1-4"),
-                pause(5),
-                Block(40, "Lesson 02: the echo endpoint, servers inside Jupyter, JSON, two "
-                          "exercises", lesson="02", steps="1-9"),
+                OPENING,
+                FIRST_ENDPOINT,
+                MANAGER_SLIDES,
+                CHAT_ROOM,
             )),
             Session("Session 2", 90, (
-                slides(10, "a recap, then *Connection management* to *The endpoint (2/2): plain "
-                           "text and leaving*, and *Many clients: figure 8.4*"),
-                Block(35, "Lesson 03: the lecture's manager, watched failing, then made safe",
-                      lesson="03", steps="1-7"),
+                CLIENT_SLIDES,
+                BROWSER_PAGE,
                 pause(5),
-                Block(30, "Lesson 04: the endpoint line by line, four attacks, `read_message`",
-                      lesson="04", steps="1-5"),
-                slides(10, "a glance at *Part II · What the kit adds*; then the whole class chats "
-                           "on the instructor's server (*Running the classroom chat*)"),
+                WIDGET_CHAT,
+                Block(10, "The whole class stays in the chat: questions, and which elective "
+                          "to take next"),
+            )),
+        ),
+        before=("00",),
+    ),
+    Plan(
+        "A whole day",
+        "The 3-hour session in the morning, then two electives that build on it in the "
+        "afternoon: Python clients that stay connected, and several workers joined by Redis "
+        "(bring Redis, or show its demos from the slides). Any other electives fit the same "
+        "slots: the guide's table gives each one's time.",
+        (
+            Session("Morning", 180, (
+                OPENING,
+                MACHINE_CHECK,
+                FIRST_ENDPOINT,
+                MANAGER_SLIDES,
+                CHAT_ROOM,
+                pause(10),
+                CLIENT_SLIDES,
+                BROWSER_PAGE,
+                WIDGET_CHAT,
+            )),
+            Session("Afternoon", 180, (
+                slides(10, "*The safe page: reconnecting* and *Why jitter*"),
+                lesson("E3", 75, "a Python client with two tasks on one connection; reconnecting "
+                                 "with backoff; the server restarted under it"),
+                pause(10),
+                slides(10, "*Many workers: figure 8.6* to *Scaling out: one room, several "
+                           "workers*"),
+                lesson("E5", 70, "two workers, one room, through Redis; what pub/sub loses; a "
+                                 "Redis outage"),
+                Block(5, "The whole class back in the chat: what each of you would build next"),
             )),
         ),
         before=("00",),

@@ -10,7 +10,7 @@ A plain module, like ``browser.py``: a test imports what it uses from here. (Not
   through JupyterLab's own commands (the server exposes its app to the page for this), which
   is steadier than clicking through menus.
 - :func:`check_widget_chat` is the whole browser check of the chat widgets, taking the notebook
-  as a parameter: the test runs it on lesson 06's solution notebook, so that the lesson itself
+  as a parameter: the test runs it on core lesson 04's solution notebook, so that the lesson itself
   is what is tested in the browser.
 """
 

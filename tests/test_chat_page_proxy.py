@@ -1,4 +1,4 @@
-"""The pages lesson 05 shows inside a notebook, in headless Chromium.
+"""The pages core lesson 03 shows inside a notebook, in headless Chromium.
 
 - Through jupyter-server-proxy, as on JupyterHub or Binder: a real JupyterLab on a free port,
   the chat server in the background, and the page at ``/proxy/<port>/chat``, chatting with a
@@ -11,7 +11,7 @@
   ``JUPYTERHUB_SERVICE_PREFIX`` set as a hub sets it: the frame goes through the proxy and
   chats.
 - The lecture's page (``wslab.display.LECTURE_PAGE``): a chat message with markup runs script
-  in it, as lesson 05 shows, while the kit's page shows the same message as text.
+  in it, as core lesson 03 shows, while the kit's page shows the same message as text.
 
 JupyterLab, its kernels and the chat servers are stopped at the end, also when a test fails.
 Screenshots land in ``test-artifacts/chat-page/`` and ``test-artifacts/jupyterlab/``.
@@ -165,7 +165,7 @@ def test_the_proxy_does_not_pass_the_chat_server_s_close_codes_on(lab, start_cha
     closes the browser's side without a status code, so a client behind it sees 1005 where
     the server sent 1008 (refused) or 1012 (restarting). The in-band error reply before a
     refusal does get through. If this test fails, the proxy has learnt to pass codes on:
-    then clients behind it can rely on the close codes again (see lesson 05, section 11)."""
+    then clients behind it can rely on the close codes again (see core lesson 03)."""
     server = start_chat(token="s3cret")
     # Logged in by cookie: with a ?token= of its own in the address, JupyterLab would read
     # that one as its token and ignore an Authorization header.

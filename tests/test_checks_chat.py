@@ -1,8 +1,10 @@
-"""Lesson 04's checks: each names the mistake of a wrong answer, first, and passes a right one.
+"""Elective E2's checks: each names the mistake of a wrong answer, first, and passes a right one.
 
 A wrong hardened endpoint is written as a student would write it: the lesson's answer with one
 mistake edited in, saved as a module of its own, so that the check can read its source (a
-forgotten ``await`` is found there).
+forgotten ``await`` is found there). The ``reply`` check serves every answer on a real uvicorn
+and talks to it with a real client, so these tests do too; its deadlines are shortened where a
+wrong answer is one that never answers.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import itertools
 import json
 
 import pytest
-from fastapi import FastAPI, WebSocket
+from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.testclient import TestClient
 
 from notebook_run import passes, run_student_notebook
-from verdicts import failure, verdict
+from verdicts import failure, flat, stale, verdict
 from wslab.answers import chat as answers
 from wslab.checks import chat
-from wslab.checks.chat import check_endpoint_tests, check_hardened_endpoint, check_read_message
+from wslab.checks import endpoint as ep
+from wslab.checks.chat import (check_endpoint_tests, check_hardened_endpoint, check_read_message,
+                               check_read_strict, check_reply)
 from wslab.checks.progress import show_progress
 from wslab.envelope import (Chat, PlainText, Rejected, chat_message, error_message, leave_message,
                             plain_text_message, read_client_text)
@@ -32,12 +36,209 @@ from wslab.manager import ConnectionManager
 pytestmark = pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
 
 
-# -- exercise 1: read_message -------------------------------------------------------------------
+@pytest.fixture
+def short_deadlines(monkeypatch):
+    """The reply check's waits (core lesson 01's endpoint harness), shortened."""
+    monkeypatch.setattr(ep, "OPEN_TIMEOUT", 0.5)
+    monkeypatch.setattr(ep, "ANSWER_TIMEOUT", 0.5)
+    monkeypatch.setattr(ep, "END_TIMEOUT", 0.5)
+
+
+# -- exercise 1: reply ----------------------------------------------------------------------------
+
+
+async def reply_stub(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            raise NotImplementedError("exercise: reply")
+    except WebSocketDisconnect:
+        pass
+
+
+def replier(answer):
+    """An endpoint that answers each text message with ``answer(websocket, text)``."""
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            while True:
+                await answer(websocket, await websocket.receive_text())
+        except WebSocketDisconnect:
+            pass
+    return endpoint
+
+
+async def trusts_json(websocket, text):
+    message = json.loads(text)["message"]
+    await websocket.send_json({"reply": message, "length": len(message)})
+
+
+async def no_shape_check(websocket, text):
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        await websocket.send_json({"error": "not JSON"})
+        return
+    message = data.get("message")
+    await websocket.send_json({"reply": message, "length": len(message)})
+
+
+async def python_repr(websocket, text):
+    await websocket.send_text(str({"reply": "hello", "length": 5}))
+
+
+async def counts_bytes(websocket, text):
+    message = json.loads(text)["message"]
+    await websocket.send_json({"reply": message, "length": len(message.encode())})
+
+
+async def wrong_field_name_reply(websocket, text):
+    message = json.loads(text)["message"]
+    await websocket.send_json({"reply": message, "len": len(message)})
+
+
+async def error_in_wrong_field(websocket, text):
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        await websocket.send_json({"message": "that was not JSON"})
+        return
+    await websocket.send_json({"reply": data["message"], "length": len(data["message"])})
+
+
+async def closes_after_error(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            try:
+                data = await websocket.receive_json()
+            except json.JSONDecodeError:
+                await websocket.send_json({"error": "not JSON"})
+                break  # a bad message ends the conversation
+            message = data["message"]
+            await websocket.send_json({"reply": message, "length": len(message)})
+    except WebSocketDisconnect:
+        pass
+
+
+async def reply_not_awaited(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            data = await websocket.receive_json()
+            websocket.send_json({"reply": data["message"], "length": len(data["message"])})
+    except WebSocketDisconnect:
+        pass
+
+
+async def error_as_string(websocket, text):
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        await websocket.send_json("error: not JSON")
+        return
+    await websocket.send_json({"reply": data["message"], "length": len(data["message"])})
+
+
+async def replies_to_everything(websocket, text):
+    try:
+        message = str(json.loads(text).get("message"))
+    except (json.JSONDecodeError, AttributeError):
+        message = text
+    await websocket.send_json({"reply": message, "length": len(message)})
+
+
+async def uncaught_disconnect(websocket: WebSocket) -> None:
+    await websocket.accept()
+    while True:
+        try:
+            data = await websocket.receive_json()
+        except json.JSONDecodeError:
+            await websocket.send_json({"error": "not JSON"})
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get("message"), str):
+            await websocket.send_json({"error": "no text message"})
+            continue
+        await websocket.send_json({"reply": data["message"], "length": len(data["message"])})
+
+
+@pytest.mark.parametrize("wrong, hint, words", [
+    (replier(trusts_json), "Text that is not JSON gets an error object",
+     ["send 'hello'", "the connection ended (code 1006): the endpoint raised JSONDecodeError"]),
+    (replier(no_shape_check), "Valid JSON is not always an object",
+     ["send '[\"hello\"]'", "raised AttributeError"]),
+    (replier(python_repr), "str() of a dict writes Python",
+     ["text that is not JSON: \"{'reply': 'hello', 'length': 5}\""]),
+    (replier(counts_bytes), "characters, not bytes",
+     ['expected: {"reply": "naïve café", "length": 10}', "'length': 12"]),
+    (replier(wrong_field_name_reply), "A field name differs: the client looks for ['length']",
+     ["'len': 5"]),
+    (replier(error_in_wrong_field), 'An error answer is an object with the field "error"',
+     ["{'message': 'that was not JSON'}"]),
+    (closes_after_error, "keep answering in a while True",
+     ["send '[\"hello\"]'", "code 1006", "the endpoint returned"]),
+    (reply_not_awaited,
+     "`websocket.send_json({'reply': data['message'], 'length': len(data['message'])})` is a "
+     "call to an async function without await", ["got: nothing within 0.5 s"]),
+    (replier(error_as_string), "Your answer is JSON, but a str, not an object",
+     ["got: 'error: not JSON'"]),
+    (replier(replies_to_everything), "Text that is not JSON gets an error object, not a reply",
+     ["expected: an error object", "'reply': 'hello'"]),
+    (uncaught_disconnect, "nothing in your endpoint catches it", ["close the connection"]),
+], ids=["trusts_json", "no_shape_check", "python_repr", "counts_bytes", "wrong_field_name",
+        "error_in_wrong_field", "closes_after_error", "reply_not_awaited", "error_as_string",
+        "replies_to_everything", "uncaught_disconnect"])
+async def test_each_wrong_reply_gets_the_hint_that_names_its_mistake_first(
+        wrong, hint, words, short_deadlines, capsys):
+    assert await check_reply(wrong) is answers.reply
+    failure(verdict(capsys), "reply", *words, hint=hint)
+
+
+async def test_untouched_reply_stub_is_not_done_yet(capsys):
+    assert await check_reply(reply_stub) is answers.reply
+    assert capsys.readouterr().out.startswith("⏳ reply: not done yet.")
+
+
+async def test_the_kits_own_reply_is_never_passed(capsys):
+    assert await check_reply(answers.reply) is answers.reply
+    assert stale(capsys.readouterr().out, "reply")
+
+
+async def test_a_right_reply_in_another_style_passes_as_a_router_too(capsys):
+    async def reply(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            while True:
+                try:
+                    data = await websocket.receive_json()
+                except json.JSONDecodeError:
+                    await websocket.send_json({"error": "not JSON"})
+                    continue
+                message = data.get("message") if isinstance(data, dict) else None
+                if isinstance(message, str):
+                    await websocket.send_json({"reply": message, "length": len(message)})
+                else:
+                    await websocket.send_json({"error": "no text message"})
+        except WebSocketDisconnect:
+            pass
+
+    assert await check_reply(reply) is reply
+    assert capsys.readouterr().out.startswith("✅ reply: 7 messages answered")
+    router = APIRouter()
+    router.add_api_websocket_route(chat.REPLY_PATH, reply)
+    assert await check_reply(router) is router
+    assert capsys.readouterr().out.startswith("✅ reply: 7 messages answered")
+
+
+# -- exercise 2: read_message ---------------------------------------------------------------------
 
 def make_reader(*, nan=True, caught=(ValueError, RecursionError), forged=True, strip=True,
                 count="bytes", plain_limit=True, inclusive=True, reason="a reason", wrap=Chat,
-                surrogate="invalid_text", codes=None):
-    """A read_message with the chosen flaws: each keyword turns one rule off or gets it wrong."""
+                surrogate="invalid_text", codes=None, reserved_first=True):
+    """A read_message with the chosen flaws: each keyword turns one rule off or gets it wrong.
+
+    By default it follows every rule, the optional part's edge cases included.
+    """
     codes = codes or {}
 
     def refused(code):
@@ -69,10 +270,13 @@ def make_reader(*, nan=True, caught=(ValueError, RecursionError), forged=True, s
             return refused("invalid_json")
         if not isinstance(data, dict):
             return refused("not_an_object")
-        if forged and any(name in data for name in ("client_id", "timestamp", "type")):
+        is_forged = forged and any(name in data for name in ("client_id", "timestamp", "type"))
+        if reserved_first and is_forged:
             return refused("reserved_field")
         if "message" not in data:
             return refused("missing_message")
+        if is_forged:
+            return refused("reserved_field")
         if not isinstance(data["message"], str):
             return refused("message_not_text")
         return checked(data["message"], max_bytes, wrap, text)
@@ -87,7 +291,7 @@ def naive_reader(text, max_bytes):
         return PlainText(text)
 
 
-def trusts_json(text, max_bytes):
+def trusts_json_reader(text, max_bytes):
     data = json.loads(text)
     return Chat(data["message"]) if isinstance(data, dict) else Rejected("not_an_object", "no")
 
@@ -110,7 +314,7 @@ def forgets_a_return(text, max_bytes):
 @pytest.mark.parametrize("wrong, hint, words", [
     (naive_reader, "anything that is not a dict is not_an_object",
      ["read_message('[1, 2, 3]', 100)", "raised TypeError"]),
-    (trusts_json, "makes json.loads raise json.JSONDecodeError: catch it",
+    (trusts_json_reader, "makes json.loads raise json.JSONDecodeError: catch it",
      ["read_message('hello everyone', 100)", "raised JSONDecodeError"]),
     (make_reader(count="chars"), "You counted characters, not bytes", ["'é' * 51"]),
     (make_reader(count="frame"), "You measured the whole frame",
@@ -122,15 +326,10 @@ def forgets_a_return(text, max_bytes):
      ["read_message(' ', 100)", "PlainText(text=' ')"]),
     (make_reader(forged=False), "Only the server may set",
      ['"type": "disconnect"', "Chat(text='hi')"]),
-    (make_reader(nan=False), "json.loads reads NaN and Infinity",
-     ["read_message('{\"message\": NaN}', 100)", "message_not_text"]),
-    (make_reader(caught=ValueError), "raise RecursionError", ["'[' * 100_000"]),
-    (make_reader(caught=RecursionError), "json.loads raised ValueError",
-     ["read_message('{\"message\": NaN}', 100)"]),
-    (make_reader(surrogate=None), "encoding it raises UnicodeEncodeError",
-     ["read_message('{\"message\": \"\\\\ud800\"}', 100)"]),
-    (make_reader(surrogate="invalid_json"), "refused as invalid_text",
-     ["got: Rejected(code='invalid_json'"]),
+    (make_reader(reserved_first=False), "Rules 3 and 4 are checked in the wrong order",
+     ["read_message('{\"type\": \"disconnect\"}', 100)",
+      "expected: Rejected(code='reserved_field', reason=<any text>)",
+      "got: Rejected(code='missing_message'"]),
     (make_reader(reason=""), "The refusal has no reason",
      ["expected: Rejected(code='not_an_object', reason=<any text>)",
       "got: Rejected(code='not_an_object', reason='')"]),
@@ -159,14 +358,114 @@ def test_untouched_reader_is_not_done_yet(capsys):
 @pytest.mark.parametrize("kit", [answers.read_message, read_client_text])
 def test_the_kits_own_reader_is_never_passed(kit, capsys):
     assert check_read_message(kit) is answers.read_message
-    out = capsys.readouterr().out
-    assert out.startswith("⚠️ read_message: run your exercise cell first.") and "✅" not in out
+    assert stale(capsys.readouterr().out, "read_message")
 
 
-def test_a_right_reader_in_another_style_passes(capsys):
-    right = make_reader()
+@pytest.mark.parametrize("right", [make_reader(), make_reader(nan=False, caught=RecursionError,
+                                                              surrogate=None)],
+                         ids=["with the edge cases", "without them"])
+def test_a_right_reader_in_another_style_passes(right, capsys):
     assert check_read_message(right) is right
-    assert capsys.readouterr().out == "✅ read_message: all 27 checks passed.\n"
+    assert capsys.readouterr().out == "✅ read_message: all 23 checks passed.\n"
+
+
+# -- if you have time: read_strict ----------------------------------------------------------------
+
+def make_strict(*, constants=True, caught=(ValueError, RecursionError), plain_first=True,
+                surrogate="invalid_text", delegate=True):
+    """A read_strict with the chosen flaws."""
+
+    def refuse(name):
+        raise ValueError(name)
+
+    def read_strict(text, max_bytes, read_message):
+        parse = (lambda: json.loads(text, parse_constant=refuse)) if constants else \
+            (lambda: json.loads(text))
+        if plain_first:
+            try:
+                parse()
+            except json.JSONDecodeError:
+                pass
+            except caught:
+                return Rejected("invalid_json", "not safe JSON")
+        else:
+            try:
+                parse()
+            except caught:
+                return Rejected("invalid_json", "not safe JSON")
+        if not delegate:  # its own reading instead of read_message's
+            try:
+                return Chat(json.loads(text)["message"])
+            except json.JSONDecodeError:
+                return PlainText(text)
+        try:
+            return read_message(text, max_bytes)
+        except UnicodeEncodeError:
+            if surrogate is None:
+                raise
+            return Rejected(surrogate, "half a character")
+
+    return read_strict
+
+
+def strict_that_ignores_its_reader(text, max_bytes, read_message):
+    return Rejected("invalid_json", "no") if "NaN" in text else None
+
+
+@pytest.mark.parametrize("wrong, hint, words", [
+    (make_strict(plain_first=False), "json.JSONDecodeError is a kind of ValueError",
+     ["read_strict('hello everyone', 100)", "got: Rejected(code='invalid_json'"]),
+    (make_strict(constants=False), "json.loads reads NaN and Infinity",
+     ["read_strict('{\"message\": NaN}', 100)", "message_not_text"]),
+    (make_strict(caught=ValueError), "raise RecursionError", ["'[' * 100_000"]),
+    (make_strict(caught=RecursionError), "json.loads raised ValueError",
+     ["read_strict('{\"message\": NaN}', 100)"]),
+    (make_strict(surrogate=None), "read_message raise UnicodeEncodeError",
+     ["read_strict('{\"message\": \"\\\\ud800\"}', 100)"]),
+    (make_strict(surrogate="invalid_json"), "refused as invalid_text",
+     ["got: Rejected(code='invalid_json'"]),
+    (make_strict(delegate=False), "read_message's business",
+     ["'{\"message\": \"hi\", \"type\": \"disconnect\"}'"]),
+    (strict_that_ignores_its_reader, "a return is missing", ["got: None"]),
+])
+def test_each_wrong_strict_reader_gets_the_hint_that_names_its_mistake_first(wrong, hint, words,
+                                                                             capsys):
+    assert check_read_strict(wrong) is answers.read_strict
+    failure(verdict(capsys), "read_strict", *words, hint=hint)
+
+
+def test_untouched_strict_reader_is_not_done_yet(capsys):
+    def read_strict(text, max_bytes, read_message=None):
+        raise NotImplementedError("exercise: read_strict")
+
+    assert check_read_strict(read_strict) is answers.read_strict
+    assert capsys.readouterr().out.startswith("⏳ read_strict: not done yet.")
+
+
+def test_the_kits_own_strict_reader_is_never_passed(capsys):
+    assert check_read_strict(answers.read_strict) is answers.read_strict
+    assert stale(capsys.readouterr().out, "read_strict")
+
+
+def test_a_right_strict_reader_in_another_style_passes(capsys):
+    def read_strict(text, max_bytes, read_message):
+        seen = []
+        try:
+            json.loads(text, parse_constant=seen.append)
+        except json.JSONDecodeError:
+            return read_message(text, max_bytes)
+        except (ValueError, RecursionError):
+            seen.append("unsafe")
+        if seen:
+            return Rejected("invalid_json", f"not JSON: {seen[0]}")
+        try:
+            return read_message(text, max_bytes)
+        except UnicodeError as exc:
+            return Rejected("invalid_text", str(exc))
+
+    assert check_read_strict(read_strict) is read_strict
+    assert capsys.readouterr().out == (
+        f"✅ read_strict: all {len(chat.READ_STRICT_TABLE)} checks passed.\n")
 
 
 MORE_FRAMES = ['{"message": "\\udfff and more"}', '{"message": "ok", "extra": [1, {"a": null}]}',
@@ -174,24 +473,47 @@ MORE_FRAMES = ['{"message": "\\udfff and more"}', '{"message": "ok", "extra": [1
                '{"message": "x"} trailing', "1e999", '{"message": "' + "😀" * 25 + '"}']
 
 
+def same_decision(mine, kit):
+    return type(mine) is type(kit) and (
+        (mine.code == kit.code) if isinstance(kit, Rejected) else (mine == kit))
+
+
+@pytest.mark.parametrize("text, limit", [(text, limit) for text, limit, _, _ in
+                                         chat.READ_MESSAGE_TABLE])
+def test_the_lessons_reader_agrees_with_the_kits_on_the_main_rules(text, limit):
+    assert same_decision(answers.read_message(text, limit), read_client_text(text, limit))
+
+
 @pytest.mark.parametrize("text, limit", [(text, limit) for text, limit, _, _ in
                                          chat.READ_MESSAGE_TABLE]
+                         + [(text, 100) for text, _, _ in chat.READ_STRICT_TABLE]
                          + [(text, 100) for text in MORE_FRAMES])
-def test_the_lessons_answer_agrees_with_the_kits_reader(text, limit):
-    mine, kit = answers.read_message(text, limit), read_client_text(text, limit)
-    assert type(mine) is type(kit)
-    assert (mine.code == kit.code) if isinstance(kit, Rejected) else (mine == kit)
+def test_the_lessons_guarded_reader_agrees_with_the_kits_on_everything(text, limit):
+    assert same_decision(answers.read_strict(text, limit), read_client_text(text, limit))
 
 
-def test_the_table_covers_every_refusal_and_both_kinds_of_line():
+def test_the_tables_cover_every_refusal_and_both_kinds_of_line():
     results = [read_client_text(text, limit) for text, limit, _, _ in chat.READ_MESSAGE_TABLE]
     codes = {result.code for result in results if isinstance(result, Rejected)}
     assert codes == set(chat.CODES)
     assert any(isinstance(result, Chat) for result in results)
     assert any(isinstance(result, PlainText) for result in results)
+    strict = [read_client_text(text, 100) for text, _, _ in chat.READ_STRICT_TABLE]
+    assert set(chat.STRICT_CODES) <= {result.code for result in strict
+                                      if isinstance(result, Rejected)}
 
 
-# -- exercise 2: the hardened endpoint ---------------------------------------------------------
+def test_the_lessons_plain_reader_lets_the_edge_cases_escape():
+    """What read_strict guards against: without it, these raise or slip through."""
+    deep = '{"message": "hi", "deep": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(RecursionError):
+        answers.read_message(deep, 100)
+    with pytest.raises(UnicodeEncodeError):
+        answers.read_message('{"message": "\\ud800"}', 100)
+    assert answers.read_message('{"message": "hi", "n": NaN}', 100) == Chat("hi")
+
+
+# -- exercise 3: the hardened endpoint ------------------------------------------------------------
 
 ANSWER = inspect.getsource(answers.create_hardened_app)
 IMPORTS = """\
@@ -377,13 +699,15 @@ def stub_factory(read_message=None, max_message_bytes=1000):
      ["eve closes her connection", "received nothing", "leave_message"]),
     (make_factory(loop_with(cleanup="after the loop")),
      "Your cleanup did not run when your own code raised",
-     ["planted by the check", "Client #bob left the chat"]),
+     ["(a bug the check planted)", "Client #bob left the chat",
+      "the server logged: the endpoint raised RuntimeError: a bug in read_message"]),
 ], ids=["lecture", "receive_text", "errors to all", "closes on error", "ignores the limit",
         "no leave message", "cleanup not in finally"])
 async def test_each_wrong_loop_gets_the_hint_that_names_its_mistake_first(factory, hint, words,
                                                                           capsys):
     assert await check_hardened_endpoint(factory) is answers.create_hardened_app
-    failure(verdict(capsys), "hardened endpoint", *words, hint=hint)
+    said = failure(verdict(capsys), "hardened endpoint", *words, hint=hint)
+    assert "_PlantedBug" not in said and said.count("planted") <= 1, said
 
 
 @pytest.mark.parametrize("factory", [make_factory(stub_loop), stub_before_accept, stub_factory],
@@ -415,33 +739,38 @@ async def test_a_right_endpoint_in_another_style_passes(capsys):
     assert out.startswith("✅ hardened endpoint:") and "got an error reply" in out, out
 
 
-# -- exercise 3: tests with the TestClient -----------------------------------------------------
+# -- exercise 4: tests with the TestClient --------------------------------------------------------
+
+FORGED = {"message": "hi", "type": "disconnect"}
+
 
 def asserts_nothing(app):
     with TestClient(app) as client:
         with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json({"message": "hi", "type": "disconnect"})
+            alice.send_json(FORGED)
             alice.receive_json()
 
 
 def compares_without_assert(app):
     with TestClient(app) as client:
         with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json({"message": "hi", "type": "disconnect"})
+            alice.send_json(FORGED)
             alice.receive_json()["code"] == "reserved_field"
+            alice.send_json({"message": "next"})
+            alice.receive_json()["message"] == "next"
 
 
 def wrong_code(app):
     with TestClient(app) as client:
         with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json({"message": "hi", "type": "disconnect"})
+            alice.send_json(FORGED)
             assert alice.receive_json()["code"] == "forged"
 
 
 def wrong_field_name(app):
     with TestClient(app) as client:
         with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json({"message": "hi", "type": "disconnect"})
+            alice.send_json(FORGED)
             assert alice.receive_json()["error"] == "reserved_field"
 
 
@@ -455,14 +784,14 @@ def text_for_bytes(app):
 def own_app(app):
     with TestClient(answers.create_hardened_app()) as client:
         with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json({"message": "hi", "type": "disconnect"})
+            alice.send_json(FORGED)
             assert alice.receive_json()["code"] == "reserved_field"
 
 
 async def async_test(app):
     with TestClient(app) as client:
         with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json({"message": "hi", "type": "disconnect"})
+            alice.send_json(FORGED)
             assert alice.receive_json()["code"] == "reserved_field"
 
 
@@ -470,9 +799,56 @@ def waits_for_bob(app):
     with TestClient(app) as client:
         with client.websocket_connect("/ws/alice") as alice, \
                 client.websocket_connect("/ws/bob") as bob:
-            alice.send_json({"message": "hi", "type": "disconnect"})
+            alice.send_json(FORGED)
             assert alice.receive_json()["type"] == "error"
             bob.receive_json()  # bob is sent nothing: this waits for ever
+
+
+# The weak tests a student run of the old lesson let through: each stops at "an error came".
+
+def only_the_type(app):
+    """The forged field gets some error: the code is never looked at."""
+    with TestClient(app) as client:
+        with client.websocket_connect("/ws/alice") as alice:
+            alice.send_json(FORGED)
+            assert alice.receive_json()["type"] == "error"
+
+
+def forged_stops_at_the_error(app):
+    """The right error, but nothing after it: a relay that follows it goes unseen."""
+    with TestClient(app) as client:
+        with client.websocket_connect("/ws/alice") as alice:
+            alice.send_json(FORGED)
+            reply = alice.receive_json()
+            assert reply["type"] == "error" and reply["code"] == "reserved_field"
+
+
+def forged_checks_the_sender_only(app):
+    """Something from alice follows the error, but it may be her forged line."""
+    with TestClient(app) as client:
+        with client.websocket_connect("/ws/alice") as alice:
+            alice.send_json(FORGED)
+            assert alice.receive_json()["code"] == "reserved_field"
+            alice.send_json({"message": "next"})
+            assert alice.receive_json()["client_id"] == "alice"
+
+
+def binary_stops_at_the_error(app):
+    """The right error for a binary frame, and the connection never tried again."""
+    with TestClient(app) as client:
+        with client.websocket_connect("/ws/alice") as alice:
+            alice.send_bytes(b"\x00\x01")
+            reply = alice.receive_json()
+            assert reply["type"] == "error" and reply["code"] == "binary_not_supported"
+
+
+def binary_only_the_type(app):
+    with TestClient(app) as client:
+        with client.websocket_connect("/ws/alice") as alice:
+            alice.send_bytes(b"\x00\x01")
+            assert alice.receive_json()["type"] == "error"
+            alice.send_json({"message": "again"})
+            assert alice.receive_json()["message"] == "again"
 
 
 def stub_test(app):
@@ -484,6 +860,8 @@ def right_forged(app):
         bob.send_text(json.dumps({"message": "hi", "client_id": "system"}))
         reply = json.loads(bob.receive_text())
         assert (reply["type"], reply["code"]) == ("error", "reserved_field")
+        bob.send_text(json.dumps({"message": "after"}))
+        assert json.loads(bob.receive_text())["message"] == "after"
 
 
 def right_binary(app):
@@ -498,26 +876,73 @@ REFERENCES = (answers.test_forged_field_is_refused, answers.test_binary_frame_is
 
 
 @pytest.mark.parametrize("tests, hint, words", [
-    ((asserts_nothing,), "does not test the fix",
+    ((asserts_nothing, right_binary), "does not test the fix",
      ["asserts_nothing(app) with the lecture's endpoint", "got: it passed"]),
-    ((compares_without_assert,), "`alice.receive_json()['code'] == 'reserved_field'` checks "
-                                 "nothing", ["read the code of compares_without_assert(app)"]),
-    ((right_binary, own_app), "never uses the app it is given",
+    ((compares_without_assert, right_binary),
+     "`alice.receive_json()['code'] == 'reserved_field'` checks nothing",
+     ["compares_without_assert(app) with an endpoint that answers every bad frame"]),
+    ((own_app, right_binary), "never uses the app it is given",
      ["own_app(app) with the lecture's endpoint"]),
-    ((right_forged, wrong_code), "asserts does not hold",
+    ((wrong_code, right_binary), "asserts does not hold",
      ["wrong_code(app) with the hardened endpoint", "got: AssertionError"]),
-    ((wrong_field_name,), "The reply has no field 'error'", ["raised KeyError"]),
-    ((text_for_bytes,), "send_bytes() sends a binary frame", ["raised JSONDecodeError"]),
-    ((async_test,), "declared async def", ["got: async def"]),
-    ((waits_for_bob,), "receive_json() has no timeout",
+    ((wrong_field_name, right_binary), "The reply has no field 'error'", ["raised KeyError"]),
+    ((right_forged, text_for_bytes), "send_bytes() sends a binary frame",
+     ["raised JSONDecodeError"]),
+    ((async_test, right_binary), "declared async def", ["got: async def"]),
+    ((waits_for_bob, right_binary), "receive_json() has no timeout",
      ["waits_for_bob(app) with the hardened endpoint", "still waiting after 3 s"]),
+    ((only_the_type, right_binary), "Your test accepts any error reply",
+     ["only_the_type(app) with an endpoint that answers every bad frame with the same error "
+      "code, 'bad_input'", "expected: the test fails", "got: it passed"]),
+    ((forged_stops_at_the_error, right_binary), "relays the forged message anyway",
+     ["forged_stops_at_the_error(app) with an endpoint that sends alice the right error, then "
+      "relays her forged message"]),
+    ((forged_checks_the_sender_only, right_binary), "not her forged one",
+     ["forged_checks_the_sender_only(app) with an endpoint that sends alice the right error"]),
+    ((right_forged, binary_stops_at_the_error), "check that alice's connection still works",
+     ["binary_stops_at_the_error(app) with an endpoint that answers the binary frame with the "
+      "right error, then closes the connection"]),
+    ((right_forged, binary_only_the_type), "Assert the reply's code as well",
+     ["binary_only_the_type(app) with an endpoint that answers every bad frame with the same"]),
     ((), "Pass the test functions themselves", ["no tests"]),
+    ((right_forged,), "in this order: check_endpoint_tests(test_forged_field_is_refused, "
+                      "test_binary_frame_is_refused)", ["with 1 argument(s)"]),
 ], ids=["asserts nothing", "no assert", "own app", "wrong code", "wrong field name",
-        "text for bytes", "async def", "waits for bob", "no tests"])
+        "text for bytes", "async def", "waits for bob", "only the type", "forged: no follow-up",
+        "forged: sender only", "binary: no follow-up", "binary: only the type", "no tests",
+        "one test"])
 def test_each_wrong_test_gets_the_hint_that_names_its_mistake_first(tests, hint, words,
                                                                     capsys):
     assert check_endpoint_tests(*tests) == REFERENCES
     failure(verdict(capsys), "endpoint tests", *words, hint=hint)
+
+
+@pytest.mark.parametrize("weak", [only_the_type, forged_stops_at_the_error,
+                                  forged_checks_the_sender_only])
+def test_the_weak_forged_tests_pass_on_the_fix_and_fail_on_the_lecture(weak):
+    """What makes them weak: the old check, which tried only those two endpoints, passed them."""
+    assert chat._run_test(weak, answers.create_hardened_app()).passed
+    assert not chat._run_test(weak, create_lecture_app()).passed
+
+
+def chat_line_reaches_everyone(app):
+    """The lesson's first TestClient test: a chat line reaches alice and bob."""
+    with TestClient(app) as client:
+        with client.websocket_connect("/ws/alice") as alice, \
+                client.websocket_connect("/ws/bob") as bob:
+            alice.send_json({"message": "hello"})
+            for ws in (alice, bob):
+                assert ws.receive_json()["message"] == "hello"
+
+
+@pytest.mark.parametrize("flaw", sorted(chat.FLAWS))
+def test_each_flaw_is_only_that_and_the_kits_tests_catch_it(flaw):
+    app = chat.flawed_app(flaw)
+    assert chat._run_test(chat_line_reaches_everyone, app).passed
+    must_catch = [name for name, flaws in chat.TEST_KINDS if flaw in flaws]
+    assert must_catch
+    for name in must_catch:
+        assert not chat._run_test(getattr(answers, name), chat.flawed_app(flaw)).passed, name
 
 
 def test_untouched_tests_are_not_done_yet(capsys):
@@ -532,36 +957,40 @@ def test_untouched_tests_are_not_done_yet(capsys):
                                    (asserts_nothing, REFERENCES[1])])
 def test_the_kits_own_tests_are_never_passed(tests, capsys):
     assert check_endpoint_tests(*tests) == REFERENCES
-    out = capsys.readouterr().out
-    assert out.startswith("⚠️ endpoint tests: run your exercise cell first.")
-    assert "✅" not in out
+    assert stale(capsys.readouterr().out, "endpoint tests")
 
 
 def test_right_tests_in_another_style_pass(capsys):
     assert check_endpoint_tests(right_forged, right_binary) == (right_forged, right_binary)
-    assert capsys.readouterr().out == (
-        "✅ endpoint tests: both tests pass on the hardened endpoint and fail on the lecture's.\n")
+    out = capsys.readouterr().out
+    assert out.startswith("✅ endpoint tests: both tests pass on the hardened endpoint"), out
+    assert "\n" not in out.rstrip("\n"), out
 
 
-# -- the summary, and the notebook ---------------------------------------------------------------
+# -- the summary, and the notebook ----------------------------------------------------------------
 
 async def test_the_summary_judges_the_current_code(capsys):
-    namespace = {"read_message": make_reader(inclusive=False),
+    namespace = {"reply": reply_stub,
+                 "read_message": make_reader(inclusive=False),
                  "create_hardened_app": stub_factory,
                  "test_forged_field_is_refused": stub_test,
                  "test_binary_frame_is_refused": stub_test}
     statuses = await show_progress(chat.EXERCISES, namespace)
-    assert statuses == {"read_message": "failed", "hardened endpoint": "not_done",
-                        "endpoint tests": "not_done"}
+    assert {name: statuses[name] for name in namespace if name in statuses} == {
+        "reply": "not_done", "read_message": "failed"}
+    assert statuses["hardened endpoint"] == "not_done"
+    assert statuses["endpoint tests"] == "not_done"
+    assert statuses["read_strict"] == "missing"
     namespace["read_message"] = make_reader()  # the exercise cell was run again, never its check
     statuses = await show_progress(chat.EXERCISES, namespace)
     assert statuses["read_message"] == "passed"
-    assert "1 of 3 done" in capsys.readouterr().out
+    out = flat(capsys.readouterr().out)
+    assert "read_strict" in out and "predict: a forged system message" in out
 
 
 #: What the hardened endpoint's exercise cell imports and defines, besides the function.
 NOTEBOOK_IMPORTS = """\
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI
 
 from wslab.manager import ConnectionManager
 
@@ -571,6 +1000,18 @@ MAX_MESSAGE_BYTES = 1000
 """
 
 WRONG_IN_THE_NOTEBOOK = {
+    "reply": """\
+from fastapi import WebSocket, WebSocketDisconnect
+
+
+async def reply(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            data = await websocket.receive_json()
+            await websocket.send_json({"reply": data["message"], "length": len(data["message"])})
+    except WebSocketDisconnect:
+        pass""",
     "read_message": """\
 import json
 
@@ -581,14 +1022,24 @@ def read_message(text, max_bytes):
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
-        return PlainText(text)
+        return read_line(text, max_bytes, PlainText)
     if not isinstance(data, dict):
         return Rejected("not_an_object", "send an object")
-    if "message" not in data:
+    if "message" not in data:  # rule 4 before rule 3: a reserved field alone slips through
         return Rejected("missing_message", "no message")
-    if len(data["message"].encode()) >= max_bytes:
+    if set(data) & {"client_id", "timestamp", "type"}:
+        return Rejected("reserved_field", "only the server sets those")
+    if not isinstance(data["message"], str):
+        return Rejected("message_not_text", "not text")
+    return read_line(data["message"], max_bytes, Chat)
+
+
+def read_line(text, max_bytes, kind):
+    if not text.strip():
+        return Rejected("empty_message", "empty")
+    if len(text.encode("utf-8")) > max_bytes:
         return Rejected("message_too_long", "too long")
-    return Chat(data["message"])""",
+    return kind(text)""",
     "hardened endpoint": NOTEBOOK_IMPORTS + ANSWER.replace(
         '                if event["type"] == "websocket.disconnect":\n                    break\n',
         ""),
@@ -597,19 +1048,45 @@ def test_forged_field_is_refused(app):
     with TestClient(app) as client:
         with client.websocket_connect("/ws/alice") as alice:
             alice.send_json({"message": "hi", "type": "disconnect"})
-            alice.receive_json()["code"] == "reserved_field"
+            assert alice.receive_json()["type"] == "error"
 
 
 def test_binary_frame_is_refused(app):
     with TestClient(app) as client:
         with client.websocket_connect("/ws/alice") as alice:
             alice.send_bytes(b"\\x00\\x01")
-            assert alice.receive_json()['type'] == 'error'""",
+            assert alice.receive_json()["code"] == 'binary_not_supported'""",
+    "read_strict": """\
+def read_strict(text, max_bytes, read_message=read_message):
+    try:
+        json.loads(text, parse_constant=refuse_constant)
+    except ValueError:
+        return Rejected("invalid_json", "not JSON")
+    return read_message(text, max_bytes)""",
 }
 
 
 def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run():
-    outputs = run_student_notebook("04_chat_endpoint", WRONG_IN_THE_NOTEBOOK)
-    assert len(outputs) == 6  # three checks, each run twice
+    outputs = run_student_notebook("E2_hardening_the_endpoint", WRONG_IN_THE_NOTEBOOK)
+    assert len(outputs) == 10  # five checks, each run twice
     for output in outputs:
         assert passes(output) == [] and "❌" in output, output
+    assert "Rules 3 and 4 are checked in the wrong order" in flat(outputs[2])
+
+
+@pytest.mark.parametrize("observed, letter", [
+    (("message_too_long", '{"type": "error", "code": "message_too_long"}'), "a"),
+    (("message_too_long", "(closed by the server with code 1009: too big)"), "b"),
+    (("(closed with 1009)", "(closed by the server with code 1009: too big)"), "c"),
+])
+def test_the_testclient_prediction_reads_what_came_back(observed, letter):
+    assert chat.TEST_CLIENT_LIMITS.classify(observed) == letter
+
+
+@pytest.mark.parametrize("shown_line, letter", [
+    ("[system line] Client #alice left the chat", "b"),
+    ("Client eve: Client #alice left the chat", "a"),
+    ("(nothing)", "c"),
+])
+def test_the_forged_line_prediction_reads_the_page(shown_line, letter):
+    assert chat.FORGED_LINE.classify(shown_line) == letter

@@ -1,4 +1,4 @@
-"""Lesson 05's checks: each names the mistake behind a wrong answer, hint first, accepts a right
+"""Elective E3's checks: each names the mistake behind a wrong answer, hint first, accepts a right
 answer in any style, waits for a stub, and never passes the kit's own function."""
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import pytest
 from notebook_run import passes, run_student_notebook
 from verdicts import failure, said, verdict
 from wslab import client
-from wslab.answers.clients import message_line as kit_message_line
-from wslab.checks.clients import (GATHER, check_backoff, check_message_line,
-                                  check_receive_chat, shown_text, structure)
+from wslab.checks.clients import GATHER, check_backoff, check_receive_chat
 
 
 # -- exercise 1: receive_chat -------------------------------------------------------------------
@@ -133,6 +131,16 @@ async def test_wrong_receivers_are_explained(wrong, words, capsys):
     failure(verdict(capsys), "receive_chat", *words)
 
 
+async def test_the_frames_tried_are_shown_whole_and_numbered(capsys):
+    await check_receive_chat(lines_from(keeps_system_messages))
+    out = failure(verdict(capsys), "receive_chat")
+    tried = out[out.index("tried:"):out.index("expected:")]
+    assert "(cut)" not in tried and "…" not in tried  # every frame whole
+    assert ('(1) {"type": "welcome", "client_id": "system", "message": "Welcome, alice!"} '
+            '(2) {"type": "join"') in tried
+    assert '(4) {"message": "hi bob", "client_id": "alice", "timestamp": "12:00:00"}' in tried
+
+
 async def test_a_receiver_that_hangs_is_stopped(capsys):
     async def waits_forever(ws, count):
         await asyncio.Event().wait()
@@ -185,9 +193,10 @@ def jittered(ceiling):
     (lambda attempt, first=0.5, cap=10.0: random.random() * min(cap, first * 2 ** attempt),
      ["backoff(0), 300 times", "(the shortest of the 300 delays)", "at least half the ceiling"]),
     (lambda attempt, first=0.5, cap=10.0: min(cap, first * 2 ** attempt),
-     ["all between 0.5 and 0.5 s", "add a random part"]),
+     ["300 delays, all exactly 0.5 s", "The delays are the same every time",
+      "add a random part"]),
     (lambda attempt, first=0.5, cap=10.0: min(cap, jittered(first * 2 ** attempt)),
-     ["backoff(6), 300 times", "all between 10 and 10 s", "must still be random"]),
+     ["backoff(6), 300 times", "all exactly 10 s", "must still be random"]),
     (lambda attempt, first=0.5, cap=10.0: jittered(first * 2 ** min(attempt, 60)),
      ["backoff(5)", "(the longest of the 300 delays)", "No delay may pass the cap (10 s)"]),
     (lambda attempt, first=0.5, cap=10.0: jittered(min(cap, first * 1.5 ** attempt)),
@@ -238,93 +247,6 @@ def test_a_right_backoff_in_another_style_passes(capsys):
     assert capsys.readouterr().out.startswith("✅ backoff: all 17 checks passed")
 
 
-# -- exercise 3: message_line -------------------------------------------------------------------
-
-def layout(data, me, escape):
-    """The lecture's layout, with ``escape`` applied to (text, sender, timestamp)."""
-    text = escape(str(data["message"]), "text")
-    if "type" in data:
-        return f'<div class="message system">{text}</div>'
-    mine = data["client_id"] == me
-    who = "You" if mine else f"Client {escape(data['client_id'], 'sender')}"
-    return (f'<div class="message {"user" if mine else "other"}">{who}: {text} '
-            f'<span class="timestamp">{escape(data["timestamp"], "timestamp")}</span></div>')
-
-
-def escaping(*which, how=html.escape):
-    return lambda data, me: layout(data, me, lambda value, what: how(value)
-                                   if what in which else value)
-
-
-def replace_angles(value):
-    return value.replace("<", "&lt;").replace(">", "&gt;")
-
-
-@pytest.mark.parametrize("wrong, words", [
-    (escaping(), ["<img src=x onerror", "The message went into your line as HTML",
-                  "an element <img>", "run their script in every page", "innerHTML"]),
-    (escaping("text"), ["<b onmouseover", "The sender's name went into your line as HTML",
-                        "an element <b>", "html.escape() makes a value text"]),
-    (escaping("text", "sender"), ["'timestamp': '<img",
-                                  "The timestamp went into your line as HTML"]),
-    (escaping("text", "sender", "timestamp", how=replace_angles),
-     ["Tom &amp; Jerry", "& must be escaped too"]),
-    (escaping("text", "sender", "timestamp", how=lambda v: html.escape(html.escape(v))),
-     ["escaped twice"]),
-    (lambda data, me: html.escape(kit_message_line(data, me)), ["the whole line was escaped"]),
-    (lambda data, me: kit_message_line(data, me).replace("message user", "message other"),
-     ["'client_id': 'alice'", "This message is your own"]),
-    (lambda data, me: kit_message_line({k: v for k, v in data.items() if k != "type"}, me),
-     ["'type': 'join'", "is the server's own: its line has the class system"]),
-    (lambda data, me: kit_message_line(data, me).replace(
-        '<span class="timestamp">', "(").replace("</span>", ")"),
-     ["expected: '<div class=\"message other\">Client bob: hi <span",
-      "got: '<div class=\"message other\">Client bob: hi (12:00:00)"]),
-    (lambda data, me: print(kit_message_line(data, me)),
-     ["got: None", "printed its answer and returned None"]),
-    (lambda data, me: kit_message_line(data, me).encode(), ["bytes, where a str is due"]),
-    (lambda data, me: f'<div class="message other">Client {html.escape(data["sender"])}</div>',
-     ["raised KeyError: 'sender'", "no field 'sender'"]),
-])
-def test_wrong_lines_are_explained(wrong, words, capsys):
-    assert check_message_line(wrong) is kit_message_line
-    failure(verdict(capsys), "message_line", *words)
-
-
-def test_untouched_line_is_not_done_yet(capsys):
-    def message_line(data, me):
-        raise NotImplementedError("exercise: message_line")
-
-    assert check_message_line(message_line) is kit_message_line
-    assert capsys.readouterr().out.startswith("⏳ message_line: not done yet.")
-
-
-def test_the_kits_own_line_is_never_passed(capsys):
-    assert check_message_line(kit_message_line) is kit_message_line
-    out = capsys.readouterr().out
-    assert out.startswith("⚠️ message_line: run your exercise cell first.") and "✅" not in out
-
-
-def lecture_whitespace(data, me):
-    """The lecture's template literal kept its newlines and indentation: a browser does not mind."""
-    line = escaping("text", "sender", "timestamp", how=lambda v: html.escape(v, quote=False))
-    return line(data, me).replace(": ", ":\n          ", 1).replace(" <span", "\n  <span")
-
-
-@pytest.mark.parametrize("solution", [escaping("text", "sender", "timestamp"),
-                                      lecture_whitespace])
-def test_right_lines_in_another_style_pass(solution, capsys):
-    assert check_message_line(solution) is solution
-    assert capsys.readouterr().out.startswith("✅ message_line: all 9 checks passed")
-
-
-def test_structure_sees_what_a_browser_builds():
-    assert structure('<div class="a">x &amp;  y<img src=x></div>') == [
-        ("start", "div", (("class", "a"),)), ("text", "x & y"),
-        ("start", "img", (("src", "x"),)), ("end", "div")]
-    assert shown_text("<b>a</b>\n  b &lt;") == "a b <"
-
-
 # -- the prediction, and the notebook as a student runs it ---------------------------------------
 
 def test_the_prediction_is_judged_on_what_the_demo_did(capsys):
@@ -345,15 +267,11 @@ WRONG_IN_THE_NOTEBOOK = {
                "def backoff(attempt, first=0.5, cap=10.0):\n"
                "    ceiling = min(cap, first * 2 ** attempt)\n"
                "    return ceiling / 2 + random.random() * ceiling / 2",
-    "message_line": "import html\n\n"
-                    "def message_line(data, me):\n"
-                    "    return f'<div class=\"message other\">Client {data[\"client_id\"]}: '"
-                    " + html.escape(data['message']) + '</div>'",
 }
 
 
 def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run():
-    outputs = run_student_notebook("05_clients", WRONG_IN_THE_NOTEBOOK)
+    outputs = run_student_notebook("E3_python_clients", WRONG_IN_THE_NOTEBOOK)
     assert len(outputs) == 2 * len(WRONG_IN_THE_NOTEBOOK)
     for output, name in zip(outputs, [name for name in WRONG_IN_THE_NOTEBOOK for _ in "12"]):
         assert f"❌ {name}: not right yet.\n   hint:" in output and passes(output) == [], output

@@ -1,13 +1,14 @@
-"""Lesson 02's checks: each names the mistake of a wrong answer, first, and passes a right one.
+"""Lesson 01's checks: each names the mistake of a wrong answer, first, and passes a right one.
 
-The endpoint checks serve every answer on a real uvicorn and talk to it with a real client, so
-these tests do too. The deadlines are shortened where a wrong answer is one that never answers.
+The main.py check starts ``uvicorn main:app`` as a process for every answer, and the endpoint
+check serves every answer on a real uvicorn and talks to it with a real client, so these tests
+do too. The deadlines are shortened where a wrong answer is one that never answers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+from pathlib import Path
 
 import pytest
 from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
@@ -30,6 +31,178 @@ def short_deadlines(monkeypatch):
 
 # Wrong answers that forget an await leave coroutines unawaited, in the server: that is the point.
 pytestmark = pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
+
+
+# -- exercise 1: main.py, served by uvicorn main:app --------------------------------------------
+
+IMPORTS = """from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+app = FastAPI()
+
+"""
+ECHO = """
+
+@app.websocket("/ws/echo")
+async def echo(websocket: WebSocket):
+    await websocket.accept()
+    try:
+        while True:
+            text = await websocket.receive_text()
+            await websocket.send_text(text)
+    except WebSocketDisconnect:
+        pass
+"""
+STUB = """# TODO: the health check, GET / (see the exercise above)
+def health():
+    raise NotImplementedError("exercise: main.py")
+"""
+RIGHT = """@app.get("/")
+async def health():
+    return {"message": "WebSocket Server is running"}
+"""
+
+
+def main_py(folder: Path, health: str, *, imports: str = IMPORTS, echo: str = ECHO) -> Path:
+    """Write ``main.py`` in ``folder`` as the exercise's cell does, with ``health`` in its place."""
+    file = folder / "main.py"
+    file.write_text(imports + health + echo, encoding="utf-8")
+    return file
+
+
+WRONG_MAINS = {
+    "returns_the_text": ("""@app.get("/")
+async def health():
+    return "WebSocket Server is running"
+""", "answered a JSON string, not an object", ['got: 200 OK, "WebSocket Server is running"']),
+    "prints_the_answer": ("""@app.get("/")
+async def health():
+    print({"message": "WebSocket Server is running"})
+""", "printed its answer and returned None", ["got: 200 OK, null"]),
+    "returns_nothing": ("""@app.get("/")
+async def health():
+    {"message": "WebSocket Server is running"}
+""", "answered null, JSON's None", ["got: 200 OK, null"]),
+    "other_path": ("""@app.get("/health")
+async def health():
+    return {"message": "WebSocket Server is running"}
+""", "Nothing answers GET /", ["404 Not Found", "['/health']"]),
+    "no_decorator": ("""async def health():
+    return {"message": "WebSocket Server is running"}
+""", "Nothing answers GET /", ["404 Not Found", "routes of your app: none"]),
+    "websocket_decorator": ("""@app.websocket("/")
+async def health():
+    return {"message": "WebSocket Server is running"}
+""", "@app.websocket is for WebSocket connections only", ["404 Not Found"]),
+    "post_not_get": ("""@app.post("/")
+async def health():
+    return {"message": "WebSocket Server is running"}
+""", "does not take GET", ["405 Method Not Allowed"]),
+    "other_words": ("""@app.get("/")
+def health():
+    return {"message": "Websocket server is running"}
+""", "differs from the lecture's", ['{"message": "Websocket server is running"}']),
+    "other_field": ("""@app.get("/")
+async def health():
+    return {"status": "WebSocket Server is running"}
+""", "A field name differs", ["['status']"]),
+    "a_list": ("""@app.get("/")
+async def health():
+    return ["WebSocket Server is running"]
+""", "a JSON list, not an object", []),
+    "raises": ("""@app.get("/")
+async def health():
+    return {"message": "WebSocket Server is running", "load": 1 / 0}
+""", "raised an exception, so the server answered 500",
+        ["500 Internal Server Error", "ZeroDivisionError: division by zero"]),
+    "syntax_error": ("""@app.get("/")
+async def health()
+    return {"message": "WebSocket Server is running"}
+""", "Python cannot read main.py", ["SyntaxError at line 6"]),
+    "runs_a_server": (RIGHT + """
+import uvicorn
+
+uvicorn.run(app, port=8000)
+""", "starts a server itself as it is imported", ["line 11: uvicorn.run(app, port=8000)"]),
+    "fails_on_import": (RIGHT + """
+app.add_route("/", Health)
+""", "raised an exception as it was imported", ["NameError", "at line 9: app.add_route"]),
+    "kits_app": (RIGHT + """
+from wslab.answers.endpoint import app
+""", "imports the kit's answer", []),
+}
+
+
+@pytest.mark.parametrize("name", WRONG_MAINS)
+async def test_each_wrong_main_py_gets_the_hint_that_names_its_mistake_first(
+        name, tmp_path, capsys):
+    health, hint, words = WRONG_MAINS[name]
+    carried_on = await ep.check_main_py(main_py(tmp_path, health))
+    failure(verdict(capsys), "main.py", *words, hint=hint)
+    assert carried_on is answers.app
+
+
+async def test_an_app_under_another_name_is_named(tmp_path, capsys):
+    file = main_py(tmp_path, RIGHT.replace("@app", "@application"),
+                   imports=IMPORTS.replace("app =", "application ="),
+                   echo=ECHO.replace("@app", "@application"))
+    assert await ep.check_main_py(file) is answers.app
+    failure(verdict(capsys), "main.py", "no variable app in main.py",
+            hint="serves the variable named app in main.py")
+
+
+async def test_a_file_never_written_is_named(tmp_path, capsys):
+    assert await ep.check_main_py(tmp_path / "main.py") is answers.app
+    failure(verdict(capsys), "main.py", "got: no such file",
+            hint="Run the cell that starts with %%writefile main.py")
+
+
+async def test_a_broken_echo_is_named_too(tmp_path, short_deadlines, capsys):
+    unawaited = ECHO.replace("            await websocket.send_text(text)",
+                             "            websocket.send_text(text)")
+    assert await ep.check_main_py(main_py(tmp_path, RIGHT, echo=unawaited)) is answers.app
+    failure(verdict(capsys), "main.py", "nothing within 0.5 s",
+            hint="`websocket.send_text(text)` is a call to an async function without await")
+
+
+@pytest.mark.parametrize("stub", [STUB, '@app.get("/")\n' + STUB],
+                         ids=["untouched", "decorated_stub"])
+async def test_the_untouched_main_py_stub_is_not_done_yet(stub, tmp_path, capsys):
+    assert await ep.check_main_py(main_py(tmp_path, stub)) is answers.app
+    assert capsys.readouterr().out.startswith("⏳ main.py: not done yet.")
+
+
+async def test_a_right_main_py_in_another_style_passes_and_is_carried_on(tmp_path, capsys):
+    other_style = """@app.api_route("/", methods=["GET"])
+def health() -> dict[str, str]:
+    answer = dict(message="WebSocket Server is running")
+    return answer
+"""
+    app = await ep.check_main_py(main_py(tmp_path, other_style))
+    assert capsys.readouterr().out == (
+        "✅ main.py: served by uvicorn main:app, it answered GET / and echoed at /ws/echo.\n")
+    assert isinstance(app, FastAPI) and app is not answers.app
+    assert {route.path for route in app.routes} >= {"/", "/ws/echo"}
+
+
+async def test_the_summary_checks_the_file_as_it_is_now(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exercise = ep.MainFileExercise()
+    assert await exercise.status({}) == "failed"  # no file yet
+    main_py(tmp_path, STUB)
+    assert await exercise.status({}) == "not_done"
+    main_py(tmp_path, RIGHT)
+    assert await exercise.status({}) == "passed"
+
+    async def not_again(path):
+        raise AssertionError("the same file was checked again")
+
+    monkeypatch.setattr(ep, "check_main_py", not_again)
+    assert await exercise.status({}) == "passed"  # the same text: the verdict stands
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    main_py(tmp_path, WRONG_MAINS["other_path"][0])  # written again after its check passed
+    assert await exercise.status({}) == "failed"
+    assert capsys.readouterr().out == ""  # the summary prints its own lines, not the check's
 
 
 # -- exercise 1: shout ----------------------------------------------------------------------------
@@ -286,322 +459,6 @@ async def test_a_right_shout_in_another_style_passes_in_every_form(form, capsys)
         "✅ shout: it greeted, shouted 3 texts back and ended quietly.\n")
 
 
-# -- exercise 2: reply ----------------------------------------------------------------------------
-
-
-async def reply_stub(websocket: WebSocket) -> None:
-    raise NotImplementedError("exercise: reply")
-
-
-def replier(answer):
-    """An endpoint that answers each text message with ``answer(websocket, text)``."""
-    async def endpoint(websocket: WebSocket) -> None:
-        await websocket.accept()
-        try:
-            while True:
-                await answer(websocket, await websocket.receive_text())
-        except WebSocketDisconnect:
-            pass
-    return endpoint
-
-
-async def trusts_json(websocket, text):
-    message = json.loads(text)["message"]
-    await websocket.send_json({"reply": message, "length": len(message)})
-
-
-async def no_shape_check(websocket, text):
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        await websocket.send_json({"error": "not JSON"})
-        return
-    message = data.get("message")
-    await websocket.send_json({"reply": message, "length": len(message)})
-
-
-async def python_repr(websocket, text):
-    await websocket.send_text(str({"reply": "hello", "length": 5}))
-
-
-async def counts_bytes(websocket, text):
-    message = json.loads(text)["message"]
-    await websocket.send_json({"reply": message, "length": len(message.encode())})
-
-
-async def wrong_field_name(websocket, text):
-    message = json.loads(text)["message"]
-    await websocket.send_json({"reply": message, "len": len(message)})
-
-
-async def error_in_wrong_field(websocket, text):
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        await websocket.send_json({"message": "that was not JSON"})
-        return
-    await websocket.send_json({"reply": data["message"], "length": len(data["message"])})
-
-
-async def closes_after_error(websocket: WebSocket) -> None:
-    await websocket.accept()
-    try:
-        while True:
-            try:
-                data = await websocket.receive_json()
-            except json.JSONDecodeError:
-                await websocket.send_json({"error": "not JSON"})
-                break  # a bad message ends the conversation
-            message = data["message"]
-            await websocket.send_json({"reply": message, "length": len(message)})
-    except WebSocketDisconnect:
-        pass
-
-
-async def reply_not_awaited(websocket: WebSocket) -> None:
-    await websocket.accept()
-    try:
-        while True:
-            data = await websocket.receive_json()
-            websocket.send_json({"reply": data["message"], "length": len(data["message"])})
-    except WebSocketDisconnect:
-        pass
-
-
-async def error_as_string(websocket, text):
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        await websocket.send_json("error: not JSON")
-        return
-    await websocket.send_json({"reply": data["message"], "length": len(data["message"])})
-
-
-async def replies_to_everything(websocket, text):
-    try:
-        message = str(json.loads(text).get("message"))
-    except (json.JSONDecodeError, AttributeError):
-        message = text
-    await websocket.send_json({"reply": message, "length": len(message)})
-
-
-@pytest.mark.parametrize("wrong, hint, words", [
-    (replier(trusts_json), "Text that is not JSON gets an error object",
-     ["send 'hello'", "the connection ended (code 1006): the endpoint raised JSONDecodeError"]),
-    (replier(no_shape_check), "Valid JSON is not always an object",
-     ["send '[\"hello\"]'", "raised AttributeError"]),
-    (replier(python_repr), "str() of a dict writes Python",
-     ["text that is not JSON: \"{'reply': 'hello', 'length': 5}\""]),
-    (replier(counts_bytes), "characters, not bytes",
-     ['expected: {"reply": "naïve café", "length": 10}', "'length': 12"]),
-    (replier(wrong_field_name), "A field name differs: the client looks for ['length']",
-     ["'len': 5"]),
-    (replier(error_in_wrong_field), 'An error answer is an object with the field "error"',
-     ["{'message': 'that was not JSON'}"]),
-    (closes_after_error, "keep answering in a while True",
-     ["send '[\"hello\"]'", "code 1006", "the endpoint returned"]),
-    (reply_not_awaited,
-     "`websocket.send_json({'reply': data['message'], 'length': len(data['message'])})` is a "
-     "call to an async function without await", ["got: nothing within 0.5 s"]),
-    (replier(error_as_string), "Your answer is JSON, but a str, not an object",
-     ["got: 'error: not JSON'"]),
-    (replier(replies_to_everything), "Text that is not JSON gets an error object, not a reply",
-     ["expected: an error object", "'reply': 'hello'"]),
-], ids=["trusts_json", "no_shape_check", "python_repr", "counts_bytes", "wrong_field_name",
-        "error_in_wrong_field", "closes_after_error", "reply_not_awaited", "error_as_string",
-        "replies_to_everything"])
-async def test_each_wrong_reply_gets_the_hint_that_names_its_mistake_first(
-        wrong, hint, words, short_deadlines, capsys):
-    assert await ep.check_reply(wrong) is answers.reply
-    failure(verdict(capsys), "reply", *words, hint=hint)
-
-
-async def test_untouched_reply_stub_is_not_done_yet(capsys):
-    assert await ep.check_reply(reply_stub) is answers.reply
-    assert capsys.readouterr().out.startswith("⏳ reply: not done yet.")
-
-
-async def test_the_kits_own_reply_is_never_passed(capsys):
-    assert await ep.check_reply(answers.reply) is answers.reply
-    out = capsys.readouterr().out
-    assert out.startswith("⚠️ reply: run your exercise cell first.") and "✅" not in out
-
-
-async def test_a_right_reply_in_another_style_passes(capsys):
-    async def reply(websocket: WebSocket) -> None:
-        await websocket.accept()
-        try:
-            while True:
-                try:
-                    data = await websocket.receive_json()
-                except json.JSONDecodeError:
-                    await websocket.send_json({"error": "not JSON"})
-                    continue
-                message = data.get("message") if isinstance(data, dict) else None
-                if isinstance(message, str):
-                    await websocket.send_json({"reply": message, "length": len(message)})
-                else:
-                    await websocket.send_json({"error": "no text message"})
-        except WebSocketDisconnect:
-            pass
-
-    assert await ep.check_reply(reply) is reply
-    assert capsys.readouterr().out.startswith("✅ reply: 7 messages answered")
-
-
-# -- exercise 3: a TestClient test --------------------------------------------------------------
-
-
-def shout_test_stub(client):
-    raise NotImplementedError("exercise: test_shout")
-
-
-def checks_nothing(client):
-    with client.websocket_connect("/ws/shout"):
-        pass
-
-
-def compares_without_assert(client):
-    with client.websocket_connect("/ws/shout") as websocket:
-        websocket.receive_text() == GREETING
-        websocket.send_text("hello")
-        websocket.receive_text() == "HELLO"
-
-
-def prints_the_comparison(client):
-    with client.websocket_connect("/ws/shout") as websocket:
-        print(websocket.receive_text() == GREETING)
-
-
-async def async_test(client):
-    with client.websocket_connect("/ws/shout") as websocket:
-        assert websocket.receive_text() == GREETING
-
-
-def ignores_greeting_text(client):
-    with client.websocket_connect("/ws/shout") as websocket:
-        websocket.receive_text()
-        for text in ("hello", "again"):
-            websocket.send_text(text)
-            assert websocket.receive_text() == text.upper()
-
-
-def sends_upper_case(client):
-    with client.websocket_connect("/ws/shout") as websocket:
-        assert websocket.receive_text() == GREETING
-        for text in ("HELLO", "AGAIN"):
-            websocket.send_text(text)
-            assert websocket.receive_text() == text.upper()
-
-
-def sends_once(client):
-    with client.websocket_connect("/ws/shout") as websocket:
-        assert websocket.receive_text() == GREETING
-        websocket.send_text("hello")
-        assert websocket.receive_text() == "HELLO"
-
-
-def swallows_errors_on_leaving(client):
-    session = client.websocket_connect("/ws/shout")
-    websocket = session.__enter__()
-    try:
-        assert websocket.receive_text() == GREETING
-        for text in ("hello", "again"):
-            websocket.send_text(text)
-            assert websocket.receive_text() == text.upper()
-    finally:
-        try:
-            session.__exit__(None, None, None)
-        except WebSocketDisconnect:
-            pass
-
-
-def wrong_path(client):
-    with client.websocket_connect("/ws/echo") as websocket:
-        assert websocket.receive_text() == GREETING
-
-
-def expects_echo(client):
-    with client.websocket_connect("/ws/shout") as websocket:
-        assert websocket.receive_text() == GREETING
-        websocket.send_text("hello")
-        assert websocket.receive_text() == "hello"
-
-
-def no_argument():
-    pass
-
-
-def one_receive_too_many(client):
-    with client.websocket_connect("/ws/shout") as websocket:
-        assert websocket.receive_text() == GREETING
-        websocket.send_text("hello")
-        websocket.receive_text()
-        websocket.receive_text()
-
-
-def sleeps(client):
-    import time
-    time.sleep(2)
-
-
-@pytest.mark.parametrize("wrong, hint, words", [
-    (checks_nothing, "does not check the greeting",
-     ["an endpoint that never sends the greeting", "got: it passed"]),
-    (compares_without_assert, "`websocket.receive_text() == GREETING` checks nothing",
-     ["got: it passed"]),
-    (prints_the_comparison, "print only shows it", ["got: it passed"]),
-    (async_test, "declared async def", ["got: async def test_shout(client)"]),
-    (ignores_greeting_text, "not that it is the right one", ["greets with 'Hello.' instead"]),
-    (sends_upper_case, "does not show that the answers are upper-cased",
-     ["sends the text back unchanged"]),
-    (sends_once, "stops after one text", ["answers the first text only"]),
-    (swallows_errors_on_leaving, "does not see the endpoint crash",
-     ["crashes with WebSocketDisconnect when the client leaves"]),
-    (wrong_path, "Connect to '/ws/shout'",
-     ["a correct shout endpoint", "raised WebSocketDisconnect (code 1000)"]),
-    (expects_echo, "asserts does not hold",
-     ["raised AssertionError", 'at: assert websocket.receive_text() == "hello"']),
-    (no_argument, "one argument, client", ["raised TypeError"]),
-    (one_receive_too_many, "silent for 1 s", ["raised WebSocketDisconnect"]),
-    (42, "the function itself", ["got: a int"]),
-], ids=lambda value: getattr(value, "__name__", None) if callable(value) else None)
-def test_each_wrong_shout_test_gets_the_hint_that_names_its_mistake_first(
-        wrong, hint, words, capsys):
-    assert ep.check_shout_test(wrong) is answers.test_shout
-    failure(verdict(capsys), "test_shout", *words, hint=hint)
-
-
-def test_a_test_that_hangs_is_reported(monkeypatch, capsys):
-    monkeypatch.setattr(ep, "TEST_TIMEOUT", 0.3)
-    assert ep.check_shout_test(sleeps) is answers.test_shout
-    failure(verdict(capsys), "test_shout", "it was still running", hint="a loop that never ends")
-
-
-def test_untouched_test_stub_is_not_done_yet(capsys):
-    assert ep.check_shout_test(shout_test_stub) is answers.test_shout
-    assert capsys.readouterr().out.startswith("⏳ test_shout: not done yet.")
-
-
-def test_the_kits_own_test_is_never_passed(capsys):
-    assert ep.check_shout_test(answers.test_shout) is answers.test_shout
-    out = capsys.readouterr().out
-    assert out.startswith("⚠️ test_shout: run your exercise cell first.") and "✅" not in out
-
-
-def test_a_right_shout_test_in_another_style_passes(capsys):
-    def test_shout(client):
-        with client.websocket_connect("/ws/shout") as websocket:
-            assert websocket.receive_text() == GREETING
-            for text in ("hello", "Two words"):
-                websocket.send_text(text)
-                assert websocket.receive_text() == text.upper()
-
-    assert ep.check_shout_test(test_shout) is test_shout
-    assert capsys.readouterr().out == (
-        "✅ test_shout: it passes on a correct endpoint and fails on 5 broken ones.\n")
-
-
 # -- the prediction, the summary, and the notebook ----------------------------------------------
 
 
@@ -616,20 +473,26 @@ def test_the_prediction_is_judged_on_what_came_back(observed, letter, capsys):
     assert "why:" in capsys.readouterr().out
 
 
-async def test_the_summary_judges_the_current_code(capsys):
+async def test_the_summary_judges_the_current_code(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    main_py(tmp_path, STUB)
     ep.BINARY_TO_ECHO.prediction = ep.BINARY_TO_ECHO.happened = None
-    namespace = {"shout": shout_stub, "reply": reply_stub, "test_shout": shout_test_stub}
+    namespace = {"shout": shout_stub}
     statuses = await show_progress(ep.EXERCISES, namespace)
-    assert statuses == {"predict: bytes to the echo endpoint": "no_prediction",
-                        "shout": "not_done", "reply": "not_done", "test_shout": "not_done"}
+    assert statuses == {"main.py": "not_done", "predict: bytes to the echo endpoint":
+                        "no_prediction", "shout": "not_done"}
     namespace["shout"] = iterating_shout  # the exercise cell was run again, never its check
+    main_py(tmp_path, RIGHT)  # and the file written again, never checked
     statuses = await show_progress(ep.EXERCISES, namespace)
-    assert statuses["shout"] == "passed"
-    assert "1 of 4 done" in capsys.readouterr().out
+    assert statuses["shout"] == statuses["main.py"] == "passed"
+    assert "2 of 3 done" in capsys.readouterr().out
 
 
 WRONG_IN_THE_NOTEBOOK = {
-    "shout": '''GREETING = "Welcome! I shout back."
+    "main.py": "%%writefile main.py\n" + IMPORTS + WRONG_MAINS["returns_the_text"][0] + ECHO,
+    "shout": '''from fastapi import WebSocket, WebSocketDisconnect
+
+GREETING = "Welcome! I shout back."
 
 
 async def shout(websocket: WebSocket) -> None:
@@ -640,22 +503,11 @@ async def shout(websocket: WebSocket) -> None:
             await websocket.send_text((await websocket.receive_text()).upper())
     except WebSocketDisconnect:
         pass''',
-    "reply": '''async def reply(websocket: WebSocket) -> None:
-    await websocket.accept()
-    try:
-        while True:
-            data = await websocket.receive_json()
-            await websocket.send_json({"reply": data["message"], "len": len(data["message"])})
-    except WebSocketDisconnect:
-        pass''',
-    "test_shout": '''def test_shout(client):
-    with client.websocket_connect("/ws/shout") as websocket:
-        websocket.receive_text() == GREETING''',
 }
 
 
 def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run():
-    outputs = run_student_notebook("02_first_endpoint", WRONG_IN_THE_NOTEBOOK)
-    assert len(outputs) == 6  # three checks, each run twice
+    outputs = run_student_notebook("01_first_endpoint", WRONG_IN_THE_NOTEBOOK)
+    assert len(outputs) == 4  # two checks, each run twice
     for output in outputs:
         assert passes(output) == [] and "❌" in output, output

@@ -1,4 +1,4 @@
-"""Lesson 08's checks: each wrong answer gets the hint that names its mistake, first; right
+"""Elective E6's checks: each wrong answer gets the hint that names its mistake, first; right
 answers in other styles pass; the kit's own answers and the stubs are never passed."""
 
 from __future__ import annotations
@@ -6,28 +6,188 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import math
 import secrets
 from urllib.parse import urlsplit
 
 import pytest
+from fastapi import WebSocketDisconnect
 from websockets.asyncio.client import connect
 
 from notebook_run import passes, run_student_notebook
 from verdicts import failure, flat, said, stale, verdict
 from wslab.access import origin_allowed
 from wslab.answers import hardening as answers
+from wslab.answers.endpoint import GREETING
 from wslab.checks import hardening
 from wslab.checks.hardening import (BROKEN, HIJACK, SLOW, check_broadcast_test,
                                     check_first_message_auth, check_origin_allowed,
-                                    check_percentile, toy_chat_app)
+                                    check_shout_test, toy_chat_app)
 from wslab.checks.progress import show_progress
-from wslab.fanoutlab import percentile
 from wslab.runner import BackgroundServer
 from wslab.testing import receive_until
 
 
-# -- exercise 1: a broadcast test ---------------------------------------------------------------
+# -- exercise 1: a TestClient test of the shouting endpoint -------------------------------------
+
+
+def shout_test_stub(client):
+    raise NotImplementedError("exercise: test_shout")
+
+
+def checks_nothing(client):
+    with client.websocket_connect("/ws/shout"):
+        pass
+
+
+def compares_without_assert(client):
+    with client.websocket_connect("/ws/shout") as websocket:
+        websocket.receive_text() == GREETING
+        websocket.send_text("hello")
+        websocket.receive_text() == "HELLO"
+
+
+def prints_the_comparison(client):
+    with client.websocket_connect("/ws/shout") as websocket:
+        print(websocket.receive_text() == GREETING)
+
+
+async def async_test(client):
+    with client.websocket_connect("/ws/shout") as websocket:
+        assert websocket.receive_text() == GREETING
+
+
+def ignores_greeting_text(client):
+    with client.websocket_connect("/ws/shout") as websocket:
+        websocket.receive_text()
+        for text in ("hello", "again"):
+            websocket.send_text(text)
+            assert websocket.receive_text() == text.upper()
+
+
+def sends_upper_case(client):
+    with client.websocket_connect("/ws/shout") as websocket:
+        assert websocket.receive_text() == GREETING
+        for text in ("HELLO", "AGAIN"):
+            websocket.send_text(text)
+            assert websocket.receive_text() == text.upper()
+
+
+def sends_once(client):
+    with client.websocket_connect("/ws/shout") as websocket:
+        assert websocket.receive_text() == GREETING
+        websocket.send_text("hello")
+        assert websocket.receive_text() == "HELLO"
+
+
+def swallows_errors_on_leaving(client):
+    session = client.websocket_connect("/ws/shout")
+    websocket = session.__enter__()
+    try:
+        assert websocket.receive_text() == GREETING
+        for text in ("hello", "again"):
+            websocket.send_text(text)
+            assert websocket.receive_text() == text.upper()
+    finally:
+        try:
+            session.__exit__(None, None, None)
+        except WebSocketDisconnect:
+            pass
+
+
+def wrong_path(client):
+    with client.websocket_connect("/ws/echo") as websocket:
+        assert websocket.receive_text() == GREETING
+
+
+def expects_echo(client):
+    with client.websocket_connect("/ws/shout") as websocket:
+        assert websocket.receive_text() == GREETING
+        websocket.send_text("hello")
+        assert websocket.receive_text() == "hello"
+
+
+def no_argument():
+    pass
+
+
+def one_receive_too_many(client):
+    with client.websocket_connect("/ws/shout") as websocket:
+        assert websocket.receive_text() == GREETING
+        websocket.send_text("hello")
+        websocket.receive_text()
+        websocket.receive_text()
+
+
+def greeting_not_imported(client):
+    with client.websocket_connect("/ws/shout") as websocket:
+        assert websocket.receive_text() == GREETNG  # noqa: F821  # a typo
+
+
+def sleeps(client):
+    import time
+    time.sleep(2)
+
+
+@pytest.mark.parametrize("wrong, hint, words", [
+    (checks_nothing, "does not check the greeting",
+     ["an endpoint that never sends the greeting", "got: it passed"]),
+    (compares_without_assert, "`websocket.receive_text() == GREETING` checks nothing",
+     ["got: it passed"]),
+    (prints_the_comparison, "print only shows it", ["got: it passed"]),
+    (async_test, "declared async def", ["got: async def test_shout(client)"]),
+    (ignores_greeting_text, "not that it is the right one", ["greets with 'Hello.' instead"]),
+    (sends_upper_case, "does not show that the answers are upper-cased",
+     ["sends the text back unchanged"]),
+    (sends_once, "stops after one text", ["answers the first text only"]),
+    (swallows_errors_on_leaving, "does not see the endpoint crash",
+     ["crashes with WebSocketDisconnect when the client leaves"]),
+    (wrong_path, "Connect to '/ws/shout'",
+     ["a correct shout endpoint", "raised WebSocketDisconnect (code 1000)"]),
+    (expects_echo, "asserts does not hold",
+     ["raised AssertionError", 'at: assert websocket.receive_text() == "hello"']),
+    (no_argument, "one argument, client", ["raised TypeError"]),
+    (one_receive_too_many, "silent for 1 s", ["raised WebSocketDisconnect"]),
+    (greeting_not_imported, "a name that has no value here",
+     ["raised NameError: name 'GREETNG' is not defined"]),
+    (42, "the function itself", ["got: a int"]),
+], ids=lambda value: getattr(value, "__name__", None) if callable(value) else None)
+def test_each_wrong_shout_test_gets_the_hint_that_names_its_mistake_first(
+        wrong, hint, words, capsys):
+    assert check_shout_test(wrong) is answers.test_shout
+    failure(verdict(capsys), "test_shout", *words, hint=hint)
+
+
+def test_a_shout_test_that_hangs_is_reported(monkeypatch, capsys):
+    monkeypatch.setattr(hardening, "SHOUT_TEST_TIMEOUT", 0.3)
+    assert check_shout_test(sleeps) is answers.test_shout
+    failure(verdict(capsys), "test_shout", "it was still running", hint="a loop that never ends")
+
+
+def test_the_shout_test_stub_is_not_done_yet(capsys):
+    assert check_shout_test(shout_test_stub) is answers.test_shout
+    assert capsys.readouterr().out.startswith("⏳ test_shout: not done yet.")
+
+
+def test_the_kits_own_shout_test_is_never_passed(capsys):
+    assert check_shout_test(answers.test_shout) is answers.test_shout
+    out = capsys.readouterr().out
+    assert out.startswith("⚠️ test_shout: run your exercise cell first.") and "✅" not in out
+
+
+def test_a_right_shout_test_in_another_style_passes(capsys):
+    def test_shout(client):
+        with client.websocket_connect("/ws/shout") as websocket:
+            assert websocket.receive_text() == GREETING
+            for text in ("hello", "Two words"):
+                websocket.send_text(text)
+                assert websocket.receive_text() == text.upper()
+
+    assert check_shout_test(test_shout) is test_shout
+    assert capsys.readouterr().out == (
+        "✅ test_shout: it passes on a correct endpoint and fails on 5 broken ones.\n")
+
+
+# -- exercise 2: a broadcast test ---------------------------------------------------------------
 
 def _is_welcome(message):
     return isinstance(message, dict) and message.get("type") == "welcome"
@@ -122,6 +282,11 @@ async def wrong_address(ws_url):
         await receive_until(bob, _is_welcome)
 
 
+async def helper_misspelt(ws_url):
+    async with connect(f"{ws_url}/ws/alice") as alice:
+        await receive_untill(alice, _is_welcome)  # noqa: F821
+
+
 def plain_def(ws_url):
     return None
 
@@ -156,6 +321,8 @@ async def spins_while_waiting_for_bob(ws_url):
                          "passes whatever the server does", "try/except"]),
     (wrong_address, ["HTTP 403", "check the address", "/ws/<name>"]),
     (plain_def, ["got: a plain def", "Declare the test async def"]),
+    (helper_misspelt, ["NameError: name 'receive_untill' is not defined",
+                       "a name that has no value here"]),
     (spins_while_waiting_for_bob, ["expected: it finishes", "raised StuckInLoop",
                                    "ran for 5 s without returning or awaiting"]),
     ("test", ["expected: an async def test(ws_url)", "Define test_broadcast as a function"]),
@@ -234,7 +401,7 @@ async def test_receive_until_fails_when_the_connection_closes(chat_server):
     assert "bad_client_id" in str(failure.value)
 
 
-# -- exercise 2: the Origin check ---------------------------------------------------------------
+# -- exercise 3: the Origin check ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("wrong, words", [
@@ -270,8 +437,11 @@ async def test_receive_until_fails_when_the_connection_closes(chat_server):
      ["raised AttributeError", "Without a Host header (host is None)"]),
     (lambda origin, host, allowed=(): print(origin_allowed(origin, host, allowed)),
      ["printed its answer and returned None"]),
+    (lambda origin, host, allowed=(): origin is None or origin in allowed
+     or url_split(origin).netloc.lower() == (host or "").lower(),  # noqa: F821
+     ["raised NameError: name 'url_split' is not defined", "an import left out"]),
 ], ids=["prefix", "http-only", "no-port", "case", "refuses-missing", "null", "allowed-prefix",
-        "allowed-without-scheme", "not-a-bool", "host-none", "print"])
+        "allowed-without-scheme", "not-a-bool", "host-none", "print", "name-error"])
 def test_each_wrong_origin_check_gets_the_hint_that_names_its_mistake(wrong, words, capsys):
     assert check_origin_allowed(wrong) is origin_allowed
     failure(verdict(capsys), "origin_allowed", *words)
@@ -308,7 +478,7 @@ def test_the_origin_stub_is_not_done_yet(capsys):
     assert capsys.readouterr().out.startswith("⏳ origin_allowed: not done yet.")
 
 
-# -- exercise 3: first-message authentication ---------------------------------------------------
+# -- exercise 4: first-message authentication ---------------------------------------------------
 
 async def _first_token(websocket, timeout):
     """The token of the first message, or None; shared by the answers below."""
@@ -402,6 +572,15 @@ async def spins_while_waiting(websocket, token, timeout=1.0):
         pass
 
 
+async def compare_not_imported(websocket, token, timeout=1.0):
+    await websocket.accept()
+    given = await _first_token(websocket, timeout)
+    if given is not None and hmac_module.compare_digest(given, token):  # noqa: F821
+        return True
+    await websocket.close(code=1008)
+    return False
+
+
 async def _count_attempt(token):
     raise KeyError("attempts")
 
@@ -429,6 +608,8 @@ async def task_that_fails(websocket, token, timeout=1.0):
     (refuses_before_accept, ["the handshake was refused (HTTP 403)", "accept the connection first"]),
     (lets_anyone_in, ["a wrong token", "got: welcome", "A wrong token was let in"]),
     (spins_while_waiting, ["raised StuckInLoop", "ran for 5 s without returning or awaiting"]),
+    (compare_not_imported, ["the right token", "NameError: name 'hmac_module' is not defined",
+                            "an import left out"]),
     (task_that_fails, ["a server log without errors", "Task exception was never retrieved",
                        "… KeyError: 'attempts'",
                        "A task you started that failed"]),
@@ -476,84 +657,6 @@ async def test_the_first_message_auth_stub_is_not_done_yet(capsys):
     assert capsys.readouterr().out.startswith("⏳ first_message_auth: not done yet.")
 
 
-# -- exercise 4: the percentile -----------------------------------------------------------------
-
-def rank_rounded_with(rounding, *, fix=lambda ordered, rank: ordered[rank - 1], never=None,
-                      sort=True, count_missing=True, beyond=lambda rank, n: rank > n):
-    """The lesson's percentile, written with one part swapped for a student's mistake."""
-
-    def wrong(latencies, missing, fraction):
-        total = len(latencies) + (missing if count_missing else 0)
-        if total == 0:
-            return never
-        rank = max(1, int(rounding(fraction * total)))
-        if beyond(rank, len(latencies)):
-            return never
-        return fix(sorted(latencies) if sort else list(latencies), rank)
-
-    return wrong
-
-
-def no_lower_bound(latencies, missing, fraction):
-    total = len(latencies) + missing
-    rank = math.ceil(fraction * total)
-    return sorted(latencies)[rank - 1] if total and rank <= len(latencies) else None
-
-
-@pytest.mark.parametrize("wrong, words", [
-    (rank_rounded_with(int), ["percentile([10, 20, 30, 40], 0, 0.9)", "got: 30",
-                              "rounded down", "int()"]),
-    (rank_rounded_with(lambda x: x // 1), ["rounded down", "(or //)"]),
-    (rank_rounded_with(round), ["percentile([10, 20, 30, 40], 0, 0.6)", "round() goes to the "
-                                "nearest whole number"]),
-    (rank_rounded_with(math.ceil, sort=False), ["percentile([30, 10, 40, 20], 0, 0.5)",
-                                                "Sort the latencies first"]),
-    (rank_rounded_with(math.ceil, count_missing=False), ["counts the missing deliveries too"]),
-    (rank_rounded_with(math.ceil, beyond=lambda rank, n: rank >= n),
-     ["got: None", "off by one at the limit"]),
-    (rank_rounded_with(math.ceil, fix=lambda ordered, rank: ordered[rank]),
-     ["one place too high", "index 0"]),
-    (rank_rounded_with(math.ceil, never=math.inf), ["got: inf", "not infinity"]),
-    (rank_rounded_with(math.ceil, beyond=lambda rank, n: False),
-     ["percentile([1, 2, 3], 1, 0.99)", "raised IndexError", "only 3 arrived"]),
-    (no_lower_bound, ["percentile([10, 20, 30], 0, 0.0)", "got: 30", "at least 1"]),
-    (lambda latencies, missing, fraction: print(percentile(latencies, missing, fraction)),
-     ["printed its answer and returned None"]),
-], ids=["int", "floor-division", "round", "unsorted", "missing-ignored", "off-by-one",
-        "index-is-rank", "infinity", "no-none", "no-lower-bound", "print"])
-def test_each_wrong_percentile_gets_the_hint_that_names_its_mistake(wrong, words, capsys):
-    assert check_percentile(wrong) is percentile
-    out = failure(verdict(capsys), "percentile", *words)
-    assert "math.ceil(" not in out  # a hint never gives the answer away
-
-
-def percentile_in_another_style(latencies, missing, fraction):
-    ordered = sorted(latencies)
-    total = len(ordered) + missing
-    if not total:
-        return None
-    rank = max(int(-(-fraction * total // 1)), 1)
-    return ordered[rank - 1] if rank <= len(ordered) else None
-
-
-def test_a_right_percentile_in_another_style_passes(capsys):
-    assert check_percentile(percentile_in_another_style) is percentile_in_another_style
-    assert capsys.readouterr().out == "✅ percentile: all 11 checks passed.\n"
-
-
-def test_the_kits_own_percentile_is_never_passed(capsys):
-    assert check_percentile(percentile) is percentile
-    assert stale(capsys.readouterr().out, "percentile")
-
-
-def test_the_percentile_stub_is_not_done_yet(capsys):
-    def percentile_stub(latencies, missing, fraction):
-        raise NotImplementedError("exercise: percentile")
-
-    check_percentile(percentile_stub)
-    assert capsys.readouterr().out.startswith("⏳ percentile: not done yet.")
-
-
 # -- the prediction, the summary, and the lesson in a kernel ------------------------------------
 
 def test_the_prediction_is_judged_on_what_the_page_got(capsys):
@@ -567,18 +670,24 @@ def test_the_prediction_is_judged_on_what_the_page_got(capsys):
 
 
 async def test_the_summary_judges_the_current_code(capsys):
-    def percentile_stub(latencies, missing, fraction):
-        raise NotImplementedError("exercise: percentile")
-
-    namespace = {"percentile": percentile_stub, "origin_allowed": origin_in_another_style}
+    HIJACK.prediction = HIJACK.happened = None
+    HIJACK.late = False
+    namespace = {"test_shout": shout_test_stub, "origin_allowed": origin_in_another_style}
     statuses = await show_progress(hardening.EXERCISES, namespace)
-    assert statuses["percentile"] == "not_done"
-    assert statuses["origin_allowed"] == "passed"
-    assert statuses["test_broadcast"] == "missing"
+    assert statuses == {"test_shout": "not_done", "test_broadcast": "missing",
+                        "predict: the page from another port": "no_prediction",
+                        "origin_allowed": "passed", "first_message_auth": "missing"}
     assert "1 of 5 done" in capsys.readouterr().out
 
 
 WRONG_ANSWERS = {
+    "test_shout": '''
+def test_shout(client):
+    with client.websocket_connect("/ws/shout") as websocket:
+        websocket.receive_text() == GREETING
+        websocket.send_text("hello")
+        assert websocket.receive_text() == "HELLO"
+''',
     "test_broadcast": '''
 async def test_broadcast(ws_url):
     async with connect(f"{ws_url}/ws/alice") as alice, connect(f"{ws_url}/ws/bob") as bob:
@@ -603,23 +712,15 @@ async def first_message_auth(websocket, token, timeout=1.0):
     await websocket.close(code=1008)
     return False
 ''',
-    "percentile": '''
-def percentile(latencies, missing, fraction):
-    total = len(latencies) + missing
-    if total == 0:
-        return None
-    rank = max(1, int(fraction * total))
-    return None if rank > len(latencies) else sorted(latencies)[rank - 1]
-''',
 }
 
 
 def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run():
-    outputs = run_student_notebook("08_testing_and_hardening", WRONG_ANSWERS, timeout=180)
+    outputs = run_student_notebook("E6_testing_and_security", WRONG_ANSWERS, timeout=180)
     assert len(outputs) == 8  # four check cells, each run twice
     for output in outputs:
         assert "❌" in output and not passes(output), output
-    hints = ["is a call to an async function without await", "only starts like",
-             "timing attack", "rounded down"]
+    hints = ["checks nothing", "is a call to an async function without await",
+             "only starts like", "timing attack"]
     for hint, runs in zip(hints, zip(outputs[::2], outputs[1::2])):
         assert all(hint in flat(run) for run in runs), (hint, runs)

@@ -1,24 +1,33 @@
-"""Lesson 03's checks: each wrong manager gets a hint, first, that names its mistake; right ones
+"""Lesson 02's checks: each wrong manager gets a hint, first, that names its mistake; right ones
 in another style than the solution pass; the kit's own classes and the stubs never do."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import json
+import re
+from pathlib import Path
 
+import nbformat
 import pytest
 import websockets
 from starlette.websockets import WebSocketDisconnect
 
 from notebook_run import passes, run_student_notebook
-from verdicts import failure, said
+from verdicts import failure, said, stale
 from wslab import lecture
+from wslab.answers import manager as answers
 from wslab.checks import manager as checks
 from wslab.checks.manager import GHOST, FakeSocket, check_lecture_manager, check_safe_manager
 from wslab.checks.progress import show_progress
 from wslab.manager import ConnectionManager as WslabManager
 from wslab.runner import BackgroundServer
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSON = ROOT / "labsrc" / "lessons" / "02_chat_room.py"
+STUDENT_NOTEBOOK = ROOT / "notebooks" / "02_chat_room.ipynb"
 
 
 # -- the lecture's manager -----------------------------------------------------------------------
@@ -189,14 +198,14 @@ async def test_lecture_stub_is_not_done_yet(stub, capsys):
     assert capsys.readouterr().out.startswith("⏳ ConnectionManager: not done yet.")
 
 
-async def test_the_lectures_own_manager_is_never_passed(capsys):
-    assert await check_lecture_manager(lecture.ConnectionManager) is lecture.ConnectionManager
-    out = capsys.readouterr().out
-    assert out.startswith("⚠️ ConnectionManager: run your exercise cell first.")
-    assert "✅" not in out
+@pytest.mark.parametrize("kits", [lecture.ConnectionManager, answers.ConnectionManager])
+async def test_the_kits_own_lecture_manager_is_never_passed(kits, capsys):
+    assert await check_lecture_manager(kits) is lecture.ConnectionManager
+    assert stale(capsys.readouterr().out, "ConnectionManager")
 
 
-@pytest.mark.parametrize("right", [Lecture, type("Copied", (lecture.ConnectionManager,), {})])
+@pytest.mark.parametrize("right", [Lecture, type("Copied", (lecture.ConnectionManager,), {}),
+                                   type("Answer", (answers.ConnectionManager,), {})])
 async def test_right_lecture_managers_pass(right, capsys):
     assert await check_lecture_manager(right) is right
     assert capsys.readouterr().out == ("✅ ConnectionManager: connect accepts and counts, "
@@ -224,33 +233,168 @@ def test_the_prediction_is_judged_on_what_the_demo_saw(seen, happened, capsys):
     assert "why: Ann's handler died of a KeyError" in out
 
 
-# -- the safe manager ----------------------------------------------------------------------------
-
-_closing: set = set()
+# -- the safe manager: the student completes broadcast ------------------------------------------
 
 
-def close_in_background(websocket, code, reason):
-    """The lesson's given helper."""
-    async def close():
-        try:
-            await asyncio.wait_for(websocket.close(code=code, reason=reason), timeout=5)
-        except Exception:
-            pass
+class Given(answers.SafeConnectionManager):
+    """The class as the student's notebook gives it: everything but broadcast written."""
 
-    task = asyncio.create_task(close())
-    _closing.add(task)
-    task.add_done_callback(_closing.discard)
+    async def broadcast(self, message):
+        raise NotImplementedError("exercise: SafeConnectionManager.broadcast")
+
+
+class PutsByKey(Given):
+    """A right broadcast in another style than the solution: by key, and asking whether an
+    outbox is full instead of catching QueueFull."""
+
+    async def broadcast(self, message):
+        for websocket in list(self.outboxes):
+            outbox = self.outboxes.get(websocket)
+            if outbox is None:
+                continue
+            if outbox.full():
+                self.drop(websocket)
+            else:
+                outbox.put_nowait(message)
+
+
+class AwaitsPut(Given):
+    async def broadcast(self, message):
+        for outbox in list(self.outboxes.values()):
+            await outbox.put(message)
+
+
+class SendsItself(Given):
+    """Sends in broadcast, as the lecture does, past the outboxes."""
+
+    async def broadcast(self, message):
+        for websocket in list(self.outboxes):
+            await websocket.send_text(message)
+
+
+class QueueFullNotCaught(Given):
+    async def broadcast(self, message):
+        for outbox in list(self.outboxes.values()):
+            outbox.put_nowait(message)
+
+
+class SwallowsQueueFull(Given):
+    async def broadcast(self, message):
+        for websocket, outbox in list(self.outboxes.items()):
+            try:
+                outbox.put_nowait(message)
+            except asyncio.QueueFull:
+                pass
+
+
+class DropsTheOutbox(Given):
+    async def broadcast(self, message):
+        for outbox in list(self.outboxes.values()):
+            try:
+                outbox.put_nowait(message)
+            except asyncio.QueueFull:
+                self.drop(outbox)
+
+
+class DisconnectsInsteadOfDropping(Given):
+    async def broadcast(self, message):
+        for websocket, outbox in list(self.outboxes.items()):
+            try:
+                outbox.put_nowait(message)
+            except asyncio.QueueFull:
+                self.disconnect(websocket)
+
+
+class AwaitsDrop(Given):
+    async def broadcast(self, message):
+        for websocket, outbox in list(self.outboxes.items()):
+            try:
+                outbox.put_nowait(message)
+            except asyncio.QueueFull:
+                await self.drop(websocket)
+
+
+class IteratesTheLiveDict(Given):
+    async def broadcast(self, message):
+        for websocket, outbox in self.outboxes.items():
+            try:
+                outbox.put_nowait(message)
+            except asyncio.QueueFull:
+                self.drop(websocket)
+
+
+class ReturnsEarly(Given):
+    async def broadcast(self, message):
+        for websocket, outbox in list(self.outboxes.items()):
+            try:
+                outbox.put_nowait(message)
+            except asyncio.QueueFull:
+                self.drop(websocket)
+            return
+
+
+class DropsWhenBehind(Given):
+    async def broadcast(self, message):
+        for websocket, outbox in list(self.outboxes.items()):
+            if not outbox.empty():
+                self.drop(websocket)
+            else:
+                outbox.put_nowait(message)
+
+
+class ClosesAndWaits(Given):
+    async def broadcast(self, message):
+        for websocket, outbox in list(self.outboxes.items()):
+            try:
+                outbox.put_nowait(message)
+            except asyncio.QueueFull:
+                self.disconnect(websocket)
+                await websocket.close(code=4408)
+
+
+class WrongCloseCode(Given):
+    async def broadcast(self, message):
+        for websocket, outbox in list(self.outboxes.items()):
+            try:
+                outbox.put_nowait(message)
+            except asyncio.QueueFull:
+                self.disconnect(websocket)
+                self.closing.add(asyncio.create_task(websocket.close(code=1000)))
+
+
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited")
+@pytest.mark.parametrize("wrong, words", [
+    (AwaitsPut, "broadcast awaits outbox.put(...)"),
+    (SendsItself, "A failed or slow client must never reach the sender"),
+    (QueueFullNotCaught, "put_nowait() raised asyncio.QueueFull out of broadcast"),
+    (SwallowsQueueFull, "lazy's outbox is full, yet lazy is still connected"),
+    (DropsTheOutbox, "self.drop(...) with the websocket whose outbox is full"),
+    (DisconnectsInsteadOfDropping, "dropped without a word: disconnect() only forgets it"),
+    (AwaitsDrop, "drop() and disconnect() are plain defs"),
+    (IteratesTheLiveDict, "broadcast removed a client from self.outboxes while looping over it"),
+    (ReturnsEarly, "Only ann got the messages: broadcast stops early"),
+    (DropsWhenBehind, "drop it only when put_nowait() raises asyncio.QueueFull"),
+    (ClosesAndWaits, "broadcast awaits the slow client's close()"),
+    (WrongCloseCode, "The slow client was closed with 1000: close it with code 4408"),
+])
+async def test_each_wrong_broadcast_gets_the_hint_that_names_its_mistake(wrong, words, capsys):
+    assert await check_safe_manager(wrong) is answers.SafeConnectionManager
+    failure(capsys.readouterr().out, "SafeConnectionManager", hint=words)
+
+
+# -- the safe manager: a student who changes the given methods is told what that broke -----------
 
 
 class Safe:
-    """Another style than the lesson's solution: a writer that sends what it takes in one
-    line, a disconnect that asks before it deletes, a broadcast that asks whether an outbox is
-    full instead of catching QueueFull."""
+    """The whole class in another style than the lesson's: a writer that sends what it takes in
+    one line, a disconnect that asks before it deletes, a close that catches instead of
+    suppressing, a broadcast that asks whether an outbox is full."""
 
     def __init__(self, outbound_queue: int = 16):
         self.outbound_queue = outbound_queue
         self.outboxes = {}
         self.writers = {}
+        self.closing = set()
 
     @property
     def active_connections(self):
@@ -273,12 +417,24 @@ class Safe:
         if writer and writer is not asyncio.current_task():
             writer.cancel()
 
+    def drop(self, websocket):
+        self.disconnect(websocket)
+
+        async def close():
+            try:
+                await asyncio.wait_for(websocket.close(code=4408, reason="too slow"), 5)
+            except Exception:
+                pass
+
+        task = asyncio.ensure_future(close())
+        self.closing.add(task)
+        task.add_done_callback(self.closing.discard)
+
     async def broadcast(self, message):
         for websocket in list(self.outboxes):
             outbox = self.outboxes[websocket]
             if outbox.full():
-                self.disconnect(websocket)
-                close_in_background(websocket, 4408, "too slow")
+                self.drop(websocket)
             else:
                 outbox.put_nowait(message)
 
@@ -289,11 +445,6 @@ class Safe:
             except Exception:
                 self.disconnect(websocket)
                 return
-
-
-class SafeStub(Safe):
-    async def connect(self, websocket):
-        raise NotImplementedError("exercise: SafeConnectionManager.connect")
 
 
 class NoQueueParameter(Safe):
@@ -397,79 +548,11 @@ class DisconnectKeepsOutbox(Safe):
             writer.cancel()
 
 
-class WaitsForSends(Safe):
-    """Sends in broadcast, concurrently and catching failures: a stalled client still blocks."""
-
-    async def broadcast(self, message):
-        async def one(websocket):
-            try:
-                await websocket.send_text(message)
-            except Exception:
-                self.disconnect(websocket)
-
-        await asyncio.gather(*(one(ws) for ws in list(self.outboxes)))
-
-
-class AwaitsPut(Safe):
-    async def broadcast(self, message):
-        for outbox in list(self.outboxes.values()):
-            await outbox.put(message)
-
-
 class Unbounded(Safe):
     async def connect(self, websocket):
         await websocket.accept()
         outbox = self.outboxes[websocket] = asyncio.Queue()
         self.writers[websocket] = asyncio.create_task(self._write(websocket, outbox))
-
-
-class DropsWhenBehind(Safe):
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            if not outbox.empty():
-                self.disconnect(websocket)
-                close_in_background(websocket, 4408, "too slow")
-            else:
-                outbox.put_nowait(message)
-
-
-class NeverTellsWhy(Safe):
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                self.disconnect(websocket)
-
-
-class WrongCloseCode(Safe):
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                self.disconnect(websocket)
-                close_in_background(websocket, 1000, "too slow")
-
-
-class AwaitsTheClose(Safe):
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                self.disconnect(websocket)
-                await websocket.close(code=4408)
-
-
-class IteratesTheLiveDict(Safe):
-    async def broadcast(self, message):
-        for websocket, outbox in self.outboxes.items():
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                self.disconnect(websocket)
-                close_in_background(websocket, 4408, "too slow")
 
 
 class LeaksWriters(Safe):
@@ -514,54 +597,51 @@ class CountsSeparately(Safe):
     (GetNowait, "ann, bob, cat were dropped though no send failed"),
     (RemoveRaisesTwice, "Make disconnect() safe to call twice"),
     (DisconnectKeepsOutbox, "disconnect() does not remove the connection"),
-    (WaitsForSends, "broadcast awaits the sends itself"),
-    (AwaitsPut, "broadcast awaits outbox.put(...)"),
     (Unbounded, "An outbox without a bound never fills up"),
-    (DropsWhenBehind, "drop it only when put_nowait() raises asyncio.QueueFull"),
-    (NeverTellsWhy, "The slow client was dropped without a word"),
-    (WrongCloseCode, "The slow client was closed with 1000: close it with code 4408"),
-    (AwaitsTheClose, "broadcast awaits the slow client's close()"),
-    (IteratesTheLiveDict, "broadcast removed a client from self.outboxes while looping over it"),
     (LeaksWriters, "disconnect() forgets the writer but leaves it running"),
     (CountsSeparately, "Count the connections instead of keeping a separate counter"),
 ])
-async def test_each_wrong_safe_manager_gets_the_hint_that_names_its_mistake(wrong, words,
-                                                                            capsys):
-    assert await check_safe_manager(wrong) is WslabManager
+async def test_each_broken_given_method_gets_the_hint_that_names_its_mistake(wrong, words,
+                                                                             capsys):
+    assert await check_safe_manager(wrong) is answers.SafeConnectionManager
     failure(capsys.readouterr().out, "SafeConnectionManager", hint=words)
 
 
+# -- the safe manager: stubs, the kit's own, right answers ------------------------------------
+
+
 async def test_safe_stub_is_not_done_yet(capsys):
-    assert await check_safe_manager(SafeStub) is WslabManager
+    assert await check_safe_manager(Given) is answers.SafeConnectionManager
     assert capsys.readouterr().out.startswith("⏳ SafeConnectionManager: not done yet.")
 
 
-async def test_the_kits_own_safe_manager_is_never_passed(capsys):
-    assert await check_safe_manager(WslabManager) is WslabManager
-    out = capsys.readouterr().out
-    assert out.startswith("⚠️ SafeConnectionManager: run your exercise cell first.")
-    assert "✅" not in out
+@pytest.mark.parametrize("kits", [answers.SafeConnectionManager, WslabManager])
+async def test_the_kits_own_safe_managers_are_never_passed(kits, capsys):
+    assert await check_safe_manager(kits) is answers.SafeConnectionManager
+    assert stale(capsys.readouterr().out, "SafeConnectionManager")
 
 
-async def test_a_right_safe_manager_in_another_style_passes(capsys):
-    assert await check_safe_manager(Safe) is Safe
+@pytest.mark.parametrize("right", [PutsByKey, Safe])
+async def test_a_right_safe_manager_in_another_style_passes(right, capsys):
+    assert await check_safe_manager(right) is right
     out = capsys.readouterr().out
     assert out.startswith("✅ SafeConnectionManager: survives clients that vanish"), out
-    assert "dropped after 6 messages, closed with 4408" in out
+    assert re.search(r"dropped after [56] messages, closed with 4408", out), out
 
 
-async def test_the_kits_manager_itself_would_pass():
-    """The fallback meets the check too: only its being the kit's own keeps it from a ✅."""
-    class Mine(WslabManager):
-        pass
-
-    assert await check_safe_manager(Mine) is Mine
+async def test_the_lessons_answer_and_the_kits_manager_would_pass(capsys):
+    """The fallback meets the check, and so does the kit's hardened relative: only their being
+    the kit's own keeps them from a ✅."""
+    for kits in (answers.SafeConnectionManager, WslabManager):
+        mine = type("Mine", (kits,), {})
+        assert await check_safe_manager(mine) is mine
+    assert capsys.readouterr().out.count("✅") == 2
 
 
 async def test_no_task_outlives_the_check(capsys):
     """Whatever the student wrote, the check ends every task the manager started."""
-    for cls in (Safe, LeaksWriters, WaitsForSends, AwaitsTheClose, CatchesOnlyDisconnect,
-                SwallowsAndCarriesOn, AwaitsPut):
+    for cls in (PutsByKey, Safe, LeaksWriters, SendsItself, ClosesAndWaits, AwaitsPut,
+                CatchesOnlyDisconnect, SwallowsAndCarriesOn, SwallowsQueueFull):
         before = {task for task in asyncio.all_tasks() if not task.done()}
         await check_safe_manager(cls)
         await asyncio.sleep(0)
@@ -574,8 +654,8 @@ async def test_no_task_outlives_the_check(capsys):
 async def test_the_task_factory_is_given_back():
     loop = asyncio.get_running_loop()
     before = loop.get_task_factory()
-    await check_safe_manager(Safe)
-    await check_safe_manager(SafeStub)
+    await check_safe_manager(PutsByKey)
+    await check_safe_manager(Given)
     assert loop.get_task_factory() is before
 
 
@@ -593,11 +673,34 @@ async def test_the_summary_judges_the_classes_the_notebook_holds_now(capsys):
     GHOST.prediction = GHOST.happened = None
     GHOST.late = False
     statuses = await show_progress(checks.EXERCISES, {"ConnectionManager": LectureStub,
-                                                      "SafeConnectionManager": Safe})
+                                                      "SafeConnectionManager": PutsByKey})
     assert statuses == {"ConnectionManager": "not_done",
                         "predict: a handler that dies": "no_prediction",
                         "SafeConnectionManager": "passed"}
     assert "1 of 3 done" in capsys.readouterr().out
+
+
+# -- the lesson shows the answer's class, broadcast left out -------------------------------------
+
+
+def _given_cell() -> str:
+    """The student's form of the lesson cell that holds SafeConnectionManager."""
+    notebook = nbformat.read(STUDENT_NOTEBOOK, as_version=4)
+    cell = next((cell.source for cell in notebook.cells if cell.cell_type == "code"
+                 and "class SafeConnectionManager:" in cell.source), None)
+    assert cell, "no SafeConnectionManager cell in the student notebook"
+    return cell[cell.index("class SafeConnectionManager:"):]
+
+
+def test_the_lesson_gives_the_answers_class_but_broadcast():
+    """The given methods are the reference's, word for word: the two cannot drift apart."""
+    given = _given_cell()
+    reference = inspect.getsource(answers.SafeConnectionManager)
+    cut = "    async def broadcast(self, message: str):\n"
+    assert given[:given.index(cut)] == reference[:reference.index(cut)]
+    assert "exercise: SafeConnectionManager.broadcast" in given[given.index(cut):]
+    assert "### SOURCE wslab.answers.manager:SafeConnectionManager.connect" in \
+        LESSON.read_text(encoding="utf-8")
 
 
 # -- in the notebook -----------------------------------------------------------------------------
@@ -624,71 +727,40 @@ class ConnectionManager:
             await connection.send_text(message)
 '''
 
-SAFE_WRONG = '''
-class SafeConnectionManager:
-    def __init__(self, outbound_queue: int = 16):
-        self.outbound_queue = outbound_queue
-        self.outboxes = {}
-        self.writers = {}
 
-    @property
-    def active_connections(self):
-        return list(self.outboxes)
-
-    @property
-    def connection_count(self):
-        return len(self.outboxes)
-
-    async def connect(self, websocket):
-        await websocket.accept()
-        outbox = asyncio.Queue(maxsize=self.outbound_queue)
-        self.outboxes[websocket] = outbox
-        self.writers[websocket] = asyncio.create_task(self._write(websocket, outbox))
-
-    def disconnect(self, websocket):
-        self.outboxes.pop(websocket, None)
-        writer = self.writers.pop(websocket, None)
-        if writer is not None and writer is not asyncio.current_task():
-            writer.cancel()
-
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                self.disconnect(websocket)
-                close_in_background(websocket, 4408, "too slow")
-
-    async def _write(self, websocket, outbox):
-        try:
-            while True:
-                websocket.send_text(await outbox.get())
-        except Exception:
-            self.disconnect(websocket)
-'''
+def _safe_wrong() -> str:
+    """The notebook's cell with a broadcast that awaits put: it waits for a full outbox."""
+    given = _given_cell()
+    cut = given.index("    async def broadcast(self, message: str):\n")
+    return ("import contextlib\n\n\n" + given[:cut]
+            + "    async def broadcast(self, message: str):\n"
+              "        for outbox in self.outboxes.values():\n"
+              "            await outbox.put(message)\n")
 
 
 def test_in_the_notebook_wrong_managers_never_pass_however_often_their_checks_run():
-    outputs = run_student_notebook("03_connection_manager", {
+    outputs = run_student_notebook("02_chat_room", {
         "ConnectionManager.__init__": LECTURE_WRONG,
-        "SafeConnectionManager.connect": SAFE_WRONG})
+        "SafeConnectionManager.broadcast": _safe_wrong()})
     assert len(outputs) == 4
     for output in outputs:
         assert not passes(output), output
         assert "❌" in output and "hint:" in output, output
     assert "does not remove the connection" in outputs[0]
-    assert "without await" in outputs[2]
+    assert "does not remove the connection" in outputs[1]
+    assert "broadcast awaits outbox.put(...)" in outputs[2]
+    assert "broadcast awaits outbox.put(...)" in outputs[3]
 
 
 # -- the lecture's app with another manager -----------------------------------------------------
 
 
 async def test_lecture_app_serves_the_given_manager():
-    manager = WslabManager(outbound_queue=8)
+    manager = answers.SafeConnectionManager(outbound_queue=8)
     app = lecture.create_lecture_app(manager)
     assert app.state.manager is manager
     assert isinstance(lecture.create_lecture_app().state.manager, lecture.ConnectionManager)
-    server = BackgroundServer(app, name="test-lesson03-lecture-app").start()
+    server = BackgroundServer(app, name="test-lesson02-lecture-app").start()
     try:
         async with websockets.connect(f"{server.ws_url}/ws/ann") as ann, \
                 websockets.connect(f"{server.ws_url}/ws/bob") as bob:

@@ -1,4 +1,4 @@
-"""Lesson 01's checks: each names the usual mistakes, hint first, accepts a right answer in any
+"""Elective E1's checks: each names the usual mistakes, hint first, accepts a right answer in any
 style, waits for a stub, and never passes the kit's own function."""
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def test_wrong_encoders_are_explained(wrong, words, capsys):
     out = failure(verdict(capsys), "encode_frame")
     assert words in out, out
     assert "carries on with wslab.protocol.encode_frame" in out
-    assert "2 ** attempt" not in out  # core's overflow hint is about lesson 05's backoff
+    assert "2 ** attempt" not in out  # core's overflow hint is about a backoff's 2 ** attempt
 
 
 def test_a_wrong_big_frame_is_shown_by_its_header(capsys):
@@ -366,7 +366,7 @@ WRONG_IN_THE_NOTEBOOK = {
 
 
 def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run():
-    outputs = run_student_notebook("01_protocol_basics", WRONG_IN_THE_NOTEBOOK)
+    outputs = run_student_notebook("E1_protocol_by_hand", WRONG_IN_THE_NOTEBOOK)
     assert len(outputs) == 2 * len(WRONG_IN_THE_NOTEBOOK)
     for output, name in zip(outputs, [name for name in WRONG_IN_THE_NOTEBOOK for _ in "12"]):
         assert f"❌ {name}: not right yet.\n   hint:" in output and passes(output) == [], output

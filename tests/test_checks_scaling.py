@@ -1,4 +1,4 @@
-"""Lesson 07's checks: each wrong answer gets a hint, first, that names its mistake; right ones
+"""Elective E5's checks: each wrong answer gets a hint, first, that names its mistake; right ones
 in another style than the solution pass; the kit's own code and the stubs never do."""
 
 from __future__ import annotations
@@ -419,7 +419,7 @@ def backoff_delay(attempt, rand, base=0.1, cap=5.0):
 @pytest.mark.skipif(shutil.which("redis-server") is None and not os.environ.get("CI"),
                     reason="needs redis-server: apt-get install redis-server")
 def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run():
-    outputs = run_student_notebook("07_scaling_out", {
+    outputs = run_student_notebook("E5_scaling_out", {
         "Worker.client_said": WORKER_WRONG, "sequence_check": SEQUENCE_WRONG,
         "backoff_delay": BACKOFF_WRONG})
     assert len(outputs) == 6

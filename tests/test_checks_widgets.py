@@ -1,23 +1,26 @@
-"""Lesson 06's checks: each wrong widget gets the hint that names its mistake, first; right ones
-in other styles pass; the kit's own classes and the stubs are never passed.
+"""Core lesson 04's checks: each wrong answer gets the hint that names its mistake, first; right
+ones in other styles pass; the kit's own class and the stub are never passed; an untouched step
+done with the widgets is "not done yet", never a failure.
 
-The checks run the classes against a real chat server, in the test's event loop, as they run
-in the kernel's (outside a kernel, every widget gets a dummy comm).
+The checks run against real chat servers, in the test's event loop, as they run in the kernel's
+(outside a kernel, every widget gets a dummy comm). The class chat's server is one with a join
+token, as the instructor's always has; ``test_classroom_chat.py`` runs the real one.
 """
 
 from __future__ import annotations
 
 import html
-import re
+import socket
 
 import ipywidgets as widgets
 import pytest
 
 from notebook_run import passes, run_student_notebook
-from verdicts import failure, verdict
-from wslab.answers.widgets import MentionChat, OnlineChat
-from wslab.checks.widgets import check_mentions, check_online_chat
-from wslab.widgets import ChatWidget, _live
+from verdicts import failure, flat, verdict
+from wslab.answers.widgets import OnlineChat
+from wslab.checks.widgets import (LINE_FOR_ALICE, SAME_NAME, check_in_class,
+                                  check_online_chat, check_said, class_page, judge_in_class)
+from wslab.widgets import CLOSED, CONNECTED, ChatWidget, _live
 
 
 @pytest.fixture(autouse=True)
@@ -274,7 +277,8 @@ class NotShownOnPage(OnlineChat):
     (NoWelcome, ["alice's widget connects while bob is online",
                  "expected: self.online == {'alice', 'bob'}", "its \"online\" list"]),
     (WelcomeAddsUp, ["The server greets alice again",
-                     "self.online = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank']",
+                     "expected: self.online == {'alice', 'bob', 'dave', 'erin', 'frank'}",
+                     "self.online == {'alice', 'bob', 'carol', 'dave', 'erin', 'frank'}",
                      "replace self.online"]),
     (NeverLeaves, ["bob closes his connection",
                    "after bob left, your widget still has bob online",
@@ -285,8 +289,9 @@ class NotShownOnPage(OnlineChat):
                "super().handle(message)"]),
     (NeverShown, ["expected: the line under the header shows 'Online: alice, bob'",
                   "the line shows 'Online:'", "call self.show_online() after every change"]),
-    (Unsorted, ["the line shows 'Online: frank, dave, alice, erin, bob'", "not in order",
-                "sorted(self.online)"]),
+    (Unsorted, ["the line shows 'Online: frank, dave, alice, erin, bob'",
+                "self.online == ['frank', 'dave', 'alice', 'erin', 'bob'], a list, not a set",
+                "not in order", "sorted(self.online)"]),
     (AsyncHandle, ["tried: AsyncHandle.handle", "handle() is declared async def",
                    "without await", "nothing in its body runs"]),
     (AsyncShow, ["show_online() is declared async def", "without await"]),
@@ -365,170 +370,222 @@ async def test_right_online_widgets_in_any_style_pass(right, capsys):
     assert out.startswith("✅ who is online: the line follows the welcome, joins and leaves"), out
 
 
-# -- exercise 2: mentions -------------------------------------------------------------------------
+# -- say it through the widget ----------------------------------------------------------------
 
-class MentionStub(ChatWidget):
-    def render_entry(self, entry):
-        raise NotImplementedError("exercise: mentions")
+@pytest.fixture
+async def make_chat():
+    """Make ChatWidgets as the notebook does; every one is closed after the test."""
+    made: list[ChatWidget] = []
 
+    def make(url, name, **options):
+        chat = ChatWidget(url, name, retry=0.05, **options)
+        made.append(chat)
+        return chat
 
-class HardCoded(ChatWidget):
-    def render_entry(self, entry):
-        return super().render_entry(entry).replace("@bob", "<mark>@bob</mark>")
-
-
-class PlainReplace(ChatWidget):
-    def render_entry(self, entry):
-        mention = f"@{self.name}"
-        return super().render_entry(entry).replace(mention, f"<mark>{mention}</mark>")
-
-
-class WordBoundary(ChatWidget):
-    r"""``\b`` ends a word at '-': marks @kim in @kim-lee."""
-
-    def render_entry(self, entry):
-        return re.sub(rf"@{re.escape(self.name)}\b", r"<mark>\g<0></mark>",
-                      super().render_entry(entry))
+    yield make
+    for chat in made:
+        await chat.close()
+        widgets.Widget.close(chat)
 
 
-class OnlyFirst(ChatWidget):
-    def render_entry(self, entry):
-        return re.sub(rf"@{self.name}\b", r"<mark>\g<0></mark>", super().render_entry(entry),
-                      count=1)
+@pytest.fixture
+async def pair(make_chat, chat_server):
+    """Alice and Bob, both in the room, as the lesson makes them."""
+    alice, bob = make_chat(chat_server.ws_url, "alice"), make_chat(chat_server.ws_url, "bob")
+    for chat in (alice, bob):
+        await chat.wait_for(lambda chat: chat.participants == 2)
+    return alice, bob
 
 
-class MarkedBeforeEscaping(ChatWidget):
-    def render_entry(self, entry):
-        text = re.sub(rf"@{self.name}\b", r"<mark>\g<0></mark>", str(entry.get("message", "")))
-        return super().render_entry({**entry, "message": text})
+async def typed(chat, text, *, enter=True):
+    """What a person does: type into the box, then press Enter (or not)."""
+    chat.text_box.value = text
+    if enter:
+        await chat.submit()
 
 
-class ChangesTheEntry(ChatWidget):
-    def render_entry(self, entry):
-        line = super().render_entry(entry)
-        entry["mentioned"] = f"@{self.name}" in str(entry.get("message", ""))
-        return re.sub(rf"@{self.name}\b", r"<mark>\g<0></mark>", line)
+async def test_nothing_typed_yet_is_not_done_and_says_what_to_do(pair, capsys):
+    assert await check_said(*pair) is False
+    assert capsys.readouterr().out == (
+        "⏳ say it through the widget: not done yet.\n"
+        "   Type 'Hi Bob, Alice here!' into Alice's box, press Enter, then run this check again.\n")
 
 
-class Unescaped(ChatWidget):
-    """Swaps the escaped text in the line for a marked copy of the raw text."""
-
-    def render_entry(self, entry):
-        text = str(entry.get("message", ""))
-        marked = re.sub(rf"@{self.name}(?![\w-])", r"<mark>\g<0></mark>", text)
-        return super().render_entry(entry).replace(html.escape(text), marked)
-
-
-class TextOnly(ChatWidget):
-    def render_entry(self, entry):
-        return re.sub(rf"@{self.name}\b", r"<mark>\g<0></mark>",
-                      html.escape(str(entry.get("message", ""))))
-
-
-class AsyncRender(ChatWidget):
-    async def render_entry(self, entry):
-        return super().render_entry(entry).replace(f"@{self.name}", "<mark>@kim</mark>")
+@pytest.mark.parametrize("how", ["enter", "click"])
+async def test_the_line_sent_with_enter_or_the_button_passes(pair, how, capsys):
+    alice, bob = pair
+    alice.text_box.value = LINE_FOR_ALICE
+    if how == "enter":
+        await alice.submit()
+    else:  # another style: the Send button, and the check runs before the line is through
+        alice.send_button.click()
+    assert await check_said(alice, bob) is True
+    assert capsys.readouterr().out.startswith(
+        "✅ say it through the widget: the server relayed your line: Bob's log has 'Hi Bob, "
+        "Alice here!', from alice.")
 
 
-class PrintsRender(ChatWidget):
-    def render_entry(self, entry):
-        print(re.sub(rf"@{self.name}(?![\w-])", r"<mark>\g<0></mark>",
-                     super().render_entry(entry)))
+async def from_bobs_box(alice, bob):
+    await typed(bob, LINE_FOR_ALICE)
+    await alice.wait_for_text(LINE_FOR_ALICE, sender="bob")
 
 
-class FieldText(ChatWidget):
-    """A wrong field name: entries keep their text under "message"."""
-
-    def render_entry(self, entry):
-        line = super().render_entry(entry)
-        if f"@{self.name}" not in entry["text"]:
-            return line
-        return re.sub(rf"@{self.name}(?![\w-])", r"<mark>\g<0></mark>", line)
+async def almost(alice, bob):
+    await typed(alice, "hi bob alice here")
+    await bob.wait_for_text("hi bob alice here")
 
 
-class WrongNameAttribute(ChatWidget):
-    def render_entry(self, entry):
-        return re.sub(f"@{self.client_id}(?![\\w-])", r"<mark>\g<0></mark>",
-                      super().render_entry(entry))
+async def another_line(alice, bob):
+    await typed(alice, "Hello Bob!")
+    await bob.wait_for_text("Hello Bob!")
+
+
+async def never_sent(alice, bob):
+    await typed(alice, LINE_FOR_ALICE, enter=False)
+
+
+async def bob_gone(alice, bob):
+    await bob.close()
+    await typed(alice, LINE_FOR_ALICE)
+    await alice.wait_for_text(LINE_FOR_ALICE, sender="alice")
+
+
+async def alice_gone(alice, bob):
+    await alice.close()
+    alice.text_box.value = LINE_FOR_ALICE
+    alice.send_button.click()  # the button is disabled on the page; code can still click it
+    await alice.wait_for_text("Not sent")
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (HardCoded, ["hi @kim, are you there?", "<mark>@kim</mark>", "Use self.name"]),
-    (PlainReplace, ["hello @kimberly and @kim_2", "are other people",
-                    "must not be followed by one of those"]),
-    (WordBoundary, ["ask @kim-lee, not @kim.", "takes the '-' for the end of the name"]),
-    (OnlyFirst, ["@kim: ping. @kim: ping again!", "re.sub replaces them all"]),
-    (MarkedBeforeEscaping, ["&lt;mark&gt;@kim&lt;/mark&gt;", "Your <mark> was escaped"]),
-    (ChangesTheEntry, ["expected: the entry left as it was", "'mentioned': True"]),
-    (Unescaped, ["<b>not bold</b>", "The text became HTML", "(lesson 05)"]),
-    (TextOnly, ["hi @kim, are you there?", "Apart from the <mark> tags"]),
-    (AsyncRender, ["tried: AsyncRender.render_entry", "render_entry() is declared async def",
-                   "without await"]),
-    (PrintsRender, ["got: None (and it printed something)", "printed its answer and returned "
-                    "None"]),
-    (FieldText, ["raised KeyError: 'text'", "read the field 'text', which this entry does not "
-                 "have", "'message'"]),
-    (WrongNameAttribute, ["raised AttributeError", "no attribute 'client_id'",
-                          "the widget's participant is self.name"]),
-], ids=lambda value: value.__name__ if isinstance(value, type) else None)
-async def test_each_wrong_mention_widget_gets_the_hint_that_names_its_mistake(wrong, words,
-                                                                                 capsys):
-    assert await check_mentions(wrong) is MentionChat
-    out = failure(verdict(capsys), "mentions", *words)
-    assert "carries on with the kit's MentionChat" in out
+    (from_bobs_box, ["got: bob: Hi Bob, Alice here!", "That line came from bob, not from Alice"]),
+    (almost, ["got: alice: hi bob alice here", "Almost", "capitals and punctuation"]),
+    (another_line, ["got: alice: Hello Bob!", "reached Bob, but not this one"]),
+    (never_sent, ["Alice's box still holds 'Hi Bob, Alice here!'", "typing alone sends nothing",
+                  "press Enter"]),
+    (bob_gone, ["in Alice's log, but not in Bob's", "Bob's window was not there"]),
+    (alice_gone, ["Alice's log says: Not sent (closed)", "Alice's window could not send"]),
+], ids=lambda value: getattr(value, "__name__", None))
+async def test_each_wrong_way_of_saying_it_gets_the_hint_that_names_it(pair, wrong, words,
+                                                                       capsys):
+    await wrong(*pair)
+    capsys.readouterr()
+    assert await check_said(*pair) is False
+    failure(verdict(capsys), "say it through the widget", *words)
 
 
-async def test_untouched_mentions_stub_is_not_done_yet(capsys):
-    assert await check_mentions(MentionStub) is MentionChat
+async def test_without_the_widgets_the_check_says_to_make_them_again(pair, capsys):
+    assert await check_said(None, pair[1]) is False
+    failure(verdict(capsys), "say it through the widget",
+            hint="alice is no longer the chat window: run the cell that makes alice and bob")
+
+
+# -- one name, one person ---------------------------------------------------------------------
+
+def test_the_same_name_prediction_reads_who_was_closed():
+    cases = [((CONNECTED, CONNECTED), "a"), ((CONNECTED, CLOSED), "b"), ((CLOSED, CONNECTED), "c")]
+    assert [SAME_NAME.classify(statuses) for statuses, _ in cases] == [l for _, l in cases]
+
+
+# -- join the class ---------------------------------------------------------------------------
+
+TOKEN = "k3m9p-x7qtr"
+
+
+@pytest.fixture
+def class_server(start_chat):
+    """A chat server as the instructor runs one: with a join token."""
+    return start_chat(token=TOKEN)
+
+
+async def test_no_line_yet_is_not_joined_yet_never_an_error(capsys):
+    assert await check_in_class(None) is False
     assert capsys.readouterr().out == (
-        "⏳ mentions: not done yet.\n"
-        "   The notebook carries on with the kit's MentionChat for now.\n")
+        "⏳ join the class: not joined yet.\n"
+        "   Ask your instructor for the line, paste it in place of None with your own name in it,\n"
+        "   and run that cell and this one.\n")
 
 
-async def test_the_kits_own_mention_widget_is_never_passed(capsys):
-    assert await check_mentions(MentionChat) is MentionChat
-    out = capsys.readouterr().out
-    assert out.startswith("⚠️ mentions: run your exercise cell first.") and "✅" not in out
+async def test_a_student_in_the_class_chat_passes_and_gets_the_page(make_chat, class_server,
+                                                                    capsys):
+    # Another style than the printed line: the server's http:// address, keywords reordered.
+    me = make_chat(class_server.url, token=TOKEN, name="ada_l")
+    assert await check_in_class(me) is True
+    out = flat(capsys.readouterr().out)
+    assert out.startswith("✅ join the class: you are in the class chat as ada_l, 1 online.")
+    page = f"http://127.0.0.1:{class_server.port}/chat?token={TOKEN}&name=ada_l-web"
+    assert out.endswith(f"The same chat in your browser: {page}")
+    assert class_page(me) == page
+    await me.close()  # the clean-up cell: the summary still counts it
+    assert await judge_in_class(me, wait=0) == "passed"
+    assert "you have closed the window since" in capsys.readouterr().out
 
 
-class SplitStyle(ChatWidget):
-    """A right answer in another style: a lookahead that also accepts the end of the line."""
-
-    def render_entry(self, entry):
-        pattern = re.compile(r"@%s(?=[^\w-]|$)" % re.escape(self.name))
-        return pattern.sub(lambda found: "<mark>" + found[0] + "</mark>",
-                           ChatWidget.render_entry(self, entry))
+async def unreachable(make_chat, server):
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return make_chat(f"ws://127.0.0.1:{port}", name="ada", token=TOKEN)
 
 
-async def test_a_right_mention_widget_in_another_style_passes(capsys):
-    assert await check_mentions(SplitStyle) is SplitStyle
-    assert capsys.readouterr().out.startswith("✅ mentions: all 8 checks passed")
+async def wrong_token(make_chat, server):
+    return make_chat(server.ws_url, name="ada", token="k3m9p-x7qrt")
 
 
-# -- the kit's answers in a room, and the lesson in a kernel --------------------------------------
+async def name_taken(make_chat, server):
+    me = make_chat(server.ws_url, name="ada", token=TOKEN)
+    await me.wait_for(lambda chat: chat.status == CONNECTED)
+    make_chat(server.ws_url, name="ada", token=TOKEN)  # another ada, a minute later
+    await me.wait_for(lambda chat: chat.status == CLOSED)
+    return me
 
-async def test_the_kits_answers_side_by_side(chat_server):
-    """Both features together, as a student might combine them after the lesson."""
 
-    class Both(MentionChat, OnlineChat):
-        pass
+async def no_token(make_chat, server):
+    return make_chat(server.ws_url, name="ada")  # the lesson's own server, say
 
-    dave = Both(chat_server.ws_url, "dave", retry=0.05)
-    erin = ChatWidget(chat_server.ws_url, "erin", retry=0.05)
-    try:
-        await dave.wait_for(lambda chat: chat.online == {"dave", "erin"})
-        assert "Online: dave, erin" in dave.online_html.value
-        assert await erin.send("hi @dave <i>and</i> @dave2")
-        await dave.wait_for_text("hi @dave", sender="erin")
-        assert ("hi <mark>@dave</mark> &lt;i&gt;and&lt;/i&gt; @dave2"
-                in dave.log_html.value)
-        await erin.close()
-        await dave.wait_for(lambda chat: chat.online == {"dave"})
-        assert dave.participants == 1
-    finally:
-        await dave.close()
-        await erin.close()
 
+async def not_the_chat(make_chat, server):
+    return make_chat(server.url + "/nowhere", name="ada", token=TOKEN)
+
+
+async def in_quotes(make_chat, server):
+    return f'ChatWidget("{server.ws_url}", name="ada", token="{TOKEN}")'
+
+
+async def the_page_address(make_chat, server):
+    return f"{server.url}/chat?token={TOKEN}"
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (unreachable, ["got: Cannot reach the chat server", "cannot reach the class server",
+                   "classroom's network"]),
+    (wrong_token, ["wrong join token", "The server refused the join token: copy it again"]),
+    (name_taken, ["the name ada connected again elsewhere",
+                  "Someone else joined with the name ada after you",
+                  "choose a name nobody else uses"]),
+    (no_token, ["got: a window with no join token", "the class server always needs one"]),
+    (not_the_chat, ["the server answered HTTP 403", "it is not the class chat"]),
+    (in_quotes, ["me is a piece of text: paste the line as code, without quotes"]),
+    (the_page_address, ["me is a piece of text, not a chat window"]),
+], ids=lambda value: getattr(value, "__name__", None))
+async def test_each_way_of_not_getting_in_gets_a_hint_that_says_what_to_do(
+        make_chat, class_server, wrong, words, capsys):
+    me = await wrong(make_chat, class_server)
+    assert await check_in_class(me) is False
+    failure(verdict(capsys), "join the class", *words)
+
+
+async def test_the_placeholder_name_is_refused_before_anyone_is_pushed_out(class_server):
+    with pytest.raises(ValueError, match="'your_name': it stands for your own name"):
+        ChatWidget(class_server.ws_url, name="your_name", token=TOKEN)
+
+
+async def test_a_pushed_out_window_says_what_to_do_in_its_log(make_chat, class_server):
+    me = await name_taken(make_chat, class_server)
+    assert "or someone else chose it too: then pick another name" in me.entries[-1]["message"]
+
+
+# -- the lesson in a kernel -------------------------------------------------------------------
 
 WRONG_ONLINE_CHAT = '''
 class OnlineChat(ChatWidget):
@@ -549,18 +606,13 @@ class OnlineChat(ChatWidget):
         self.online_html.value = "Online: " + ", ".join(sorted(self.online))
 '''
 
-WRONG_MENTION_CHAT = '''
-class MentionChat(ChatWidget):
-    def render_entry(self, entry):
-        return super().render_entry(entry).replace("@" + self.name, "<mark>@kim</mark>")
-'''
 
-
-def test_in_the_notebook_wrong_widgets_never_pass_however_often_their_checks_run():
-    outputs = run_student_notebook("06_widget_chat", {"who is online": WRONG_ONLINE_CHAT,
-                                                      "mentions": WRONG_MENTION_CHAT})
-    assert len(outputs) == 4  # two check cells, each run twice
-    for output in outputs:
+def test_in_the_notebook_a_wrong_widget_never_passes_however_often_its_check_runs():
+    outputs = run_student_notebook("04_widget_chat", {"who is online": WRONG_ONLINE_CHAT})
+    assert len(outputs) == 6  # three check cells, each run twice
+    said, online, joined = outputs[:2], outputs[2:4], outputs[4:]
+    for output in online:
         assert "❌" in output and not passes(output), output
-    assert all("is declared async def" in output for output in outputs[:2])
-    assert all("@kimberly and @kim_2 are other people" in output for output in outputs[2:])
+        assert "is declared async def" in output
+    assert all(output.startswith("⏳ say it through the widget: not done yet.") for output in said)
+    assert all(output.startswith("⏳ join the class: not joined yet.") for output in joined)

@@ -1,4 +1,4 @@
-"""Cross-site WebSocket hijacking, shown in a real headless Chromium (lesson 08, section 5).
+"""Cross-site WebSocket hijacking, shown in a real headless Chromium (elective E6, section 6).
 
 The claim: a server that knows its users by a cookie and does not check ``Origin`` gives a
 logged-in user's data to any page of the same site that the user opens in the same browser,

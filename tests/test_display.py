@@ -1,5 +1,5 @@
 """``wslab.display``: where a page's frame points (direct or through jupyter-server-proxy), the
-frames' HTML, and the lecture's page kept for lesson 05's demonstration.
+frames' HTML, and the lecture's page kept for core lesson 03's demonstration.
 
 The browser side (the frame through a real proxy, the lecture's page running injected markup)
 is in ``test_chat_page_proxy.py``.

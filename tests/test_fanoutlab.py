@@ -1,4 +1,4 @@
-"""The fan-out laboratory of lesson 08 measures what it claims to, on real sockets."""
+"""The fan-out laboratory of elective E7 measures what it claims to, on real sockets."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ BIG = "x" * 50_000
 
 
 def connection_of(server, client_id: str):
-    """The server's WebSocket for ``client_id`` (lesson 03 finds them the same way)."""
+    """The server's WebSocket for ``client_id`` (core lesson 02's demos find them the same way)."""
     for websocket in server.app.state.room.manager.active_connections:
         if websocket.path_params["client_id"] == client_id:
             return websocket

@@ -1,16 +1,18 @@
-"""Lesson 06 in a real JupyterLab, in headless Chromium: its solution, run as a student runs it.
+"""The widget lessons in a real JupyterLab, in headless Chromium, run as a student runs them.
 
-JupyterLab starts on a free port with a token and settings of its own; the test opens
-``solutions/06_widget_chat.ipynb`` (a copy without outputs), runs every cell above "## Clean up",
-types into Alice's text box, presses Enter, and finds the line in Bob's log, once. Then: the
-browser page in its frame (carol) chats with both widgets; the exercises' widgets show who is
-online and mark a mention; clicks wait for a cell that blocks
-but not for one that awaits, as the lesson says; the chat server restarts and every client
-reconnects by itself; a second "alice" pushes the first one out. Last, the clean-up cells run.
-JupyterLab and its kernels are stopped at the end, also when the test fails.
+Core lesson 04: JupyterLab starts on a free port with a token and settings of its own; the test
+opens ``solutions/04_widget_chat.ipynb`` (a copy without outputs), runs every cell above
+"## Clean up", types into Alice's text box, presses Enter, and finds the line in Bob's log,
+once. Then: the browser page in its frame (carol) chats with both widgets; the exercise's widget
+shows who is online; the two zoes of the prediction show who was pushed out; the chat server
+restarts and every client reconnects by itself; a second "alice" pushes the first one out.
+Last, the clean-up cells run.
 
-Screenshots land in ``test-artifacts/jupyterlab/``: look at them after a change to the widgets
-or the lesson.
+Elective E4: clicks wait for a cell that blocks but not for one that awaits, as the lesson says,
+and the exercise's widget marks a mention.
+
+JupyterLab and its kernels are stopped at the end, also when a test fails. Screenshots land in
+``test-artifacts/jupyterlab/``: look at them after a change to the widgets or the lessons.
 """
 
 from __future__ import annotations
@@ -29,16 +31,19 @@ require_browser()  # skips this module without Chromium or Playwright (fails ins
 from playwright.sync_api import expect  # noqa: E402
 
 from browser import browser, new_page  # noqa: E402,F401
-from labdriver import (check_widget_chat, execute_in_kernel, screenshot,  # noqa: E402
-                       start_cell, wait_for_cell)
+from labdriver import (JupyterLab, check_widget_chat, execute_in_kernel,  # noqa: E402
+                       fresh_copy, open_notebook, run_cells, screenshot, start_cell,
+                       wait_for_cell)
 
 pytestmark = pytest.mark.browser
 
 expect.set_options(timeout=10_000)
 
-LESSON = Path(__file__).resolve().parent.parent / "solutions" / "06_widget_chat.ipynb"
+SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
+LESSON = SOLUTIONS / "04_widget_chat.ipynb"
+ELECTIVE = SOLUTIONS / "E4_widgets_in_depth.ipynb"
 #: Who is in the room when the test types: alice and bob; carol, the browser page in its
-#: frame; dave and erin, the exercises' widgets.
+#: frame; dave, the exercise's widget; zoe, the second of the prediction's two zoes.
 ONLINE = 5
 #: The page reconnects with its own backoff (1 s, 2 s, 4 s, ... with jitter): give it time.
 RECONNECT_TIMEOUT = 20_000
@@ -60,17 +65,19 @@ def carol_chats_with_the_widgets(page: Any) -> None:
     screenshot(page, "widget-chat-3b-page-in-the-room")
 
 
-def the_exercises_widgets(page: Any) -> None:
-    """Dave's widget says who is online; Erin's marks her name."""
+def the_exercises_widget(page: Any) -> None:
+    """Dave's widget says who is online; of the two zoes, the first was pushed out."""
     dave = page.locator(".wslab-chat-dave")
     expect(dave.locator(".widget-html").nth(1)).to_have_text(
-        "Online: alice, bob, carol, dave, erin")
+        "Online: alice, bob, carol, dave, zoe")
     dave.scroll_into_view_if_needed()
     screenshot(page, "widget-chat-6-who-is-online", dave)
-    erin = page.locator(".wslab-chat-erin")
-    expect(erin.locator(".wslab-log mark")).to_have_text(["@erin"])
-    erin.scroll_into_view_if_needed()
-    screenshot(page, "widget-chat-7-mention", erin)
+    zoes = page.locator(".wslab-chat-zoe")
+    expect(zoes.locator(".wslab-status")).to_have_text(
+        ["closed: the name zoe connected again elsewhere", "connected"])
+    expect(zoes.first.locator(".wslab-error").last).to_contain_text("pick another name")
+    zoes.first.scroll_into_view_if_needed()
+    screenshot(page, "widget-chat-6b-the-same-name", zoes.first.locator("xpath=.."))
 
 
 def version_tuple(package: str) -> tuple[int, ...]:
@@ -78,7 +85,7 @@ def version_tuple(package: str) -> tuple[int, ...]:
 
 
 def clicks_wait_for_a_blocking_cell(page: Any) -> None:
-    """What step 2 of the lesson says: a blocking cell holds clicks back, an awaiting one not."""
+    """What step 1 of E4 says: a blocking cell holds clicks back, an awaiting one not."""
     button = page.locator(".widget-button").filter(has_text="Click me")
     before = int(execute_in_kernel(page, "print(clicks)"))
 
@@ -110,7 +117,7 @@ def restart_then_replace_alice(page: Any) -> None:
     chats["alice"].scroll_into_view_if_needed()
     screenshot(page, "widget-chat-4-reconnecting", chats["alice"].locator("xpath=.."))
     execute_in_kernel(page, 'server = BackgroundServer(create_app(), port=port, '
-                            'name="lesson06").start()')
+                            'name="lesson04").start()')
     for chat in chats.values():
         expect(chat.locator(".wslab-status")).to_have_text("connected")
         expect(chat.locator(".wslab-count")).to_have_text(f"{ONLINE} online",
@@ -127,11 +134,33 @@ def restart_then_replace_alice(page: Any) -> None:
 
 def more_of_the_lesson(page: Any) -> None:
     carol_chats_with_the_widgets(page)
-    the_exercises_widgets(page)
-    clicks_wait_for_a_blocking_cell(page)
+    the_exercises_widget(page)
     restart_then_replace_alice(page)
 
 
 def test_enter_in_alices_box_reaches_bobs_log(new_page, tmp_path):
     check_widget_chat(new_page, LESSON, tmp_path / "lab", online=ONLINE,
                       more=more_of_the_lesson)
+
+
+def test_the_elective_clicks_wait_for_a_blocking_cell_and_mentions_are_marked(new_page,
+                                                                             tmp_path):
+    root = tmp_path / "lab" / "root"
+    root.mkdir(parents=True)
+    fresh_copy(ELECTIVE, root / ELECTIVE.name)
+    with JupyterLab(root, tmp_path / "lab" / "home") as lab:
+        page = new_page()
+        try:
+            open_notebook(page, lab, ELECTIVE.name)
+            run_cells(page, before="clicks handled while the cell blocked")
+            clicks_wait_for_a_blocking_cell(page)
+            run_cells(page, from_="BLOCKED_TASK.predict")
+            erin = page.locator(".wslab-chat-erin")
+            expect(erin.locator(".wslab-log mark")).to_have_text(["@erin"])
+            expect(erin.locator(".wslab-status")).to_have_text(re.compile("^closed"))
+            erin.scroll_into_view_if_needed()
+            screenshot(page, "widget-depth-mention", erin)
+        except Exception:
+            screenshot(page, "widget-depth-failed")
+            print(f"JupyterLab's log:\n{lab.log_tail()}")
+            raise

@@ -293,7 +293,7 @@ def test_describe_frame_names_every_field():
 
 
 def test_a_raw_socket_speaks_to_the_chat_server(chat_server):
-    """What lesson 01 does by hand: handshake, a masked chat line, ping, close."""
+    """What elective E1 does by hand: handshake, a masked chat line, ping, close."""
     def next_frame(sock, buffer):
         while (result := decode_frame(bytes(buffer))) is None:
             chunk = sock.recv(65536)
@@ -353,7 +353,7 @@ def test_the_chat_server_refuses_an_unmasked_frame(chat_server):
         assert parse_close(frames[-1].payload)[0] == protocol.CloseCode.PROTOCOL_ERROR
 
 
-# -- the figures of lesson 01 -------------------------------------------------------------------
+# -- the figures of elective E1 -------------------------------------------------------------------
 
 
 def _texts(fig) -> str:

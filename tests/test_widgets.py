@@ -228,7 +228,7 @@ async def test_the_count_follows_joins_and_leaves(make_chat, chat_server):
 
 
 async def test_a_subclass_extends_handle(make_chat, chat_server):
-    """Lesson 06's exercise shape: a subclass adds a feature through the handle() hook."""
+    """Core lesson 04's exercise shape: a subclass adds a feature through the handle() hook."""
 
     class WhoIsOnline(ChatWidget):
         def __init__(self, url: str, name: str, **kwargs: Any) -> None:

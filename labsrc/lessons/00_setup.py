@@ -9,11 +9,16 @@
 # %% [markdown]
 # # 00 · Setup: is everything ready?
 #
-# **Time:** 15 minutes (5 teaching, 10 exercises) · **Builds on:** nothing: start here.
+# **Time:** 20 minutes (12 teaching, 8 exercises) · **Builds on:** nothing: start here.
 #
 # This workshop builds a real-time chat with FastAPI and WebSockets, step by step, in notebooks
 # like this one. Before the first lesson, this notebook checks that your machine has what the
 # workshop needs, shows you how the kit works, and lets you try one small exercise.
+#
+# ## Questions
+#
+# - Is my machine ready for the workshop?
+# - How do the notebooks, their self-checks and the `wslab` package fit together?
 #
 # ## Learning objectives
 #
@@ -45,7 +50,7 @@ ready = await check_environment()
 # %% [markdown]
 # ## 2. Check the widgets
 #
-# Lesson 06 builds a chat window out of *widgets*: buttons, text boxes and labels drawn by
+# Lesson 04 builds a chat window out of *widgets*: buttons, text boxes and labels drawn by
 # JupyterLab and driven by Python. Run the cell below: you should see a slider and, under it, a
 # line that changes when you move the slider.
 #
@@ -161,7 +166,7 @@ what_a_call_gives.close()  # we never run it: say so, and Python does not warn a
 # - Calling an async function without `await` only makes a coroutine: nothing runs.
 # - A cell that never ends and ignores Interrupt: restart the kernel.
 #
-# **Next:** [01 · Protocol basics](01_protocol_basics.ipynb): what a WebSocket is, byte by byte.
+# **Next:** [01 · A first endpoint](01_first_endpoint.ipynb): a WebSocket server of your own.
 #
 # The last cell of every notebook sums up your exercises, judged on your code as it is now.
 

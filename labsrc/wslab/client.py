@@ -1,6 +1,6 @@
 """Python clients for the kit's chat server: two tasks on one connection, and reconnecting.
 
-Lesson 05 builds these up step by step; the kit keeps the finished pieces here:
+Elective E3 builds these up step by step; the kit keeps the finished pieces here:
 
 - :func:`run_until_first_done` runs a sender and a receiver together and, when the first of
   them ends, cancels the other (``asyncio.TaskGroup`` would need Python 3.11, and cancels the

@@ -30,7 +30,9 @@ no token, because the browser is logged in already.
 
 :func:`html_frame` shows a piece of HTML in a sandboxed frame of its own: its CSS cannot
 restyle JupyterLab and its script cannot reach JupyterLab. :data:`LECTURE_PAGE` is the
-lecture's chat page, with its ``innerHTML`` flaw, for lesson 05's demonstration.
+lecture's chat page, with its ``innerHTML`` flaw, for lesson 03's demonstration, and
+:func:`lecture_page` is the same page with other JavaScript to fill a chat line (lesson 03's
+exercise fixes :data:`LECTURE_CHAT_LINE`).
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ import os
 from typing import Any
 from urllib.parse import urlencode
 
-__all__ = ["LECTURE_PAGE", "PageFrame", "chat_frame", "excerpt", "html_frame", "page_url",
-           "proxy_prefix", "side_by_side"]
+__all__ = ["LECTURE_CHAT_LINE", "LECTURE_PAGE", "PageFrame", "chat_frame", "excerpt",
+           "html_frame", "lecture_page", "page_url", "proxy_prefix", "side_by_side"]
 
 
 def _has_server_proxy() -> bool:
@@ -213,7 +215,7 @@ def excerpt(text: str, start: str, end: str | None = None, *, after: int = 0,
 #: worked out from the page's own address (the slides have ``ws://localhost:8000``), and
 #: ``?name=`` picks the client id (the slides pick a random one). Its ``onclose`` handler is
 #: the one the slides name but do not show. Its ``onmessage`` still puts other people's text
-#: into ``innerHTML``: lesson 05 shows what that lets them do. Never serve it to other people.
+#: into ``innerHTML``: lesson 03 shows what that lets them do. Never serve it to other people.
 LECTURE_PAGE = """\
 <!DOCTYPE html>
 <html>
@@ -335,3 +337,37 @@ LECTURE_PAGE = """\
 </body>
 </html>
 """
+
+
+
+_CHAT_LINE_START = "        messageDiv.className = `message ${"
+_CHAT_LINE_END = "\n        `;\n"
+
+
+def _chat_line_span() -> tuple[int, int]:
+    start = LECTURE_PAGE.index(_CHAT_LINE_START)
+    return start, LECTURE_PAGE.index(_CHAT_LINE_END, start) + len(_CHAT_LINE_END) - 1
+
+
+#: The part of the lecture page's ``onmessage`` that fills ``messageDiv`` for a chat line, as
+#: it is (``innerHTML`` and all), unindented: what lesson 03's exercise starts from, and what
+#: :func:`lecture_page` replaces.
+LECTURE_CHAT_LINE = "\n".join(line[8:] for line in
+                               LECTURE_PAGE[slice(*_chat_line_span())].splitlines())
+
+
+def lecture_page(chat_line: str | None = None) -> str:
+    """The lecture's page, with the JavaScript that fills a chat line replaced by ``chat_line``.
+
+    ``chat_line`` runs where :data:`LECTURE_CHAT_LINE` ran, inside ``onmessage``: it can use
+    ``data`` (the message), ``messageDiv`` (the empty line, a ``<div>``), ``clientId`` and
+    ``messages``. None keeps the lecture's own.
+    """
+    if chat_line is None:
+        return LECTURE_PAGE
+    if not isinstance(chat_line, str):
+        raise TypeError(f"chat_line is JavaScript, a str, not {type(chat_line).__name__}")
+    start, end = _chat_line_span()
+    indented = "\n".join(f"        {line}" if line.strip() else "" for line in
+                         chat_line.strip("\n").splitlines())
+    return LECTURE_PAGE[:start] + indented + LECTURE_PAGE[end:]

@@ -32,6 +32,8 @@ SYSTEM = "system"
 
 #: Fields only the server may set on a message.
 RESERVED_FIELDS = ("client_id", "timestamp", "type")
+#: The fields of a chat line, in the lecture's order (see :func:`chat_message`).
+CHAT_FIELDS = ("message", "client_id", "timestamp")
 
 # Close codes. 1000-2999 are the protocol's own (RFC 6455); 4000-4999 are free for applications.
 CLOSE_GOING_AWAY = 1001

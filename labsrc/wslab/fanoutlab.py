@@ -1,4 +1,4 @@
-"""The fan-out laboratory of lesson 08: how long one chat line takes to reach N clients.
+"""The fan-out laboratory of elective E7: how long one chat line takes to reach N clients.
 
 One run: a real server on loopback whose endpoint hands every text it receives to the
 manager under test (:func:`fanout_app`), one sender, ``clients`` receivers, and optionally

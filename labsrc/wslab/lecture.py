@@ -1,12 +1,12 @@
 """The lecture's chat server, exactly as the slides show it, kept to compare against.
 
-Lesson 03 watches this ``ConnectionManager`` fail, lesson 04 hardens the endpoint, and the
+Core lesson 02 watches this ``ConnectionManager`` fail, elective E2 hardens the endpoint, and the
 benchmark measures both against ``wslab.manager``. Do not fix anything here: the flaws are the
 lesson. (What changed from the slides: the endpoint sits inside ``create_lecture_app()`` so that
 every test and notebook gets a fresh manager instead of one shared module-level global, and a
 lesson can hand it a manager of its own to watch the same endpoint with a better one.)
 
-Its flaws, found in lessons 03 and 04:
+Its flaws, found in core lesson 02 and elective E2:
 
 - ``broadcast`` awaits each send in turn, so one client that stops reading stalls everyone;
 - a send to a closed connection raises inside the *sender's* handler, which then removes the

@@ -232,7 +232,7 @@ class ConnectionManager:
         joins). A client that never reads is still dropped, as soon as chat lines pile up.
 
         Why not coalesce them (keep only the latest count while a client is behind): every
-        announcement names a person, and the kit's page, ChatWidget and lesson 06's exercise
+        announcement names a person, and the kit's page, ChatWidget and core lesson 04's exercise
         keep the list of who is online from them, so a dropped one would leave a name missing
         or a ghost. Each waiting announcement costs a pointer, as chat lines do: the message is
         one object, shared by every outbox.

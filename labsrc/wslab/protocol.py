@@ -1,4 +1,4 @@
-"""The WebSocket protocol (RFC 6455) as pure functions on bytes: what lesson 01 builds by hand.
+"""The WebSocket protocol (RFC 6455) as pure functions on bytes: what elective E1 builds by hand.
 
 Nothing here opens a socket or waits for anything. Each function takes bytes (or text) and
 returns bytes (or text), the way the ``websockets`` library's sans-I/O core works, so every

@@ -4,7 +4,7 @@ Two habits make WebSocket tests flaky or make them hang, and :func:`receive_unti
 both. Asserting on "the next message" breaks as soon as the server sends something else first
 (a welcome, someone's join, a participant count), which depends on timing. And a bare
 ``await ws.recv()`` waits for ever when the message never comes, so a broken server turns a
-failing test into a stuck test run. Lesson 08 teaches this; the kit's checks use it too.
+failing test into a stuck test run. Elective E6 teaches this; the kit's checks use it too.
 """
 
 from __future__ import annotations

@@ -71,6 +71,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from wslab import envelope
+from wslab.classroom import NAME_PLACEHOLDER
 from wslab.client import (POLICY_CLOSES, connect_problem, final_error, proxy_for, settled_close,
                           socket_url)
 
@@ -139,7 +140,9 @@ class ChatWidget(widgets.VBox):
 
     Arguments:
         url: the server's base address (``server.ws_url`` or ``server.url``).
-        name: the client id: 1 to 64 letters, digits, ``_`` or ``-``.
+        name: the client id: 1 to 64 letters, digits, ``_`` or ``-``; not ``your_name``, the
+            placeholder in the line a classroom server prints (a class full of "your_name"s
+            would push each other out).
         token: the server's join token, if it requires one.
         width, height: the widget's width and the log's height (CSS lengths); the default
             width lets two widgets sit side by side in a notebook.
@@ -182,6 +185,9 @@ class ChatWidget(widgets.VBox):
                  width: str = "420px", height: str = "300px", retry: float = 1.0,
                  retry_max: float = 30.0, max_entries: int = 200, **kwargs: Any) -> None:
         problem = envelope.client_id_problem(name)
+        if name == NAME_PLACEHOLDER:  # pasted from the classroom's line as it was printed
+            problem = ("it stands for your own name: put yours in its place, such as "
+                       "name=\"ada_l\"")
         if problem is not None:
             raise ValueError(f"cannot use the name {name!r}: {problem}")
         address = socket_url(url, name, token)
@@ -629,7 +635,9 @@ class ChatWidget(widgets.VBox):
         said = [entry for entry in self.entries[-3:] if _kind(entry) == "error"]
         if not any(str(entry.get("message", "")).lower().startswith(why.lower()[:60])
                    for entry in said):
-            self.note(f"Disconnected for good: {why}", error=True)
+            advice = (" (in another tab or notebook of yours, or someone else chose it too: "
+                      "then pick another name)" if code == envelope.CLOSE_REPLACED else "")
+            self.note(f"Disconnected for good: {why}{advice}", error=True)
         self._finish(f"closed: {why}")
 
     def _finish(self, text: str) -> None:

@@ -1,7 +1,7 @@
-"""Lesson 08's answers: a broadcast test that does not flake, and first-message authentication.
+"""Elective E6's answers: two tests (one with a TestClient, one with two real clients), and
+first-message authentication.
 
-The lesson's other two exercises are the package's own code: ``wslab.access.origin_allowed``
-and ``wslab.fanoutlab.percentile``.
+The lesson's other exercise is the package's own code: ``wslab.access.origin_allowed``.
 """
 
 import asyncio
@@ -10,7 +10,21 @@ import secrets
 
 from websockets.asyncio.client import connect
 
+from wslab.answers.endpoint import GREETING
 from wslab.testing import receive_until
+
+
+def test_shout(client):
+    """Lesson 01's shouting endpoint greets, then upper-cases each text, and ends quietly."""
+    with client.websocket_connect("/ws/shout") as websocket:
+        assert websocket.receive_text() == GREETING
+        websocket.send_text("hello")
+        assert websocket.receive_text() == "HELLO"
+        websocket.send_text("Shout with me!")
+        assert websocket.receive_text() == "SHOUT WITH ME!"
+
+
+test_shout.__test__ = False  # type: ignore[attr-defined]  # an answer, not a test of this package
 
 
 async def test_broadcast(ws_url):

@@ -1,4 +1,4 @@
-"""Lesson 07's answer: a worker's two halves. (``sequence_check`` and ``backoff_delay`` are
+"""Elective E5's answer: a worker's two halves. (``sequence_check`` and ``backoff_delay`` are
 ``wslab.broker``'s own code.)"""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A benchmark of a server is only as good as its clients are cheap: if the receive
 CPU per message than the server does, the numbers describe the receivers. ``websockets`` or
 ``aiohttp`` clients do a lot per frame that a receiver here does not need (UTF-8 checks, queues,
 futures, a task per connection). So the benchmark speaks the protocol by hand, with the kit's
-own pure functions (``wslab.protocol``, lesson 01) for the handshake and the frame layout.
+own pure functions (``wslab.protocol``, elective E1) for the handshake and the frame layout.
 
 Two things ``wslab.protocol`` does the readable way are done the fast way here, because they
 run once per message: masking a client frame's payload (one big-integer XOR instead of a loop
@@ -65,7 +65,7 @@ def client_frame(opcode: int, payload: bytes) -> bytes:
 
     ``protocol.encode_frame`` lays the frame out; the payload is masked here, in one XOR of
     two big integers (C speed), since ``protocol.apply_mask`` goes byte by byte, which is
-    clear in lesson 01 and twenty times slower for a 1 KiB line.
+    clear in elective E1 and twenty times slower for a 1 KiB line.
     """
     mask = os.urandom(4)
     length = len(payload)

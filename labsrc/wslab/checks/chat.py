@@ -1,17 +1,24 @@
-"""Lesson 04's checks: reading a client's frame, the hardened endpoint, and tests for it.
+"""Elective E2's checks: an endpoint and a chat that bad input cannot break, and tests for it.
 
+- ``reply`` runs on a real server (the harness of core lesson 01's endpoint checks,
+  :mod:`wslab.checks.endpoint`) and a real client sends it good and bad JSON on one connection.
 - ``read_message`` is compared, case by case, with the kit's own
   :func:`wslab.envelope.read_client_text`, the function the kit's chat server runs on every
   frame: what it answers is what the student's function must answer (the reason in words
-  aside). The lesson's answer, :func:`wslab.answers.chat.read_message`, agrees with it on every
-  case. A wrong answer is named by reproducing the mistake on the failing case: a limit that is
-  off by one, characters counted instead of bytes, the frame measured instead of the message...
+  aside). A wrong answer is named by reproducing the mistake on the failing case: a limit that
+  is off by one, characters counted instead of bytes, two rules checked in the wrong order...
+  The JSON edge cases (NaN, nesting 100,000 deep, half a character) are the lesson's optional
+  part, ``read_strict``, checked the same way with the lesson's plain ``read_message`` inside.
 - The hardened endpoint runs on a real server with real clients, and eve sends it all the bad
   input of the lesson. It is judged with the kit's ``read_message`` (with a bug planted in it),
-  so that a mistake in exercise 1 cannot fail exercise 2. Any exception the student's endpoint
-  raised in the server fails it, even when every client heard the right thing: a loop without
-  ``break`` on the disconnect event, say, still cleans up, and then crashes.
-- The TestClient tests must pass on the hardened endpoint and fail on the lecture's.
+  so that a mistake in the previous exercise cannot fail this one. Any exception the student's
+  endpoint raised in the server fails it, even when every client heard the right thing: a loop
+  without ``break`` on the disconnect event, say, still cleans up, and then crashes.
+- Each TestClient test must pass on the hardened endpoint and fail on the lecture's, and on
+  every flawed endpoint of its kind (:data:`FLAWS`): one that answers every refusal with the
+  same code, one that sends the error and relays the frame anyway, one that sends the error and
+  then drops the connection. A test that stops at "an error came" passes on those, so it fails
+  the check, with a hint that says what the test left unchecked.
 
 The reference answers the lesson's solutions are built from, and that a student who is stuck
 carries on with, are in :mod:`wslab.answers.chat`.
@@ -32,25 +39,112 @@ import threading
 from typing import Any, Callable
 
 import websockets
+from fastapi import FastAPI, WebSocket
 
 from wslab.answers import chat as answers
 from wslab.checks.core import (Case, Failure, Mistake, NotDone, call, carry_on, check_function,
                                common_exception, describe_exception, guard_this_thread,
                                is_kit_object, missing_await_hint, run_async_check, run_check,
                                shown, source_of, unawaited_calls)
-from wslab.checks.endpoint import (WEBSOCKET_CALLS, WatchedApp, connection_mistake,
-                                   unasserted_comparisons, unasserted_hint)
+from wslab.checks.endpoint import (WEBSOCKET_CALLS, WatchedApp, check_served_endpoint,
+                                   connection_mistake, unasserted_comparisons, unasserted_hint)
+from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
-from wslab.envelope import RESERVED_FIELDS, Chat, PlainText, Rejected, read_client_text
+from wslab.envelope import (RESERVED_FIELDS, Chat, PlainText, Rejected, chat_message,
+                            error_message, leave_message, plain_text_message, read_client_text)
 from wslab.lecture import create_lecture_app
 from wslab.manager import ConnectionManager
 
 
-# -- exercise 1: read_message ------------------------------------------------------------------
+# -- exercise 1: reply -------------------------------------------------------------------------
 
-#: Every refusal code of the lesson's table.
-CODES = ("invalid_json", "not_an_object", "reserved_field", "missing_message",
-         "message_not_text", "empty_message", "invalid_text", "message_too_long")
+#: Where the check mounts the student's ``reply`` endpoint.
+REPLY_PATH = "/ws/reply"
+
+_NOT_JSON_HINT = ("Text that is not JSON gets an error object, not a reply (receive_json() "
+                  "raises json.JSONDecodeError for it), and then the loop goes on.")
+_SHAPE_HINT = ("Valid JSON is not always an object with a text \"message\": a list, an object "
+               "without it, or a number in it each get an error object, not a reply.")
+
+_REPLY_CASES: list[tuple[str, dict[str, Any] | None, str]] = [
+    # (what the client sends, the answer expected (None: an error object), hint)
+    ('{"message": "hello"}', {"reply": "hello", "length": 5},
+     'Answer each {"message": ...} with an object holding the reply and its length.'),
+    ('{"message": "naïve café"}', {"reply": "naïve café", "length": 10},
+     "The length counts characters, not bytes."),
+    ("hello", None, _NOT_JSON_HINT),
+    ('["hello"]', None, _SHAPE_HINT),
+    ('{"text": "hello"}', None, _SHAPE_HINT),
+    ('{"message": 42}', None, _SHAPE_HINT),
+    ('{"message": "still there?"}', {"reply": "still there?", "length": 12},
+     "After an error, keep the loop going: the client may send something valid next."),
+]
+
+
+def _reply_hint(answer: Any, want: dict[str, Any] | None, hint: str) -> str:
+    """The hint for a JSON answer that is not the one due: a wrong field name, or the case's."""
+    if not isinstance(answer, dict):
+        return (f"Your answer is JSON, but a {type(answer).__name__}, not an object: each "
+                "answer is an object with named fields.")
+    if want is None:
+        if "error" not in answer and "reply" not in answer:
+            return (f"An error answer is an object with the field \"error\"; yours has the "
+                    f"fields {sorted(answer)}. A program finds a field only by its exact name.")
+        return hint
+    missing, extra = sorted(set(want) - set(answer)), sorted(set(answer) - set(want))
+    if missing and extra:
+        return (f"A field name differs: the client looks for {missing}, your answer has "
+                f"{extra} instead. A program finds a field only by its exact name.")
+    if missing:
+        return f"Your answer lacks the field(s) {missing}."
+    if isinstance(answer.get("length"), int) and answer["length"] != want["length"] \
+            and answer["length"] == len(want["reply"].encode()):
+        return "The length counts characters, not bytes: the UTF-8 encoding is longer."
+    return hint
+
+
+async def _talk_reply(talk: Any) -> None:
+    for sent, want, hint in _REPLY_CASES:
+        await talk.send(sent)
+        expected = ('an error object such as {"error": "that was not JSON"}' if want is None
+                    else json.dumps(want, ensure_ascii=False))
+        got = await talk.receive(expected, hint)
+        if isinstance(got, bytes):
+            raise talk.fail(expected, f"a binary frame {shown(got, 80)}",
+                            "That arrived as a binary frame: your endpoint sent bytes. Answer "
+                            "with send_json(...), which sends text.")
+        try:
+            answer = json.loads(got)
+        except json.JSONDecodeError:
+            raise talk.fail(expected, f"text that is not JSON: {shown(got, 120)}",
+                            "What you sent is not JSON: str() of a dict writes Python (single "
+                            "quotes), not JSON. send_json() encodes it.") from None
+        if want is None:
+            if not (isinstance(answer, dict) and isinstance(answer.get("error"), str)
+                    and answer["error"] and "reply" not in answer):
+                raise talk.fail(expected, shown(answer), _reply_hint(answer, want, hint))
+        elif answer != want:
+            raise talk.fail(expected, shown(answer), _reply_hint(answer, want, hint))
+
+
+async def check_reply(endpoint: Any) -> Any:
+    """Exercise 1: answer ``{"reply", "length"}``; answer bad input with ``{"error"}`` and go on.
+
+    Served and talked to as core lesson 01's ``shout`` is: the endpoint function itself, or an
+    ``APIRouter`` or ``FastAPI`` app with a WebSocket route at :data:`REPLY_PATH`.
+    """
+    return await check_served_endpoint(
+        endpoint, name="reply", path=REPLY_PATH, reference=answers.reply, talk=_talk_reply,
+        success=f"{len(_REPLY_CASES)} messages answered, 4 bad ones with an error, "
+                f"and it ended quietly.")
+
+
+# -- exercise 2: read_message ------------------------------------------------------------------
+
+#: The refusal codes of the lesson's main rules, and those of its optional part.
+CODES = ("not_an_object", "reserved_field", "missing_message", "message_not_text",
+         "empty_message", "message_too_long")
+STRICT_CODES = ("invalid_json", "invalid_text")
 
 
 class _AnyReason:
@@ -136,12 +230,15 @@ def _blank_not_stripped(text: str, max_bytes: int) -> Any:
     return Chat(message) if message else frame
 
 
-def _constants_read(text: str, max_bytes: int) -> Any:
+def _missing_before_reserved(text: str, max_bytes: int) -> Any:
+    """Rule 4 (no "message") checked before rule 3 (a reserved field)."""
     try:
-        data = json.loads(text, parse_constant=lambda name: 0.0)
+        data = json.loads(text)
     except (ValueError, RecursionError):
         return _kit(text, max_bytes)
-    return _kit(json.dumps(data), max_bytes)
+    if isinstance(data, dict) and "message" not in data:
+        return _AnyReason("missing_message")
+    return _kit(text, max_bytes)
 
 
 def _reserved_dropped(text: str, max_bytes: int) -> Any:
@@ -164,8 +261,9 @@ def _is_frame(got: Any) -> bool:
     return isinstance(got, (Chat, PlainText, Rejected))
 
 
-READ_MESSAGE_MISTAKES = [
-    Mistake("read_message returns one of the three classes of wslab.envelope: Chat(text), "
+#: Mistakes any reader can make in what it returns: the shape of the answer.
+_SHAPE_MISTAKES = [
+    Mistake("Your function returns one of the three classes of wslab.envelope: Chat(text), "
             "PlainText(text) or Rejected(code, reason); not a dict, a str or a tuple of your "
             "own (and None means a return is missing).",
             makes=_looks(lambda got, want: not _is_frame(got))),
@@ -175,14 +273,19 @@ READ_MESSAGE_MISTAKES = [
                          and not isinstance(got.text, str))),
     Mistake("The code and the reason are swapped: Rejected takes the code first, then the "
             "reason.", makes=_looks(lambda got, want: isinstance(got, Rejected)
-                                    and got.reason in CODES)),
+                                    and got.reason in CODES + STRICT_CODES)),
     Mistake("That refusal code is not one of the table's: a code is a fixed word a program "
             "tests, so it must be spelled exactly as in the table.",
             makes=_looks(lambda got, want: isinstance(got, Rejected)
-                         and isinstance(want, Rejected) and got.code not in CODES)),
+                         and isinstance(want, Rejected)
+                         and got.code not in CODES + STRICT_CODES)),
     Mistake("The refusal has no reason: give a sentence a person can read, in your own words.",
             makes=_looks(lambda got, want: isinstance(got, Rejected)
                          and isinstance(want, Rejected) and got.code == want.code)),
+]
+
+READ_MESSAGE_MISTAKES = [
+    *_SHAPE_MISTAKES,
     Mistake("Plain text (not JSON) gets the same checks as a chat line: blank or too long "
             "plain text is refused too.", makes=_plain_text_unchecked),
     Mistake("A message of only spaces is empty too: test the text without its surrounding "
@@ -199,26 +302,15 @@ READ_MESSAGE_MISTAKES = [
             "the limit is in bytes.",
             makes=_measured(lambda message, frame: len(message),
                             lambda size, limit: size > limit)),
-    Mistake("Python's json.loads reads NaN and Infinity, which are not JSON (a browser's "
-            "JSON.parse refuses them): make json.loads refuse them too, even in a field you "
-            "would drop, and answer invalid_json.", makes=_constants_read),
+    Mistake("Rules 3 and 4 are checked in the wrong order: an object with a reserved field is "
+            "refused for that field, whether or not it also has a \"message\".",
+            makes=_missing_before_reserved),
     Mistake("Only the server may set \"client_id\", \"timestamp\" or \"type\": an object with "
             "any of them is refused, not relayed without them (that is how eve forged a system "
             "message).", makes=_reserved_dropped),
-    Mistake("Nesting that deep makes json.loads raise RecursionError, which is not a "
-            "ValueError: catch it too, and answer invalid_json.", raises=RecursionError),
-    Mistake("A JSON escape such as \\ud800 is half of a character (a lone surrogate), and "
-            "encoding it raises UnicodeEncodeError: catch it, and refuse with invalid_text.",
-            raises=UnicodeEncodeError),
     Mistake("Text that is not JSON makes json.loads raise json.JSONDecodeError: catch it, "
             "and the text is plain text.", raises=json.JSONDecodeError),
-    Mistake("json.loads raised ValueError, which is not a json.JSONDecodeError (a number with "
-            "thousands of digits raises it, and so does a parse_constant that refuses NaN): "
-            "catch it after JSONDecodeError, and answer invalid_json.", raises=ValueError),
 ]
-
-_DEEP = '{"message": "hi", "deep": ' + "[" * 100_000 + "]" * 100_000 + "}"
-_HUGE_NUMBER = '{"message": "hi", "n": ' + "9" * 5000 + "}"
 
 #: (frame, max_bytes, how the call is shown or None, hint). The expected results are not
 #: written here: they are whatever the kit's own ``envelope.read_client_text`` answers. The
@@ -262,21 +354,14 @@ READ_MESSAGE_TABLE: list[tuple[str, int, str | None, str]] = [
      '"client_id" is reserved too: reserved_field.'),
     ('{"message": "hi", "timestamp": "00:00:00"}', 100, None,
      '"timestamp" is reserved too: reserved_field.'),
-    ('{"message": NaN}', 100, None, "NaN is not JSON: invalid_json."),
-    ('{"message": "hi", "n": Infinity}', 100, None,
-     "Infinity is not JSON either, even in a field you would drop: invalid_json."),
-    (_DEEP, 100, "read_message('{\"message\": \"hi\", \"deep\": ' + '[' * 100_000 "
-                 "+ ']' * 100_000 + '}', 100)", "JSON nested that deep is invalid_json."),
-    (_HUGE_NUMBER, 100, "read_message('{\"message\": \"hi\", \"n\": ' + '9' * 5000 + '}', 100)",
-     "A number with thousands of digits cannot be read safely: invalid_json."),
-    ('{"message": "\\ud800"}', 100, None,
-     "The JSON escape \\ud800 is half of a character (a lone surrogate): no one could be sent "
-     "it, and it is refused as invalid_text."),
+    ('{"type": "disconnect"}', 100, None,
+     "A reserved field is refused as reserved_field even when \"message\" is missing too: "
+     "rule 3 comes before rule 4."),
 ]
 
 
 def check_read_message(read_message: Callable[[str, int], Any]) -> Callable[[str, int], Any]:
-    """Exercise 1: compare ``read_message`` with the kit's ``read_client_text`` on the table."""
+    """Exercise 2: compare ``read_message`` with the kit's ``read_client_text`` on the table."""
     cases = [Case((text, max_bytes), _kit(text, max_bytes), hint, call=shown_call)
              for text, max_bytes, shown_call, hint in READ_MESSAGE_TABLE]
     return check_function(read_message, cases, name="read_message",
@@ -284,7 +369,7 @@ def check_read_message(read_message: Callable[[str, int], Any]) -> Callable[[str
                           mistakes=READ_MESSAGE_MISTAKES)
 
 
-# -- exercise 2: the hardened endpoint ---------------------------------------------------------
+# -- exercise 3: the hardened endpoint ---------------------------------------------------------
 
 #: How long the check waits for one message before it says that nothing came.
 WAIT = 2.0
@@ -305,19 +390,26 @@ NO_BREAK = ("Your loop went on after the \"websocket.disconnect\" event and call
             "exactly).")
 
 
-class _PlantedBug(RuntimeError):
-    """What the check's ``read_message`` raises on :data:`PLANTED_BUG`, as a bug in it would."""
-
-
 def _planted(read_message: Callable[..., Any]) -> Callable[..., Any]:
-    """``read_message``, except that one special text raises, as a bug in it would."""
+    """``read_message``, except that one special text raises, as a bug in it would.
+
+    The exception is a plain ``RuntimeError``, as a student's bug would raise, so that the
+    verdict shows nothing of the kit's inside; it is told apart by :func:`_is_planted`.
+    """
 
     def wrapped(text: str, *args: Any, **kwargs: Any) -> Any:
         if PLANTED_BUG in text:
-            raise _PlantedBug("a bug in read_message (planted by the check)")
+            bug = RuntimeError("a bug in read_message")
+            bug.planted_by_the_check = True  # type: ignore[attr-defined]
+            raise bug
         return read_message(text, *args, **kwargs)
 
     return wrapped
+
+
+def _is_planted(exc: BaseException) -> bool:
+    """Whether ``exc`` is the bug the check planted (an endpoint may let it through)."""
+    return bool(getattr(exc, "planted_by_the_check", False))
 
 
 def _endpoint_mistake(exc: BaseException) -> str | None:
@@ -420,7 +512,7 @@ class _Run:
 
     def own_errors(self) -> list[BaseException]:
         """What the student's endpoint raised in the server, the planted bug left out."""
-        return [exc for exc in self.watched.errors if not isinstance(exc, _PlantedBug)]
+        return [exc for exc in self.watched.errors if not _is_planted(exc)]
 
     def failure(self, tried: str, expected: str, got: str, hint: str) -> Failure:
         return Failure(tried=tried, expected=expected, got=got, hint=hint)
@@ -560,14 +652,14 @@ async def _exercise_endpoint(run: _Run) -> str:
         for peer in (alice, bob):
             await run.expect(
                 peer, lambda m: _is_chat(m, "alice", "and now?"),
-                tried="read_message raises (a bug planted by the check); bob got an error "
+                tried="read_message raises (a bug the check planted); bob got an error "
                       "reply; then alice says 'and now?'",
                 expected="both still chat", hint="After an error reply the loop goes on.")
         outcome = "a bug in read_message got an error reply, and the chat went on"
     else:
         await run.expect(
             alice, lambda m: _is_leave(m, "bob"),
-            tried="bob sends a line on which read_message raises (a bug planted by the check)",
+            tried="bob sends a line on which read_message raises (a bug the check planted)",
             expected="the leave message 'Client #bob left the chat' (bob's handler cleans "
                      "up as it ends)",
             hint="Your cleanup did not run when your own code raised: it belongs in "
@@ -583,7 +675,7 @@ def _is_asgi_app(app: Any) -> bool:
 
 
 async def check_hardened_endpoint(factory: Callable[..., Any]) -> Callable[..., Any]:
-    """Exercise 2: run the student's endpoint on a real server, with real clients and bad input.
+    """Exercise 3: run the student's endpoint on a real server, with real clients and bad input.
 
     Returns the app factory to carry on with: the student's once it passes, else the kit's.
     """
@@ -601,7 +693,7 @@ async def check_hardened_endpoint(factory: Callable[..., Any]) -> Callable[..., 
                           hint="create_hardened_app builds an app and must return it.")
         watched = WatchedApp(app)
         try:
-            server = BackgroundServer(watched, name="lesson04-check", log_level="info").start()
+            server = BackgroundServer(watched, name="e2-check", log_level="info").start()
         except ServerStartError as exc:
             raise Failure(tried="start a server with your app", expected="it starts",
                           got=str(exc).splitlines()[0],
@@ -637,7 +729,7 @@ async def check_hardened_endpoint(factory: Callable[..., Any]) -> Callable[..., 
     return carry_on(ok, factory, answers.create_hardened_app)
 
 
-# -- exercise 3: tests with the TestClient -----------------------------------------------------
+# -- exercise 4: tests with the TestClient -----------------------------------------------------
 
 #: How long one student test may run before the check ends it.
 TEST_TIMEOUT = 3.0
@@ -771,9 +863,91 @@ def _passed_on_lecture_hint(test: Callable[..., Any]) -> str:
             "reply's type and code, which only the hardened endpoint sends.")
 
 
-def _judge_test(test: Any) -> None:
-    """Raise a Failure unless ``test`` passes on the hardened endpoint, fails on the lecture's,
-    and checks with assert."""
+@dataclasses.dataclass(frozen=True)
+class Flaw:
+    """An endpoint that refuses bad input, but with one flaw a weak test does not see."""
+
+    name: str
+    described: str  # what the endpoint does, as the verdict's "tried" says it
+    hint: str  # what a test that passes on it left unchecked
+
+
+#: The flawed endpoints of :func:`flawed_app`, by name.
+FLAWS = {flaw.name: flaw for flaw in (
+    Flaw("one code",
+         "an endpoint that answers every bad frame with the same error code, 'bad_input'",
+         "Your test accepts any error reply: it passed on an endpoint that answers every bad "
+         "frame with one code for all. Assert the reply's code as well."),
+    Flaw("relays after an error",
+         "an endpoint that sends alice the right error, then relays her forged message to "
+         "everyone anyway",
+         "Your test stops at the error reply: it passed on an endpoint that sends the error "
+         "and then relays the forged message anyway. After the error, send a chat line, and "
+         "check that the next thing alice receives is that line (its message), not her "
+         "forged one."),
+    Flaw("drops after an error",
+         "an endpoint that answers the binary frame with the right error, then closes the "
+         "connection",
+         "Your test stops at the error reply: it passed on an endpoint that answers with the "
+         "right error and then closes the connection. After the error, check that alice's "
+         "connection still works: send a chat line and receive it back."),
+)}
+
+#: Each test of the exercise, in the order the check takes them, and the flaws it must catch.
+TEST_KINDS = (("test_forged_field_is_refused", ("one code", "relays after an error")),
+              ("test_binary_frame_is_refused", ("one code", "drops after an error")))
+
+
+def flawed_app(flaw: str) -> FastAPI:
+    """The hardened endpoint with one of the :data:`FLAWS`: what a weak test lets through."""
+    app = FastAPI()
+    manager = ConnectionManager()
+
+    @app.websocket("/ws/{client_id}")
+    async def websocket_endpoint(websocket: WebSocket, client_id: str) -> None:
+        await manager.connect(websocket)
+        try:
+            while True:
+                event = await websocket.receive()
+                if event["type"] == "websocket.disconnect":
+                    break
+                text = event.get("text")
+                frame = (Rejected("binary_not_supported", "send text, not binary data")
+                         if text is None else answers.read_message(text, 1000))
+                if isinstance(frame, Rejected):
+                    code = "bad_input" if flaw == "one code" else frame.code
+                    await websocket.send_text(error_message(code, frame.reason))
+                    if flaw == "drops after an error":
+                        await websocket.close(code=1008)
+                        break
+                    if flaw == "relays after an error" and text is not None:
+                        await manager.broadcast(_as_the_lecture_relays(text, client_id))
+                elif isinstance(frame, Chat):
+                    await manager.broadcast(chat_message(client_id, frame.text))
+                elif isinstance(frame, PlainText):
+                    await manager.broadcast(plain_text_message(client_id, frame.text))
+        finally:
+            manager.disconnect(websocket)
+            await manager.broadcast(leave_message(client_id, manager.connection_count))
+
+    return app
+
+
+def _as_the_lecture_relays(text: str, client_id: str) -> str:
+    """What the lecture's endpoint broadcasts for ``text``: the client's dict, two fields added."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return f"Client {client_id}: {text}"
+    data.update({"client_id": client_id, "timestamp": "00:00:00"})
+    return json.dumps(data)
+
+
+def _judge_test(test: Any, flaws: tuple[str, ...]) -> None:
+    """Raise a Failure unless ``test`` passes on the hardened endpoint, fails on the lecture's
+    and on each of ``flaws``, and checks with assert."""
     name = f"{getattr(test, '__name__', repr(test))}(app)"
     if not callable(test):
         raise Failure(tried=f"call {shown(test, 60)}", expected="a test function",
@@ -797,29 +971,36 @@ def _judge_test(test: Any) -> None:
                       expected="the test fails: the lecture's endpoint has exactly this flaw",
                       got="it passed", hint=_passed_on_lecture_hint(test))
     unasserted = unasserted_comparisons(test)
-    if unasserted:  # it failed on the lecture's endpoint for another reason, by luck
+    for flaw in (FLAWS[name] for name in flaws):
+        if _run_test(test, flawed_app(flaw.name)).passed:
+            raise Failure(tried=f"{name} with {flaw.described}",
+                          expected="the test fails: that endpoint is flawed", got="it passed",
+                          hint=unasserted_hint(unasserted) if unasserted else flaw.hint)
+    if unasserted:  # it failed on the flawed endpoints for another reason, by luck
         raise Failure(tried=f"read the code of {name}", expected="every check in an assert",
                       got=", ".join(unasserted), hint=unasserted_hint(unasserted))
 
 
 def check_endpoint_tests(*tests: Callable[[Any], None]) -> tuple[Callable[[Any], None], ...]:
-    """Exercise 3: each test must pass on the hardened endpoint and fail on the lecture's.
+    """Exercise 4: each test must pass on the hardened endpoint, and fail on the lecture's and
+    on the flawed endpoints of its kind (:data:`TEST_KINDS`).
 
     Returns the tests to carry on with: the student's once they pass, else the kit's.
     """
     references = (answers.test_forged_field_is_refused, answers.test_binary_frame_is_refused)
 
     def body() -> str:
-        if not tests:
-            raise Failure(tried="check_endpoint_tests()", expected="your test functions",
-                          got="no tests", hint="Pass the test functions themselves, without "
-                          "calling them: check_endpoint_tests(test_forged_field_is_refused, ...).")
-        for test in tests:
-            _judge_test(test)
-        if len(tests) == 1:
-            return "your test passes on the hardened endpoint and fails on the lecture's."
-        count = "both tests" if len(tests) == 2 else f"all {len(tests)} tests"
-        return f"{count} pass on the hardened endpoint and fail on the lecture's."
+        if len(tests) != len(TEST_KINDS):
+            order = ", ".join(name for name, _ in TEST_KINDS)
+            raise Failure(tried=f"check_endpoint_tests with {len(tests)} argument(s)",
+                          expected=f"your {len(TEST_KINDS)} test functions",
+                          got=", ".join(shown(test, 60) for test in tests) or "no tests",
+                          hint="Pass the test functions themselves, without calling them, in "
+                               f"this order: check_endpoint_tests({order}).")
+        for test, (_, flaws) in zip(tests, TEST_KINDS):
+            _judge_test(test, flaws)
+        return ("both tests pass on the hardened endpoint, and fail on the lecture's and on "
+                "flawed ones.")
 
     # The kit's own test among them, if any, is what the check must refuse to pass.
     kit = [test for test in tests if is_kit_object(test)]
@@ -829,9 +1010,139 @@ def check_endpoint_tests(*tests: Callable[[Any], None]) -> tuple[Callable[[Any],
     return carry_on(ok, tests, references)
 
 
+# -- if you have time: read_strict, the JSON edge cases ----------------------------------------
+
+def _on_frame(reader: Callable[[str, int], Any]) -> Callable[..., Any]:
+    """``reader`` for a strict check's arguments: (text, max_bytes, the reader it guards)."""
+    return lambda text, max_bytes, *guarded: reader(text, max_bytes)
+
+
+def _plain_refused(text: str, max_bytes: int) -> Any:
+    return _AnyReason("invalid_json") if _is_plain(text) else _kit(text, max_bytes)
+
+
+def _constants_read(text: str, max_bytes: int) -> Any:
+    try:
+        data = json.loads(text, parse_constant=lambda name: 0.0)
+    except (ValueError, RecursionError):
+        return _kit(text, max_bytes)
+    return _kit(json.dumps(data), max_bytes)
+
+
+READ_STRICT_MISTAKES = [
+    *(Mistake(mistake.hint, makes=_on_frame(mistake.makes)) for mistake in _SHAPE_MISTAKES),
+    Mistake("json.JSONDecodeError is a kind of ValueError: text that is not JSON at all is "
+            "plain text, not invalid_json. Catch JSONDecodeError first, and hand such text "
+            "on to read_message.", makes=_on_frame(_plain_refused)),
+    Mistake("Python's json.loads reads NaN and Infinity, which are not JSON (a browser's "
+            "JSON.parse refuses them): make json.loads refuse them too, even in a field "
+            "read_message would drop, and answer invalid_json.",
+            makes=_on_frame(_constants_read)),
+    Mistake("Nesting that deep makes json.loads raise RecursionError, which is not a "
+            "ValueError: catch it too, and answer invalid_json.", raises=RecursionError),
+    Mistake("Half of a character makes read_message raise UnicodeEncodeError when it measures "
+            "the text: catch it around the call to read_message, and refuse with "
+            "invalid_text.", raises=UnicodeEncodeError),
+    Mistake("Text that is not JSON makes json.loads raise json.JSONDecodeError: that text is "
+            "plain text, for read_message to handle.", raises=json.JSONDecodeError),
+    Mistake("json.loads raised ValueError, which is not a json.JSONDecodeError (a number with "
+            "thousands of digits raises it, and so does a parse_constant that refuses NaN): "
+            "catch it after JSONDecodeError, and answer invalid_json.", raises=ValueError),
+]
+
+_DEEP = '{"message": "hi", "deep": ' + "[" * 100_000 + "]" * 100_000 + "}"
+_HUGE_NUMBER = '{"message": "hi", "n": ' + "9" * 5000 + "}"
+
+#: (frame, how the call is shown or None, hint), all with max_bytes 100; as for
+#: :data:`READ_MESSAGE_TABLE`, the kit's ``read_client_text`` gives the expected results.
+READ_STRICT_TABLE: list[tuple[str, str | None, str]] = [
+    ('{"message": "hi"}', None, "A chat line goes through read_message unchanged."),
+    ("hello everyone", None,
+     "Text that is not JSON at all is still plain text: read_message handles it."),
+    ('{"message": "hi", "type": "disconnect"}', None,
+     "Everything that is not an edge case is read_message's business: return what it says."),
+    ('{"message": NaN}', None, "NaN is not JSON: invalid_json."),
+    ('{"message": "hi", "n": Infinity}', None,
+     "Infinity is not JSON either, even in a field read_message would drop: invalid_json."),
+    ('{"message": -Infinity}', None, "Nor is -Infinity: invalid_json."),
+    (_DEEP, "read_strict('{\"message\": \"hi\", \"deep\": ' + '[' * 100_000 + ']' * 100_000 "
+            "+ '}', 100)", "JSON nested that deep is invalid_json."),
+    (_HUGE_NUMBER, "read_strict('{\"message\": \"hi\", \"n\": ' + '9' * 5000 + '}', 100)",
+     "A number with thousands of digits cannot be read safely: invalid_json."),
+    ('{"message": "\\ud800"}', None,
+     "The JSON escape \\ud800 is half of a character (a lone surrogate): no one could be sent "
+     "it, and it is refused as invalid_text."),
+    ('{"message": "ok", "nested": [1, [2, [3]]]}', None,
+     "A little nesting is fine: only JSON that cannot be read safely is refused."),
+]
+
+
+def check_read_strict(read_strict: Callable[..., Any]) -> Callable[..., Any]:
+    """The optional exercise: ``read_strict(text, 100, read_message)`` on the JSON edge cases.
+
+    It is handed the lesson's plain ``read_message`` (:func:`wslab.answers.chat.read_message`,
+    which knows none of the edge cases), so only the guard around it is judged.
+    """
+    cases = [Case((text, 100, answers.read_message), _kit(text, 100), hint,
+                  call=shown_call or f"read_strict({text!r}, 100)")
+             for text, shown_call, hint in READ_STRICT_TABLE]
+    return check_function(read_strict, cases, name="read_strict",
+                          reference=answers.read_strict, fallback="the kit's read_strict",
+                          mistakes=READ_STRICT_MISTAKES)
+
+
+# -- the lesson's predictions, and its exercises for the closing summary ------------------------
+
+def _page_line(shown_line: Any) -> str:
+    text = str(shown_line)
+    if text.startswith("[system line]"):
+        return "b"
+    if text.startswith("Client eve"):
+        return "a"
+    return "c"
+
+
+#: Predict, then run: eve's forged "type": "disconnect", as the lecture's page shows it to bob.
+FORGED_LINE = Question(
+    "predict: a forged system message",
+    options={"a": "an ordinary chat line from eve: \"Client eve: Client #alice left the chat\"",
+             "b": "a system line: \"Client #alice left the chat\", as if alice had left",
+             "c": "nothing: the server does not relay it"},
+    classify=_page_line,
+    why="The server overwrites client_id with eve's, but relays every other field the client "
+        "sent, \"type\" included. \"type\": \"disconnect\" is exactly what the lecture's page "
+        "looks for to draw a system line, so bob reads that alice left, while she is still "
+        "there.")
+
+
+def _where_refused(observed: Any) -> str:
+    """(what the TestClient got, what the real server's client heard): who refused the line."""
+    by_the_app = ["message_too_long" in str(got) for got in observed]
+    if all(by_the_app):
+        return "a"
+    return "b" if by_the_app[0] else "c"
+
+
+#: Predict, then run: a 100 kB line through the TestClient, then through a real server.
+TEST_CLIENT_LIMITS = Question(
+    "predict: TestClient or a real server",
+    options={"a": "both times, the error message_too_long from the app",
+             "b": "the TestClient gets message_too_long; the real server closes the "
+                  "connection (1009) before the app sees the line",
+             "c": "both times, the connection is closed with 1009"},
+    classify=_where_refused,
+    why="The TestClient calls the app directly, in this process: there is no uvicorn, so no "
+        "frame limit, and the app's own check refuses the line. On a real server, uvicorn "
+        "refuses a frame over its limit (64 KiB in the kit, 16 MiB by default) before the app "
+        "sees a byte of it, and closes with 1009, message too big.")
+
 EXERCISES = (
+    FORGED_LINE,
+    Exercise("reply", check_reply, reads=("reply",)),
     Exercise("read_message", check_read_message, reads=("read_message",)),
     Exercise("hardened endpoint", check_hardened_endpoint, reads=("create_hardened_app",)),
     Exercise("endpoint tests", check_endpoint_tests,
-             reads=("test_forged_field_is_refused", "test_binary_frame_is_refused")),
+             reads=tuple(name for name, _ in TEST_KINDS)),
+    TEST_CLIENT_LIMITS,
+    Exercise("read_strict", check_read_strict, reads=("read_strict",)),
 )

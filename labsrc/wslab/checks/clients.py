@@ -1,10 +1,8 @@
-"""Lesson 05's checks: a receiver of chat lines, the backoff delay, and a chat line as safe HTML.
+"""Elective E3's checks: a receiver of chat lines, and the backoff delay before a reconnect.
 
-The first two exercises are the kit's own code, ``wslab.client.receive_chat`` and
-``wslab.client.backoff``: their checks compare the student's answer with it on every case. The
-third one's reference is :func:`wslab.answers.clients.message_line`. Its check judges a line by
-what a browser would build from it, so an unescaped value is caught by the element it turns
-into, whatever the layout of the student's HTML.
+Both exercises are the kit's own code, ``wslab.client.receive_chat`` and
+``wslab.client.backoff``: their checks compare the student's answer with it on every case, so
+there is no copy in :mod:`wslab.answers`.
 """
 
 from __future__ import annotations
@@ -15,35 +13,18 @@ import html
 import inspect
 import json
 import math
-import re
 from datetime import datetime
-from html.parser import HTMLParser
 from typing import Any, Callable
 from unittest import mock
 
 from wslab import client, envelope
-from wslab.answers import clients as answers
 from wslab.checks.core import (PRINT_NOT_RETURN, Failure, NotDone, call, carry_on,
                                common_exception, common_mistake, describe_exception,
-                               missing_await_hint, run_async_check, run_check, shown, source_of,
-                               unawaited_calls)
+                               missing_await_hint, missing_field_hint, run_async_check,
+                               run_check, shown, source_of, unawaited_calls)
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
 
-#: The fields of a chat line, as the server sends it.
-CHAT_FIELDS = ("message", "client_id", "timestamp")
-
-
-def _field_hint(exc: BaseException, data: Any) -> str | None:
-    """The hint for a KeyError on a field a message does not have: a wrong field name."""
-    if not (isinstance(exc, KeyError) and isinstance(data, dict) and exc.args):
-        return None
-    key = exc.args[0]
-    if key in data:
-        return None
-    fields = ", ".join(repr(field) for field in CHAT_FIELDS)
-    return (f"A message from the server has no field {key!r}: a chat line has {fields}, and "
-            "the server's own messages have a \"type\" as well.")
 
 
 def _calls_print(function: Any) -> bool:
@@ -92,12 +73,18 @@ def _chat(sender: str, text: str) -> str:
     return envelope.chat_message(sender, text, _NOON)
 
 
+def _system(kind: str, text: str) -> str:
+    """A message of the server's own, cut down to the fields that matter here, so that a
+    verdict can show a whole script of frames in a few lines (the real ones say more: who is
+    online, how many...)."""
+    return json.dumps({"type": kind, "client_id": "system", "message": text})
+
+
 #: (frames, count, hint). Each script ends with the count-th chat line, so a receiver that
 #: asks for one frame more waits forever (the check stops it and says so). The hint is the
 #: last resort, for a wrong answer no recognised mistake explains.
 RECEIVE_CASES: list[tuple[list[str], int, str]] = [
-    ([envelope.welcome_message("alice", ["alice"], _NOON),
-      envelope.join_message("bob", 2, _NOON),
+    ([_system("welcome", "Welcome, alice!"), _system("join", "bob joined"),
       _chat("bob", "hi alice"), _chat("alice", "hi bob")], 2,
      'Keep the chat lines, JSON objects without a "type": each as (its "client_id", its '
      '"message").'),
@@ -107,14 +94,12 @@ RECEIVE_CASES: list[tuple[list[str], int, str]] = [
     ([envelope.plain_text_message("bob", "the time is 12:00: lunch!")], 1,
      "In the plain-text relay, the text may contain ': ' itself: only the first one ends "
      "the sender's name."),
-    ([envelope.pong_message(_NOON),
-      envelope.error_message("rate_limited", "slow down", _NOON),
-      envelope.leave_message("dave", 2, _NOON),
+    ([_system("pong", ""), _system("error", "slow down"), _system("disconnect", "dave left"),
       _chat("carol", "<b>still</b> here & there")], 1,
      'pong, error and disconnect messages have a "type" too: they are not chat. The text '
      "is kept exactly as it came."),
     ([_chat("bob", "one"), envelope.plain_text_message("carol", "two"),
-      envelope.join_message("dave", 3, _NOON), _chat("dave", "three")], 3,
+      _system("join", "dave joined"), _chat("dave", "three")], 3,
      "Keep the lines in the order they arrive, chat lines and plain-text relays together, as "
      "(sender, text) tuples."),
 ]
@@ -149,7 +134,7 @@ def _receive_exception_hint(exc: BaseException, frame: str | None) -> str | None
     if isinstance(exc, TypeError) and "indices must be integers" in str(exc):
         return ("A message arrives as text, a str: json.loads() turns it into a dict before "
                 "you can look up its fields.")
-    return _field_hint(exc, data)
+    return missing_field_hint(exc, data)
 
 
 def _receive_mistake(receive_chat: Any, frames: list[str], got: Any,
@@ -184,10 +169,16 @@ def _receive_mistake(receive_chat: Any, frames: list[str], got: Any,
         return "Sender and text are the wrong way round: the sender comes first."
     if [(sender, html.unescape(str(text))) for sender, text in got] == expected:
         return ("Keep the text exactly as it came: no html.escape here. Escaping is for "
-                "whoever puts the text into HTML (exercise 3); anyone else would show &lt;b&gt;.")
+                "whoever puts the text into HTML (lesson 03); anyone else would show &lt;b&gt;.")
     if sorted(map(repr, got)) == sorted(map(repr, expected)):
         return "Keep the lines in the order they arrived."
     return None
+
+
+def shown_frames(frames: list[str]) -> str:
+    """Scripted frames, readably: JSON as it is, text that is not JSON in quotes, numbered."""
+    return "  ".join(f"({number}) {frame if _is_json(frame) else repr(frame)}"
+                     for number, frame in enumerate(frames, 1))
 
 
 def _is_json(frame: str) -> bool:
@@ -211,8 +202,7 @@ async def _receive_once(receive_chat: Callable[[Any, int], Any], frames: list[st
     """Run ``receive_chat`` on one scripted connection; a Failure if it is wrong."""
     expected = await client.receive_chat(ScriptedSocket(frames), count)
     socket = ScriptedSocket(frames)
-    tried = (f"receive_chat(ws, {count}), where ws receives "
-             + ", ".join(shown(frame, 70) for frame in frames))
+    tried = f"receive_chat(ws, {count}), where ws receives {shown_frames(frames)}"
     unawaited = unawaited_calls(receive_chat, ["recv"])
 
     def failure(got: str, said: str | None) -> Failure:
@@ -343,7 +333,8 @@ def _delays_mistake(draws: list[float], attempt: int, args: tuple[Any, ...],
         return ("Once the cap is reached the delays must still be random: cap the ceiling "
                 "first and add the random part after that, not the other way round. Otherwise "
                 "every client waits exactly the cap, and they all come back together.")
-    return ("The delays are (almost) the same every time: add a random part, between half the "
+    same = "the same" if math.isclose(low, high) else "almost the same"
+    return (f"The delays are {same} every time: add a random part, between half the "
             "ceiling and the ceiling. Without it every client that lost the server at the same "
             "moment retries at the same moments, all together.")
 
@@ -364,8 +355,10 @@ def _check_delays(backoff: Callable[..., float], args: tuple[Any, ...]) -> None:
         got = f"{low:.4g} s (the shortest of the {DRAWS} delays)"
     elif high > ceiling + 1e-9:
         got = f"{high:.4g} s (the longest of the {DRAWS} delays)"
+    elif math.isclose(low, high):
+        got = f"{DRAWS} delays, all exactly {low:.4g} s"
     else:
-        got = f"{DRAWS} delays, all between {low:.4g} and {high:.4g} s: (almost) the same"
+        got = f"{DRAWS} delays, all between {low:.4g} and {high:.4g} s: almost the same"
     raise Failure(tried=tried, expected=expected, got=got,
                   hint=_delays_mistake(draws, attempt, args, ceiling))
 
@@ -386,180 +379,6 @@ def check_backoff(backoff: Callable[..., float]) -> Callable[..., float]:
     return carry_on(passed, backoff, client.backoff)
 
 
-# -- exercise 3: message_line -------------------------------------------------------------------
-
-class _Structure(HTMLParser):
-    """What a browser builds from a piece of HTML: elements, attributes, and the text shown."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.events: list[tuple[Any, ...]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.events.append(("start", tag, tuple(sorted((k, v or "") for k, v in attrs))))
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-        self.events.append(("end", tag))
-
-    def handle_endtag(self, tag: str) -> None:
-        self.events.append(("end", tag))
-
-    def handle_data(self, data: str) -> None:
-        if self.events and self.events[-1][0] == "text":
-            self.events[-1] = ("text", self.events[-1][1] + data)
-        else:
-            self.events.append(("text", data))
-
-    def handle_comment(self, data: str) -> None:
-        self.events.append(("comment", data))
-
-    def handle_decl(self, decl: str) -> None:
-        self.events.append(("decl", decl))
-
-    def handle_pi(self, data: str) -> None:
-        self.events.append(("pi", data))
-
-
-def structure(fragment: str) -> list[tuple[Any, ...]]:
-    """The elements and text a browser makes of ``fragment``; whitespace runs count as one."""
-    parser = _Structure()
-    parser.feed(fragment)
-    parser.close()
-    events = []
-    for event in parser.events:
-        if event[0] == "text":
-            text = " ".join(event[1].split())
-            if text:
-                events.append(("text", text))
-        else:
-            events.append(event)
-    return events
-
-
-def shown_text(fragment: str) -> str:
-    """The text a browser shows for ``fragment``."""
-    return " ".join(event[1] for event in structure(fragment) if event[0] == "text")
-
-
-SAFE_TAGS = {"div", "span"}
-_PAYLOADS = {
-    "image": "<img src=x onerror=\"document.body.style.background='pink'\">",
-    "script": "</div><script>stealToken()</script>",
-}
-
-#: (message, me, hint). The hint is the last resort, for a wrong line no recognised mistake
-#: explains.
-LINE_CASES: list[tuple[dict[str, Any], str, str]] = [
-    ({"message": "hi", "client_id": "bob", "timestamp": "12:00:00"}, "alice",
-     "A chat line from someone else: <div class=\"message other\">Client bob: hi <span "
-     "class=\"timestamp\">12:00:00</span></div>."),
-    ({"message": "hi", "client_id": "alice", "timestamp": "12:00:01"}, "alice",
-     "Your own line says You instead of Client alice, and its class is \"message user\"."),
-    ({"client_id": "system", "type": "join", "message": "Client #bob joined the chat (2 online)",
-      "timestamp": "12:00:02"}, "alice",
-     "A message with a \"type\" is the server's own: <div class=\"message system\">, and "
-     "inside it only the message."),
-    ({"message": _PAYLOADS["image"], "client_id": "mallory", "timestamp": "12:00:03"}, "alice",
-     "The message is shown as text: the page shows <img ...> itself, not an image."),
-    ({"message": _PAYLOADS["script"], "client_id": "mallory", "timestamp": "12:00:04"}, "alice",
-     "The message is shown as text, </div> and <script> included."),
-    ({"message": "hello", "client_id": '<b onmouseover="stealToken()">mallory</b>',
-      "timestamp": "12:00:05"}, "alice",
-     "The sender's name is shown as text, markup and all: the lecture's server takes any "
-     "client id from the URL."),
-    ({"message": "I am the server now <img src=x onerror=stealToken()>", "client_id": "mallory",
-      "timestamp": "12:00:06", "type": "disconnect"}, "alice",
-     "A system line shows its text as text too: on the lecture's server a client can send "
-     "\"type\": \"disconnect\" itself (lesson 04)."),
-    ({"message": "Tom &amp; Jerry: &lt;3 <3", "client_id": "bob", "timestamp": "12:00:07"},
-     "alice",
-     "Someone typed the characters &amp; and &lt; themselves, and the page must show exactly "
-     "what they typed."),
-    ({"message": "hi", "client_id": "bob", "timestamp": "<img src=x onerror=stealToken()>"},
-     "alice",
-     "The timestamp is shown as text too: it came over the network like every other value."),
-]
-
-#: The values of a message that end up in its line, and how the hints call them.
-LINE_VALUES = (("message", "the message"), ("client_id", "the sender's name"),
-               ("timestamp", "the timestamp"))
-
-WHY_ESCAPE = ("Whoever sent it can run their script in every page that shows the line, as "
-              "mallory did in the lecture's page (innerHTML) in section 12. html.escape() "
-              "makes a value text, as textContent does in JavaScript.")
-
-_ENTITY = re.compile(r"&(amp|lt|gt|quot|#x?[0-9a-f]+);", re.IGNORECASE)
-
-
-def _line_class(events: list[tuple[Any, ...]]) -> str | None:
-    """The class of the line's outer element."""
-    starts = [event for event in events if event[0] == "start"]
-    return dict(starts[0][2]).get("class") if starts else None
-
-
-def _line_mistake(data: dict[str, Any], got: str, want: str) -> str | None:
-    """Name the mistake that makes ``got`` differ from the safe line ``want``, or None."""
-    events = structure(got)
-    unsafe = [event for event in events
-              if event[0] in ("start", "end") and event[1] not in SAFE_TAGS]
-    attributes = [name for event in events if event[0] == "start"
-                  for name, _ in event[2] if name != "class"]
-    if unsafe or attributes:
-        marker = f"<{unsafe[0][1]}" if unsafe else attributes[0]
-        what = f"an element <{unsafe[0][1]}>" if unsafe else f"an attribute {attributes[0]!r}"
-        culprit = next((label for field, label in LINE_VALUES
-                        if marker in str(data.get(field, ""))), "a value from the message")
-        return (f"{culprit[0].upper()}{culprit[1:]} went into your line as HTML: a browser "
-                f"would build {what} out of it. {WHY_ESCAPE}")
-    if re.search(r"<(div|span)\b", shown_text(got)):
-        return ("The page would show your tags as text: the whole line was escaped, markup "
-                "included. Escape each value from the message, not the HTML around it.")
-    if _ENTITY.search(shown_text(got)) and not _ENTITY.search(shown_text(want)):
-        return ("The page would show entities such as &amp;lt; instead of the characters: is "
-                "something escaped twice? Escape each value once, right where it goes into "
-                "the HTML.")
-    if shown_text(got) != shown_text(want) and shown_text(got) == html.unescape(shown_text(want)):
-        return ("Someone typed &amp; and &lt; themselves, and your page shows them as & and <: "
-                "& must be escaped too (html.escape does all of them, & first), so the page "
-                "shows exactly what was typed.")
-    right_class = _line_class(structure(want))
-    if _line_class(events) != right_class:
-        return {"message system": 'A message with a "type" is the server\'s own: its line has '
-                                  "the class system and shows only the message.",
-                "message user": "This message is your own (its client_id is me): its line "
-                                "says You, and has the class user.",
-                "message other": "This message is from someone else (its client_id is not "
-                                 "me): its line says Client and the name, and has the class "
-                                 "other."}.get(right_class)
-    return None
-
-
-def check_message_line(message_line: Callable[[dict[str, Any], str], str],
-                       ) -> Callable[[dict[str, Any], str], str]:
-    """Exercise 3: compare what a browser would make of each line with the safe reference's."""
-
-    def body() -> str:
-        for data, me, hint in LINE_CASES:
-            want = answers.message_line(dict(data), me)
-            tried = f"message_line({shown(data, 200)}, me={me!r})"
-            got = call(message_line, (dict(data), me), tried=tried, expected=shown(want, 400),
-                       hint=lambda exc, data=data, hint=hint: _field_hint(exc, data) or hint)
-            if not isinstance(got, str):
-                raise Failure(tried=tried, expected=shown(want, 400), got=shown(got),
-                              hint=common_mistake(got, want)
-                              or "Return the line of HTML as a str.")
-            if structure(got) != structure(want):
-                raise Failure(tried=tried, expected=shown(want, 400), got=shown(got, 400),
-                              hint=_line_mistake(data, got, want) or hint)
-        return (f"all {len(LINE_CASES)} checks passed: markup from the network is shown as "
-                f"text, and ordinary text as it was typed.")
-
-    passed = run_check("message_line", body, fallback="the kit's message_line",
-                       student=message_line)
-    return carry_on(passed, message_line, answers.message_line)
-
-
 # -- the lesson's prediction, and its exercises --------------------------------------------------
 
 #: Section 3's demo runs a sender, a receiver and bob with asyncio.gather, under a time limit.
@@ -578,5 +397,4 @@ EXERCISES = (
     GATHER,
     Exercise("receive_chat", check_receive_chat, reads=("receive_chat",)),
     Exercise("backoff", check_backoff, reads=("backoff",)),
-    Exercise("message_line", check_message_line, reads=("message_line",)),
 )

@@ -47,6 +47,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Awaitable, Callable, Iterable, Iterator, TypeVar
 
+from wslab.envelope import CHAT_FIELDS
+
 T = TypeVar("T")
 
 PASSED = "✅"
@@ -170,6 +172,18 @@ def common_exception(exc: BaseException) -> str | None:
         return ("A coroutine was used as if it were a value: an await is missing in front of "
                 "a call to an async function.")
     return None
+
+
+def missing_field_hint(exc: BaseException, data: Any) -> str | None:
+    """The hint for a KeyError on a field a chat message does not have: a wrong field name."""
+    if not (isinstance(exc, KeyError) and isinstance(data, dict) and exc.args):
+        return None
+    key = exc.args[0]
+    if key in data:
+        return None
+    fields = ", ".join(repr(field) for field in CHAT_FIELDS)
+    return (f"A message from the server has no field {key!r}: a chat line has {fields}, and "
+            "the server's own messages have a \"type\" as well.")
 
 
 def source_of(obj: Any) -> str:

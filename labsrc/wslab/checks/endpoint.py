@@ -1,7 +1,14 @@
-"""Lesson 02's checks: a text endpoint, a JSON endpoint, and a TestClient test of an endpoint.
+"""Lesson 01's checks: the lecture's ``main.py`` served by ``uvicorn main:app``, and an endpoint.
 
-The endpoint checks serve the student's endpoint with a real uvicorn (a
-:class:`~wslab.runner.BackgroundServer`) and talk to it with a real ``websockets`` client, the
+The ``main.py`` check does what the student would do in a terminal: it starts ``uvicorn
+main:app`` in the file's folder, as a process of its own (:class:`~wslab.app_process.AppProcess`),
+asks the health check ``GET /`` over HTTP, and talks to the echo endpoint with a real
+``websockets`` client. Before that it imports the file into the kernel, so a file Python cannot
+read, or one that fails as it is imported, is named with its line instead of a server that does
+not start; the ``app`` it imported is what the notebook carries on with once the check passes.
+
+The endpoint check serves the student's endpoint with a real uvicorn (a
+:class:`~wslab.runner.BackgroundServer`) and talks to it with a real ``websockets`` client, the
 way a browser would. Every wait has a deadline, so an endpoint that crashes, never accepts or
 never answers is reported as such, never waited for. Whatever the endpoint raises inside the
 server is caught on its way out (:class:`WatchedApp`) and fails the check, even when the client
@@ -14,62 +21,60 @@ an ``APIRouter`` or ``FastAPI`` app that has a WebSocket route at that path. A c
 the student handed in once it passes, and until then the kit's answer
 (:mod:`wslab.answers.endpoint`), in the same form, so the notebook can carry on.
 
-The test check runs the student's test function (``def test_shout(client)``) with a
-``TestClient`` against a correct endpoint, where it must pass, and against broken ones, where
-it must fail. Those endpoints close a connection that has been silent for
-:data:`IDLE_CLOSE` seconds, so a test that waits for a message that never comes fails instead of
-hanging.
-
-:class:`WatchedApp`, :func:`connection_mistake` and :func:`unasserted_comparisons` are used by
-lesson 04's checks too.
+:class:`WatchedApp`, :func:`connection_mistake`, :func:`unasserted_comparisons` and
+:func:`unasserted_hint` are used by the chat lesson's checks too.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
-import dataclasses
+import contextlib
+import importlib.util
+import io
 import inspect
 import itertools
 import json
-import threading
+import os
 import time
 import traceback
-from typing import Any, Awaitable, Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Awaitable, Callable, Mapping
 
+import httpx2
 import websockets
 from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
-from starlette.routing import WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 
 from wslab.answers import endpoint as answers
-from wslab.answers.endpoint import GREETING
+from wslab.answers.endpoint import GREETING, HEALTH
+from wslab.app_process import AppProcess, AppStartError
 from wslab.checks.core import (LOOP_LIMIT, Failure, NotDone, StuckInLoop, carry_on,
                                common_exception, describe_exception, guard_this_thread,
-                               missing_await_hint, run_async_check, run_check, shown, source_of,
-                               unawaited_calls)
+                               last_verdict, missing_await_hint, run_async_check, shown,
+                               source_of, unawaited_calls)
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
 from wslab.runner import BackgroundServer, ServerStartError
 
 __all__ = [
-    "GREETING", "SHOUT_PATH", "REPLY_PATH", "WEBSOCKET_CALLS", "BINARY_TO_ECHO", "EXERCISES",
-    "WatchedApp", "connection_mistake", "unasserted_comparisons", "unasserted_hint",
-    "check_shout", "check_reply", "check_shout_test",
+    "GREETING", "HEALTH", "SHOUT_PATH", "ECHO_PATH", "WEBSOCKET_CALLS", "BINARY_TO_ECHO",
+    "EXERCISES", "WatchedApp", "connection_mistake", "unasserted_comparisons", "unasserted_hint",
+    "check_main_py", "check_shout", "check_served_endpoint", "MainFileExercise",
 ]
 
 SHOUT_PATH = "/ws/shout"
-#: Exercise 2: ``{"message": "hi"}`` is answered ``{"reply": "hi", "length": 2}``.
-REPLY_PATH = "/ws/reply"
+#: The echo endpoint of ``main.py``; its health check answers ``GET /`` with :data:`HEALTH`.
+ECHO_PATH = "/ws/echo"
 
 #: How long a check waits for the handshake, and for each answer.
 OPEN_TIMEOUT = 3.0
 ANSWER_TIMEOUT = 2.0
 #: How long a check waits, after its client has left, for the endpoint to return.
 END_TIMEOUT = 2.0
-#: The check's endpoints for the test exercise close a connection silent for this long.
-IDLE_CLOSE = 1.0
-#: How long one run of the student's test may take.
-TEST_TIMEOUT = 8.0
+#: How long the main.py check waits for ``uvicorn main:app`` to answer.
+START_TIMEOUT = 10.0
 
 #: The connection's coroutine methods: a call to one of them without ``await`` does nothing.
 WEBSOCKET_CALLS = tuple(name for name, member in inspect.getmembers(WebSocket)
@@ -384,10 +389,17 @@ class _Conversation:
                             "inside the loop and carry on.")
 
 
-async def _check_endpoint(endpoint: Any, *, name: str, path: str,
-                          reference: Callable[..., Any],
-                          talk: Callable[[_Conversation], Awaitable[None]],
-                          success: str) -> Any:
+async def check_served_endpoint(endpoint: Any, *, name: str, path: str,
+                                reference: Callable[..., Any],
+                                talk: Callable[[_Conversation], Awaitable[None]],
+                                success: str) -> Any:
+    """Serve the student's ``endpoint`` at ``path`` on a real server and ``talk`` to it.
+
+    The harness of every endpoint exercise (this lesson's ``shout``, elective E2's ``reply``):
+    the server's log is watched, so an exception from the student's code fails the check even
+    when the clients heard the right thing.
+    """
+
     async def body() -> str:
         _preflight(endpoint, name, path)
         unawaited = unawaited_calls(_code_of(endpoint, path), WEBSOCKET_CALLS)
@@ -472,282 +484,301 @@ def _text_hint(got: str | bytes, want: str) -> str:
 
 async def check_shout(endpoint: Any) -> Any:
     """Exercise 1: greet with :data:`GREETING`, then send back every text in upper case."""
-    return await _check_endpoint(endpoint, name="shout", path=SHOUT_PATH,
+    return await check_served_endpoint(endpoint, name="shout", path=SHOUT_PATH,
                                  reference=answers.shout, talk=_talk_shout,
                                  success="it greeted, shouted 3 texts back and ended quietly.")
 
 
-# -- exercise 2: reply ----------------------------------------------------------------------------
+# -- exercise 1: main.py, served by uvicorn main:app ----------------------------------------------
+
+#: The stub of the exercise: while it is still in main.py and no health check answers, the
+#: exercise is not done yet, rather than wrong.
+MAIN_STUB = 'NotImplementedError("exercise: main.py")'
+#: The routes FastAPI adds to every app by itself: not the student's.
+_FASTAPI_OWN = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
 
 
-_NOT_JSON_HINT = ("Text that is not JSON gets an error object, not a reply (receive_json() "
-                  "raises json.JSONDecodeError for it), and then the loop goes on.")
-_SHAPE_HINT = ("Valid JSON is not always an object with a text \"message\": a list, an object "
-               "without it, or a number in it each get an error object, not a reply.")
-
-_REPLY_CASES: list[tuple[str, dict[str, Any] | None, str]] = [
-    # (what the client sends, the answer expected (None: an error object), hint)
-    ('{"message": "hello"}', {"reply": "hello", "length": 5},
-     'Answer each {"message": ...} with an object holding the reply and its length.'),
-    ('{"message": "naïve café"}', {"reply": "naïve café", "length": 10},
-     "The length counts characters, not bytes."),
-    ("hello", None, _NOT_JSON_HINT),
-    ('["hello"]', None, _SHAPE_HINT),
-    ('{"text": "hello"}', None, _SHAPE_HINT),
-    ('{"message": 42}', None, _SHAPE_HINT),
-    ('{"message": "still there?"}', {"reply": "still there?", "length": 12},
-     "After an error, keep the loop going: the client may send something valid next."),
-]
+def _http_paths(app: Any) -> list[str]:
+    routes = getattr(getattr(app, "router", None), "routes", [])
+    return [route.path for route in routes
+            if isinstance(route, Route) and route.path not in _FASTAPI_OWN]
 
 
-def _reply_hint(answer: Any, want: dict[str, Any] | None, hint: str) -> str:
-    """The hint for a JSON answer that is not the one due: a wrong field name, or the case's."""
-    if not isinstance(answer, dict):
-        return (f"Your answer is JSON, but a {type(answer).__name__}, not an object: each "
-                "answer is an object with named fields.")
-    if want is None:
-        if "error" not in answer and "reply" not in answer:
-            return (f"An error answer is an object with the field \"error\"; yours has the "
-                    f"fields {sorted(answer)}. A program finds a field only by its exact name.")
-        return hint
-    missing, extra = sorted(set(want) - set(answer)), sorted(set(answer) - set(want))
-    if missing and extra:
-        return (f"A field name differs: the client looks for {missing}, your answer has "
-                f"{extra} instead. A program finds a field only by its exact name.")
-    if missing:
-        return f"Your answer lacks the field(s) {missing}."
-    if isinstance(answer.get("length"), int) and answer["length"] != want["length"] \
-            and answer["length"] == len(want["reply"].encode()):
-        return "The length counts characters, not bytes: the UTF-8 encoding is longer."
-    return hint
-
-
-async def _talk_reply(talk: _Conversation) -> None:
-    for sent, want, hint in _REPLY_CASES:
-        await talk.send(sent)
-        expected = ('an error object such as {"error": "that was not JSON"}' if want is None
-                    else json.dumps(want, ensure_ascii=False))
-        got = await talk.receive(expected, hint)
-        if isinstance(got, bytes):
-            raise talk.fail(expected, f"a binary frame {shown(got, 80)}",
-                            "That arrived as a binary frame: your endpoint sent bytes. Answer "
-                            "with send_json(...), which sends text.")
-        try:
-            answer = json.loads(got)
-        except json.JSONDecodeError:
-            raise talk.fail(expected, f"text that is not JSON: {shown(got, 120)}",
-                            "What you sent is not JSON: str() of a dict writes Python (single "
-                            "quotes), not JSON. send_json() encodes it.") from None
-        if want is None:
-            if not (isinstance(answer, dict) and isinstance(answer.get("error"), str)
-                    and answer["error"] and "reply" not in answer):
-                raise talk.fail(expected, shown(answer), _reply_hint(answer, want, hint))
-        elif answer != want:
-            raise talk.fail(expected, shown(answer), _reply_hint(answer, want, hint))
-
-
-async def check_reply(endpoint: Any) -> Any:
-    """Exercise 2: answer ``{"reply", "length"}``; answer bad input with ``{"error"}`` and go on."""
-    return await _check_endpoint(
-        endpoint, name="reply", path=REPLY_PATH, reference=answers.reply, talk=_talk_reply,
-        success=f"{len(_REPLY_CASES)} messages answered, 4 bad ones with an error, "
-                f"and it ended quietly.")
-
-
-# -- exercise 3: a TestClient test --------------------------------------------------------------
-
-
-async def _receive_text(websocket: WebSocket) -> str:
-    """receive_text(), but a connection silent for IDLE_CLOSE seconds is closed (1000)."""
-    try:
-        return await asyncio.wait_for(websocket.receive_text(), IDLE_CLOSE)
-    except asyncio.TimeoutError:
-        await websocket.close()
-        raise WebSocketDisconnect(1000) from None
-
-
-async def _correct(websocket: WebSocket) -> None:
-    await websocket.accept()
-    await websocket.send_text(GREETING)
-    try:
-        while True:
-            await websocket.send_text((await _receive_text(websocket)).upper())
-    except WebSocketDisconnect:
-        pass
-
-
-async def _no_greeting(websocket: WebSocket) -> None:
-    await websocket.accept()
-    try:
-        while True:
-            await websocket.send_text((await _receive_text(websocket)).upper())
-    except WebSocketDisconnect:
-        pass
-
-
-async def _other_greeting(websocket: WebSocket) -> None:
-    await websocket.accept()
-    await websocket.send_text("Hello.")
-    try:
-        while True:
-            await websocket.send_text((await _receive_text(websocket)).upper())
-    except WebSocketDisconnect:
-        pass
-
-
-async def _no_shouting(websocket: WebSocket) -> None:
-    await websocket.accept()
-    await websocket.send_text(GREETING)
-    try:
-        while True:
-            await websocket.send_text(await _receive_text(websocket))
-    except WebSocketDisconnect:
-        pass
-
-
-async def _only_once(websocket: WebSocket) -> None:
-    await websocket.accept()
-    await websocket.send_text(GREETING)
-    try:
-        await websocket.send_text((await _receive_text(websocket)).upper())
-        await websocket.close()
-    except WebSocketDisconnect:
-        pass
-
-
-async def _crashes_on_leave(websocket: WebSocket) -> None:
-    await websocket.accept()
-    await websocket.send_text(GREETING)
-    while True:  # no except WebSocketDisconnect: the endpoint fails when the client leaves
-        await websocket.send_text((await _receive_text(websocket)).upper())
-
-
-@dataclasses.dataclass
-class _Broken:
-    endpoint: Callable[[WebSocket], Awaitable[None]]
-    does: str
-    hint: str
-
-
-_BROKEN = [
-    _Broken(_no_greeting, "never sends the greeting",
-            "Your test does not check the greeting, the first thing a client receives."),
-    _Broken(_other_greeting, "greets with 'Hello.' instead",
-            "Your test checks that a greeting comes, not that it is the right one: compare it "
-            "with GREETING."),
-    _Broken(_no_shouting, "sends the text back unchanged",
-            "Your test does not show that the answers are upper-cased: a text already in "
-            "capitals comes back the same from an endpoint that only echoes."),
-    _Broken(_only_once, "answers the first text only, then closes",
-            "Your test stops after one text: a second one shows that the endpoint keeps going."),
-    _Broken(_crashes_on_leave, "crashes with WebSocketDisconnect when the client leaves",
-            "Your test does not see the endpoint crash as the client leaves: open the "
-            "connection with `with client.websocket_connect(...) as websocket:`; leaving the "
-            "with block closes it, and the TestClient re-raises what the endpoint raised then."),
-]
-
-
-def _shout_app(endpoint: Callable[[WebSocket], Awaitable[None]]) -> FastAPI:
-    app = FastAPI()
-    app.add_api_websocket_route(SHOUT_PATH, endpoint)
-    return app
-
-
-def _run_test(test: Callable[[Any], Any], app: FastAPI) -> tuple[bool, BaseException | None]:
-    """Run ``test(client)`` in a thread of its own; return (finished in time, what it raised)."""
-    from fastapi.testclient import TestClient  # needs httpx2: imported only when used
-
-    outcome: list[BaseException | None] = []
-
-    def run() -> None:
-        guard_this_thread()
-        try:
-            with TestClient(app) as client:
-                test(client)
-        except BaseException as exc:  # the test's verdict, kept for the check
-            outcome.append(exc)
-        else:
-            outcome.append(None)
-
-    thread = threading.Thread(target=run, name="wslab test run", daemon=True)
-    thread.start()
-    thread.join(TEST_TIMEOUT)
-    if thread.is_alive():
-        return False, None
-    return True, outcome[0]
-
-
-def _where(exc: BaseException, test: Callable[..., Any]) -> str:
-    """`` at: <the line of the test that raised>``, when the traceback passes through it."""
-    code = getattr(test, "__code__", None)
-    if code is None:
+def _where_in(exc: BaseException, file: Path) -> str:
+    """``, at line N: <code>``, for the innermost line of ``file`` the traceback passes through."""
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
+              if Path(frame.filename).resolve() == file.resolve()]
+    if not frames:
         return ""
-    lines = [frame.line for frame in traceback.extract_tb(exc.__traceback__)
-             if frame.filename == code.co_filename and frame.line]
-    return f", at: {lines[-1]}" if lines else ""
+    frame = frames[-1]
+    return f", at line {frame.lineno}: {frame.line}" if frame.line else f", at line {frame.lineno}"
 
 
-def _correct_run_hint(exc: BaseException) -> str:
-    said = common_exception(exc)
-    if said:
-        return said
-    if isinstance(exc, TypeError) and "argument" in str(exc):
-        return ("Your test must take one argument, client, and use it: "
-                "client.websocket_connect(...).")
-    if isinstance(exc, WebSocketDisconnect):
-        return (f"The endpoint closed the connection. Connect to {SHOUT_PATH!r}, and receive "
-                f"only what the endpoint sends: the greeting first, then one answer per text "
-                f"(this endpoint closes a connection silent for {IDLE_CLOSE:g} s).")
-    if isinstance(exc, AssertionError):
-        return (f"One of your asserts does not hold for a correct endpoint: it sends "
-                f"{GREETING!r}, then each text upper-cased.")
-    return "Read the exception: it comes from your test."
+def _server_started_on_import(tree: ast.Module) -> ast.Call | None:
+    """A call to ``uvicorn.run`` (or ``run``) that runs as the module is imported, if any.
+
+    Calls inside functions, and under ``if __name__ == "__main__":``, do not run on import.
+    """
+    def runs_on_import(node: ast.AST) -> bool:
+        return not (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                      ast.ClassDef))
+                    or (isinstance(node, ast.If) and "__name__" in ast.unparse(node.test)))
+
+    todo = [node for node in tree.body if runs_on_import(node)]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("uvicorn.run", "run"):
+            return node
+        todo.extend(child for child in ast.iter_child_nodes(node) if runs_on_import(child))
+    return None
 
 
-def check_shout_test(test: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Exercise 3: ``test(client)`` passes on a correct shout endpoint and fails on broken ones."""
+def _import_main(file: Path, source: str) -> ModuleType:
+    """Import ``file`` into the kernel, afresh, as uvicorn will in its process."""
+    tried = f"import {file.name}, as uvicorn {file.stem}:app does first"
+    try:
+        tree = ast.parse(source, filename=str(file))
+    except SyntaxError as exc:
+        raise Failure(tried=tried, expected="Python that runs",
+                      got=f"SyntaxError at line {exc.lineno}: {exc.msg}",
+                      hint=f"Python cannot read {file.name}: fix the line the error names, "
+                           "then run the %%writefile cell again, to write the file anew.") from None
+    serving = _server_started_on_import(tree)
+    if serving is not None:
+        raise Failure(tried=tried, expected="it defines app, and serves nothing yet",
+                      got=f"line {serving.lineno}: {ast.unparse(serving)}",
+                      hint=f"{file.name} starts a server itself as it is imported: uvicorn "
+                           f"{file.stem}:app imports the file and serves app on its own. Leave "
+                           "that call out (in a notebook it cannot run at all).")
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except NotImplementedError:
+        raise NotDone from None
+    except (Exception, SystemExit) as exc:  # the student's file failed: report it
+        got = describe_exception(exc) + _where_in(exc, file)
+        if isinstance(exc, SystemExit):
+            hint = f"{file.name} ends the program as it is imported: leave exit() out."
+        else:
+            hint = (common_exception(exc) or f"{file.name} raised an exception as it was "
+                    "imported, before any server could serve it: read the line it names.")
+        raise Failure(tried=tried, expected="it defines app, and nothing fails",
+                      got=got, hint=hint) from None
+    return module
 
-    def body() -> str:
-        if not callable(test):
-            raise Failure(tried=f"call {shown(test, 60)}", expected="a function test(client)",
-                          got=f"a {type(test).__name__}",
-                          hint="The check needs the function itself, without parentheses.")
-        if inspect.iscoroutinefunction(test):
-            raise Failure(tried="look at test_shout", expected="def test_shout(client)",
-                          got="async def test_shout(client)",
-                          hint="Your test is declared async def: calling it only makes a "
-                               "coroutine, and nothing in it runs. The TestClient's calls are "
-                               "plain calls, without await, in a plain def.")
-        tried = "your test against a correct shout endpoint"
-        finished, exc = _run_test(test, _shout_app(_correct))
-        if not finished:
-            raise Failure(tried=tried, expected=f"it finishes within {TEST_TIMEOUT:g} s",
-                          got="it was still running",
-                          hint="Look for a loop that never ends, a sleep, or a "
-                               "websocket_connect() used without with: that connection never "
-                               "closes, and TestClient waits for it.")
-        if isinstance(exc, NotImplementedError):
+
+def _health_hint(got: Any) -> str:
+    if got is None:
+        return ("Your health check answered null, JSON's None: its function returned nothing. "
+                "print() only writes to the server's log; the client gets what you return.")
+    if isinstance(got, str):
+        return ("Your health check answered a JSON string, not an object: return the dict, "
+                "{\"message\": ...}, and FastAPI sends it as a JSON object.")
+    if not isinstance(got, dict):
+        return (f"Your health check answered a JSON {type(got).__name__}, not an object: "
+                "return a dict with the one field \"message\".")
+    if set(got) != set(HEALTH):
+        return (f"A field name differs: the answer has the one field \"message\"; yours has "
+                f"{sorted(got)}. A program finds a field only by its exact name.")
+    return ("The text differs from the lecture's: a script or a load balancer that checks the "
+            "answer compares it exactly, spaces, case and punctuation included.")
+
+
+async def _logged_error(process: AppProcess, patience: float = 1.0) -> str | None:
+    """The exception the server logs, once it has: uvicorn sends the 500 first, then logs."""
+    deadline = time.monotonic() + patience
+    while (error := process.last_error()) is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return error
+
+
+async def _ask_health(process: AppProcess, source: str, app: Any) -> None:
+    tried = f"uvicorn {process.target}, then GET /"
+    expected = f"200 OK and the JSON {json.dumps(HEALTH)}"
+    try:
+        async with httpx2.AsyncClient(timeout=ANSWER_TIMEOUT) as client:
+            response = await client.get(process.url + "/")
+    except httpx2.HTTPError as exc:
+        raise Failure(tried=tried, expected=expected,
+                      got=f"no answer within {ANSWER_TIMEOUT:g} s ({type(exc).__name__})",
+                      hint="The health check never answered: it returns at once, waiting for "
+                           "nothing.") from None
+    status = f"{response.status_code} {response.reason_phrase}"
+    paths = _http_paths(app)
+    error = await _logged_error(process) if response.status_code >= 500 else None
+    if response.status_code != 200:
+        if MAIN_STUB in source and (not paths or (error and "NotImplementedError" in error)):
             raise NotDone
-        if exc is not None:
-            raise Failure(tried=tried, expected="it passes",
-                          got=_what_it_raised(exc) + _where(exc, test),
-                          hint=_correct_run_hint(exc))
-        unasserted = unasserted_comparisons(test)
-        for broken in _BROKEN:
-            finished, exc = _run_test(test, _shout_app(broken.endpoint))
-            if finished and exc is None:
-                raise Failure(tried=f"your test against an endpoint that {broken.does}",
-                              expected="it fails (an assert or an error)", got="it passed",
-                              hint=unasserted_hint(unasserted) if unasserted else broken.hint)
-        if unasserted:  # it failed on each broken endpoint for other reasons, by luck
-            raise Failure(tried="read the code of test_shout",
-                          expected="every check in an assert", got=", ".join(unasserted),
-                          hint=unasserted_hint(unasserted))
-        return f"it passes on a correct endpoint and fails on {len(_BROKEN)} broken ones."
+        if response.status_code == 404:
+            got = f"{status}; the HTTP routes of your app: {paths or 'none'}"
+            hint = ("Nothing answers GET /: the health check is an HTTP route at \"/\", "
+                    "declared with @app.get(\"/\") right above its function "
+                    "(@app.websocket is for WebSocket connections only).")
+        elif response.status_code == 405:
+            got = status
+            hint = ("The route at \"/\" does not take GET, the method a browser or a health "
+                    "probe uses: declare it with @app.get(\"/\").")
+        elif response.status_code >= 500:
+            got = f"{status}; the server's log says: {error or 'no exception'}"
+            hint = ("Your health check raised an exception, so the server answered 500: the "
+                    "last line of its log, here under got, names it.")
+        else:
+            got, hint = status, "The health check answers 200 OK: return the dict, nothing else."
+        raise Failure(tried=tried, expected=expected, got=got, hint=hint)
+    try:
+        answer = response.json()
+    except ValueError:
+        raise Failure(tried=tried, expected=expected,
+                      got=f"{status}, not JSON: {shown(response.text, 120)}",
+                      hint="The answer is not JSON: return the dict itself, and FastAPI "
+                           "encodes it.") from None
+    if answer != HEALTH:
+        if answer is None and "print(" in source:
+            hint = ("Your health check printed its answer and returned None: print() only "
+                    "writes to the server's log. The client gets what the function returns.")
+        else:
+            hint = _health_hint(answer)
+        raise Failure(tried=tried, expected=expected, got=f"{status}, {json.dumps(answer)}",
+                      hint=hint)
 
-    ok = run_check("test_shout", body, fallback="the kit's test_shout", student=test)
-    return carry_on(ok, test, answers.test_shout)
 
+async def _talk_echo(process: AppProcess, unawaited: list[str]) -> None:
+    url = process.ws_url + ECHO_PATH
+    steps = [f"connect to {ECHO_PATH}"]
+
+    def fail(expected: str, got: str, hint: str) -> Failure:
+        if unawaited:
+            hint = missing_await_hint(unawaited)
+        return Failure(tried=", ".join(steps), expected=expected, got=got, hint=hint)
+
+    try:
+        ws = await websockets.connect(url, open_timeout=OPEN_TIMEOUT, close_timeout=1)
+    except websockets.InvalidStatus as exc:
+        code = exc.response.status_code
+        raise fail("the echo endpoint to accept the connection", f"HTTP {code}",
+                   "The echo endpoint is not there as the cell gives it: keep "
+                   "@app.websocket(\"/ws/echo\") and its function." if code in (403, 404) else
+                   f"The echo endpoint failed before accepting; the server's log says: "
+                   f"{process.last_error()}") from None
+    except (OSError, asyncio.TimeoutError, websockets.InvalidHandshake) as exc:
+        raise fail("the echo endpoint to accept the connection",
+                   f"no handshake ({type(exc).__name__})",
+                   "The echo endpoint never accepted the connection: await "
+                   "websocket.accept() comes first.") from None
+    try:
+        for text in ("hello", "Grüße aus dem Notebook"):
+            steps.append(f"send {text!r}")
+            await ws.send(text)
+            steps.append("receive")
+            got = await asyncio.wait_for(ws.recv(), ANSWER_TIMEOUT)
+            if got != text:
+                raise fail(repr(text), shown(got),
+                           "The echo endpoint sends each text back unchanged, as the cell "
+                           "gives it.")
+    except asyncio.TimeoutError:
+        raise fail("the same text back", f"nothing within {ANSWER_TIMEOUT:g} s",
+                   "The echo endpoint sent nothing back: it answers each text with that "
+                   "text.") from None
+    except websockets.ConnectionClosed:
+        raise fail("the same text back", f"the connection ended (code {ws.close_code})",
+                   f"The echo endpoint ended the connection; the server's log says: "
+                   f"{process.last_error() or 'nothing'}") from None
+    finally:
+        await ws.close()
+
+
+async def check_main_py(path: str | os.PathLike[str] = "main.py") -> Any:
+    """Exercise: ``uvicorn main:app`` serves the file; it answers ``GET /`` and echoes.
+
+    Returns the ``app`` of the student's file once it passes, the kit's until then. The file is
+    read afresh each time, so the closing summary runs this check again rather than trusting an
+    earlier verdict.
+    """
+    file = Path(path)
+    source = file.read_text(encoding="utf-8", errors="replace") if file.is_file() else ""
+    served: list[Any] = []
+
+    async def body() -> str:
+        if not file.is_file():
+            folder = file.resolve().parent.name
+            raise Failure(tried=f"read {file.name} in the folder {folder}/",
+                          expected="the file, written by the exercise's cell",
+                          got="no such file",
+                          hint="Run the cell that starts with %%writefile main.py: that line "
+                               "writes the rest of the cell into the file.")
+        module = _import_main(file, source)
+        app = getattr(module, "app", None)
+        if app is None:
+            raise Failure(tried=f"find app in {file.name}", expected="app = FastAPI()",
+                          got=f"no variable app in {file.name}",
+                          hint=f"uvicorn {file.stem}:app serves the variable named app in "
+                               f"{file.name}: keep app = FastAPI() under that name.")
+        if app is answers.app:
+            raise Failure(tried=f"look at the app of {file.name}", expected="an app of yours",
+                          got="the kit's own app, imported from wslab",
+                          hint="main.py imports the kit's answer: write the health check in "
+                               "the file itself.")
+        unawaited = unawaited_calls(module, WEBSOCKET_CALLS)
+        process = AppProcess(f"{file.stem}:app", directory=file.resolve().parent,
+                             name=f"check-main-{next(_names)}", start_timeout=START_TIMEOUT)
+        try:
+            process.start()
+        except AppStartError as exc:
+            raise Failure(tried=f"uvicorn {file.stem}:app", expected="it starts and answers",
+                          got=str(exc).splitlines()[0],
+                          hint="uvicorn could not serve the file: the reason is under got.") \
+                from None
+        try:
+            await _ask_health(process, source, app)
+            await _talk_echo(process, unawaited)
+        finally:
+            process.stop()
+        if unawaited:
+            raise Failure(tried=f"read the code of {file.name}",
+                          expected="every call to the connection awaited",
+                          got=f"{', '.join(unawaited)} without await",
+                          hint=missing_await_hint(unawaited))
+        served.append(app)
+        return f"served by uvicorn {file.stem}:app, it answered GET / and echoed at {ECHO_PATH}."
+
+    judged = (str(file), source)
+    _judged_main[:] = [judged]
+    ok = await run_async_check("main.py", body, fallback="the kit's app", timeout=30,
+                               student=judged[0], inputs=judged[1:])
+    return served[0] if ok and served else answers.app
+
+
+#: What :func:`check_main_py` judged last: the path and the text of the file.
+_judged_main: list[tuple[str, str]] = []
+
+
+class MainFileExercise:
+    """The ``main.py`` exercise as the closing summary judges it: the file as it is now.
+
+    An :class:`~wslab.checks.progress.Exercise` judges objects of the notebook, and trusts an
+    earlier verdict while they are the same objects. A file is no such object: the student may
+    have written it again since its check ran. So the summary trusts the last verdict only
+    while the file holds the same text, and checks it again otherwise.
+    """
+
+    def __init__(self, path: str = "main.py") -> None:
+        self.name = "main.py"
+        self.path = path
+
+    async def status(self, namespace: Mapping[str, Any]) -> str:
+        file = Path(self.path)
+        if _judged_main and file.is_file():
+            path, source = _judged_main[-1]
+            if path == str(file) and source == file.read_text(encoding="utf-8", errors="replace"):
+                known = last_verdict(self.name, _judged_main[-1])
+                if known is not None:
+                    return known
+        quiet = io.StringIO()
+        with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+            await check_main_py(self.path)
+        return (last_verdict(self.name, _judged_main[-1]) if _judged_main else None) or "failed"
 
 # -- the lesson's prediction, and its exercises for the closing summary ------------------------
 
@@ -773,8 +804,7 @@ BINARY_TO_ECHO = Question(
         "frame (1006). The endpoint never gets as far as sending anything back.")
 
 EXERCISES = (
+    MainFileExercise("main.py"),
     BINARY_TO_ECHO,
     Exercise("shout", check_shout, reads=("shout",)),
-    Exercise("reply", check_reply, reads=("reply",)),
-    Exercise("test_shout", check_shout_test, reads=("test_shout",)),
 )

@@ -1,12 +1,20 @@
-"""Lesson 08's checks: a broadcast test, the Origin check, first-message auth, a percentile.
+"""Elective E6's checks: a TestClient test, a broadcast test, the Origin check, first-message auth.
 
-The broadcast-test check judges the student's *test*, so it needs servers the test can be
-wrong about. It runs the test against the kit's chat server and against a slow but correct
-one, where it must pass, and against broken ones, where it must fail. The slow and broken
-servers are one small app (:func:`toy_chat_app`) with a room per variant, each under a path
-prefix of its own, so the student's test reaches a variant through the ``ws_url`` it is given
-and all variants are tried at once: a broken server that relays nothing makes a good test wait
-for its deadline, and waiting for several deadlines one after another would take too long.
+Two of the exercises are tests, so their checks judge the student's *test*, and need endpoints
+the test can be wrong about: a test is worth its place only if it fails when the code is wrong.
+
+- The ``test_shout`` check runs the student's plain ``def test_shout(client)`` with a
+  ``TestClient`` against a correct shouting endpoint (lesson 01's exercise), where it must pass,
+  and against broken ones, where it must fail. Those endpoints close a connection that has been
+  silent for :data:`IDLE_CLOSE` seconds, so a test that waits for a message that never comes
+  fails instead of hanging. A comparison left without ``assert`` is found in the test's source.
+- The broadcast-test check runs the student's ``async def test_broadcast(ws_url)`` against
+  the kit's chat server and against a slow but correct one, where it must pass, and against
+  broken ones, where it must fail. The slow and broken servers are one small app
+  (:func:`toy_chat_app`) with a room per variant, each under a path prefix of its own, so the
+  student's test reaches a variant through the ``ws_url`` it is given and all variants are
+  tried at once: a broken server that relays nothing makes a good test wait for its deadline,
+  and waiting for several deadlines one after another would take too long.
 
 The first-message check serves the student's function inside an endpoint on a real server and
 talks to it with the ``websockets`` client, as a page would: a right token, a wrong one, no
@@ -15,8 +23,9 @@ from outside, so it also reads the code: a call to an async function left withou
 (``websocket.close(code=1008)`` only makes a coroutine; the client then sees a normal close),
 and a token compared with ``==``, which leaks through timing what it should keep secret.
 
-The Origin check and the percentile compare the student's function with the package's own,
-:func:`wslab.access.origin_allowed` and :func:`wslab.fanoutlab.percentile`, on every case.
+The Origin check compares the student's function with the package's own,
+:func:`wslab.access.origin_allowed`, on every case. (The fan-out lab's percentile, once in the
+same lesson, is checked in :mod:`wslab.checks.fanout`.)
 """
 
 from __future__ import annotations
@@ -28,32 +37,44 @@ import dataclasses
 import inspect
 import itertools
 import json
-import math
 import re
 import threading
 import time
+import traceback
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from wslab import envelope
 from wslab.access import origin_allowed
 from wslab.answers import hardening as answers
+from wslab.answers.endpoint import GREETING
 from wslab.chat import create_app
 from wslab.checks.core import (LOOP_LIMIT, Case, Failure, GuardedCoroutine, Mistake, NotDone,
-                               StuckInLoop, check_function, common_exception, describe_exception,
-                               guard_this_thread, missing_await_hint, run_async_check, shown,
-                               source_of, unawaited_calls)
+                               StuckInLoop, carry_on, check_function, common_exception,
+                               describe_exception, guard_this_thread, missing_await_hint,
+                               run_async_check, run_check, shown, source_of, unawaited_calls)
+from wslab.checks.endpoint import unasserted_comparisons, unasserted_hint
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
-from wslab.fanoutlab import percentile
 from wslab.runner import BackgroundServer
 
-__all__ = ["toy_chat_app", "check_broadcast_test", "check_origin_allowed",
-           "check_first_message_auth", "check_percentile", "HIJACK", "EXERCISES"]
+__all__ = ["toy_chat_app", "check_shout_test", "check_broadcast_test", "check_origin_allowed",
+           "check_first_message_auth", "HIJACK", "EXERCISES"]
+
+
+#: A name the student's code uses that has no value: mostly an import left out of the cell.
+NAME_ERROR = ("Your code uses a name that has no value here (see got): an import left out, a "
+              "name from a cell not run yet, a typo, or a variable used before it is assigned. "
+              "Import or define it, run your cell, then this check again.")
+
+
+def _student_exception(exc: BaseException) -> str | None:
+    """The hint for an exception any exercise can raise (common_exception), or a NameError's."""
+    return common_exception(exc) or (NAME_ERROR if isinstance(exc, NameError) else None)
 
 
 def _missing_awaits_named(failure: Failure, forgotten: list[str]) -> Failure:
@@ -71,7 +92,219 @@ def _no_missing_awaits(forgotten: list[str]) -> None:
                       hint=missing_await_hint(forgotten))
 
 
-# -- exercise 1: a broadcast test that does not flake -------------------------------------------
+# -- exercise 1: a TestClient test of lesson 01's shouting endpoint -----------------------
+
+#: Lesson 01's shouting endpoint lives here; a TestClient test connects to it.
+SHOUT_PATH = "/ws/shout"
+#: The check's endpoints for the test exercise close a connection silent for this long.
+IDLE_CLOSE = 1.0
+#: How long one run of the student's test may take.
+SHOUT_TEST_TIMEOUT = 8.0
+
+
+def _raised_text(exc: BaseException) -> str:
+    if isinstance(exc, WebSocketDisconnect):
+        return f"raised WebSocketDisconnect (code {exc.code})"
+    first_line = str(exc).strip().partition("\n")[0]
+    return f"raised {type(exc).__name__}: {first_line}" if first_line else describe_exception(exc)
+
+
+async def _receive_text(websocket: WebSocket) -> str:
+    """receive_text(), but a connection silent for IDLE_CLOSE seconds is closed (1000)."""
+    try:
+        return await asyncio.wait_for(websocket.receive_text(), IDLE_CLOSE)
+    except asyncio.TimeoutError:
+        await websocket.close()
+        raise WebSocketDisconnect(1000) from None
+
+
+async def _shouts(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text(GREETING)
+    try:
+        while True:
+            await websocket.send_text((await _receive_text(websocket)).upper())
+    except WebSocketDisconnect:
+        pass
+
+
+async def _no_greeting(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.send_text((await _receive_text(websocket)).upper())
+    except WebSocketDisconnect:
+        pass
+
+
+async def _other_greeting(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text("Hello.")
+    try:
+        while True:
+            await websocket.send_text((await _receive_text(websocket)).upper())
+    except WebSocketDisconnect:
+        pass
+
+
+async def _no_shouting(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text(GREETING)
+    try:
+        while True:
+            await websocket.send_text(await _receive_text(websocket))
+    except WebSocketDisconnect:
+        pass
+
+
+async def _only_once(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text(GREETING)
+    try:
+        await websocket.send_text((await _receive_text(websocket)).upper())
+        await websocket.close()
+    except WebSocketDisconnect:
+        pass
+
+
+async def _crashes_on_leave(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text(GREETING)
+    while True:  # no except WebSocketDisconnect: the endpoint fails when the client leaves
+        await websocket.send_text((await _receive_text(websocket)).upper())
+
+
+@dataclasses.dataclass
+class _BrokenShout:
+    endpoint: Callable[[WebSocket], Awaitable[None]]
+    does: str
+    hint: str
+
+
+SHOUT_BROKEN = [
+    _BrokenShout(_no_greeting, "never sends the greeting",
+                 "Your test does not check the greeting, the first thing a client receives."),
+    _BrokenShout(_other_greeting, "greets with 'Hello.' instead",
+                 "Your test checks that a greeting comes, not that it is the right one: compare "
+                 "it with GREETING."),
+    _BrokenShout(_no_shouting, "sends the text back unchanged",
+                 "Your test does not show that the answers are upper-cased: a text already in "
+                 "capitals comes back the same from an endpoint that only echoes."),
+    _BrokenShout(_only_once, "answers the first text only, then closes",
+                 "Your test stops after one text: a second one shows that the endpoint keeps "
+                 "going."),
+    _BrokenShout(_crashes_on_leave, "crashes with WebSocketDisconnect when the client leaves",
+                 "Your test does not see the endpoint crash as the client leaves: open the "
+                 "connection with `with client.websocket_connect(...) as websocket:`; leaving "
+                 "the with block closes it, and the TestClient re-raises what the endpoint "
+                 "raised then."),
+]
+
+
+def _shout_app(endpoint: Callable[[WebSocket], Awaitable[None]]) -> FastAPI:
+    app = FastAPI()
+    app.add_api_websocket_route(SHOUT_PATH, endpoint)
+    return app
+
+
+def _run_shout_test(test: Callable[[Any], Any],
+                    app: FastAPI) -> tuple[bool, BaseException | None]:
+    """Run ``test(client)`` in a thread of its own; return (finished in time, what it raised)."""
+    from fastapi.testclient import TestClient  # needs httpx2: imported only when used
+
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        guard_this_thread()
+        try:
+            with TestClient(app) as client:
+                test(client)
+        except BaseException as exc:  # the test's verdict, kept for the check
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=run, name="wslab test run", daemon=True)
+    thread.start()
+    thread.join(SHOUT_TEST_TIMEOUT)
+    if thread.is_alive():
+        return False, None
+    return True, outcome[0]
+
+
+def _where(exc: BaseException, test: Callable[..., Any]) -> str:
+    """`` at: <the line of the test that raised>``, when the traceback passes through it."""
+    code = getattr(test, "__code__", None)
+    if code is None:
+        return ""
+    lines = [frame.line for frame in traceback.extract_tb(exc.__traceback__)
+             if frame.filename == code.co_filename and frame.line]
+    return f", at: {lines[-1]}" if lines else ""
+
+
+def _correct_run_hint(exc: BaseException) -> str:
+    said = _student_exception(exc)
+    if said:
+        return said
+    if isinstance(exc, TypeError) and "argument" in str(exc):
+        return ("Your test must take one argument, client, and use it: "
+                "client.websocket_connect(...).")
+    if isinstance(exc, WebSocketDisconnect):
+        return (f"The endpoint closed the connection. Connect to {SHOUT_PATH!r}, and receive "
+                f"only what the endpoint sends: the greeting first, then one answer per text "
+                f"(this endpoint closes a connection silent for {IDLE_CLOSE:g} s).")
+    if isinstance(exc, AssertionError):
+        return (f"One of your asserts does not hold for a correct endpoint: it sends "
+                f"{GREETING!r}, then each text upper-cased.")
+    return "Read the exception: it comes from your test."
+
+
+def check_shout_test(test: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Exercise 1: ``test(client)`` passes on a correct shout endpoint and fails on broken ones."""
+
+    def body() -> str:
+        if not callable(test):
+            raise Failure(tried=f"call {shown(test, 60)}", expected="a function test(client)",
+                          got=f"a {type(test).__name__}",
+                          hint="The check needs the function itself, without parentheses.")
+        if inspect.iscoroutinefunction(test):
+            raise Failure(tried="look at test_shout", expected="def test_shout(client)",
+                          got="async def test_shout(client)",
+                          hint="Your test is declared async def: calling it only makes a "
+                               "coroutine, and nothing in it runs. The TestClient's calls are "
+                               "plain calls, without await, in a plain def.")
+        tried = "your test against a correct shout endpoint"
+        finished, exc = _run_shout_test(test, _shout_app(_shouts))
+        if not finished:
+            raise Failure(tried=tried, expected=f"it finishes within {SHOUT_TEST_TIMEOUT:g} s",
+                          got="it was still running",
+                          hint="Look for a loop that never ends, a sleep, or a "
+                               "websocket_connect() used without with: that connection never "
+                               "closes, and TestClient waits for it.")
+        if isinstance(exc, NotImplementedError):
+            raise NotDone
+        if exc is not None:
+            raise Failure(tried=tried, expected="it passes",
+                          got=_raised_text(exc) + _where(exc, test),
+                          hint=_correct_run_hint(exc))
+        unasserted = unasserted_comparisons(test)
+        for broken in SHOUT_BROKEN:
+            finished, exc = _run_shout_test(test, _shout_app(broken.endpoint))
+            if finished and exc is None:
+                raise Failure(tried=f"your test against an endpoint that {broken.does}",
+                              expected="it fails (an assert or an error)", got="it passed",
+                              hint=unasserted_hint(unasserted) if unasserted else broken.hint)
+        if unasserted:  # it failed on each broken endpoint for other reasons, by luck
+            raise Failure(tried="read the code of test_shout",
+                          expected="every check in an assert", got=", ".join(unasserted),
+                          hint=unasserted_hint(unasserted))
+        return f"it passes on a correct endpoint and fails on {len(SHOUT_BROKEN)} broken ones."
+
+    ok = run_check("test_shout", body, fallback="the kit's test_shout", student=test)
+    return carry_on(ok, test, answers.test_shout)
+
+
+# -- exercise 2: a broadcast test that does not flake -------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,8 +467,8 @@ async def _broadcast_body(test: Any) -> str:
                       "server with await, and the check awaits it, as pytest does with async "
                       "tests.")
     forgotten = unawaited_calls(test, TEST_COROUTINES)
-    kit = BackgroundServer(create_app(), name="lesson08-check-kit").start()
-    toys = BackgroundServer(toy_chat_app(), name="lesson08-check-toys").start()
+    kit = BackgroundServer(create_app(), name="E6-check-kit").start()
+    toys = BackgroundServer(toy_chat_app(), name="E6-check-toys").start()
     servers = {"the kit's chat server": kit.ws_url,
                f"a correct chat server that {SLOW.does}": f"{toys.ws_url}/{SLOW.path}",
                **{f"a chat server that {toy.does}": f"{toys.ws_url}/{toy.path}"
@@ -329,11 +562,11 @@ def _why_it_failed(run: _TestRun) -> str:
     if isinstance(exc, ConnectionClosed):
         return ("The connection was closed while your test still read from it: read its close "
                 "code in got, and make sure each client stays inside its async with.")
-    return common_exception(exc) or "Read the error in got: it comes from your test."
+    return _student_exception(exc) or "Read the error in got: it comes from your test."
 
 
 async def check_broadcast_test(test: Any) -> Any:
-    """Exercise 1: ``test(ws_url)`` passes on correct chats, slow or not, and fails on broken ones.
+    """Exercise 2: ``test(ws_url)`` passes on correct chats, slow or not, and fails on broken ones.
 
     Returns the test to carry on with: the student's once it passes, the kit's until then.
     """
@@ -343,7 +576,7 @@ async def check_broadcast_test(test: Any) -> Any:
     return test if ok else answers.test_broadcast
 
 
-# -- exercise 2: the Origin check ---------------------------------------------------------------
+# -- exercise 3: the Origin check ---------------------------------------------------------------
 
 SERVER = "127.0.0.1:8000"
 COURSE = ("https://course.example",)
@@ -421,6 +654,7 @@ class _LikeButNotBool:
 
 
 ORIGIN_MISTAKES = [
+    Mistake(NAME_ERROR, raises=NameError),
     Mistake("Your function returned something that is not True or False: a function that "
             "ends without return gives None, and an `and`/`or` expression gives one of its "
             "operands. Return a bool.",
@@ -442,7 +676,7 @@ ORIGIN_MISTAKES = [
             "not a prefix.", makes=_origins_by_prefix),
     Mistake("Only the host names were compared, not the ports: the port is part of an origin, "
             "so a page from another port of this machine is another origin (the hijacking of "
-            "section 5 came from one).", makes=_origins_on_hosts),
+            "section 6 came from one).", makes=_origins_on_hosts),
     Mistake("Host names do not care about case, but your comparison does: compare them in "
             "lower case.", makes=_origins_case_sensitive),
     Mistake("The allowed list holds exact origins, but your code let in an origin that only "
@@ -455,7 +689,7 @@ ORIGIN_MISTAKES = [
 
 
 def check_origin_allowed(student: Callable[..., bool]) -> Callable[..., bool]:
-    """Exercise 2: ``origin_allowed`` answers as ``wslab.access.origin_allowed`` on every case."""
+    """Exercise 3: ``origin_allowed`` answers as ``wslab.access.origin_allowed`` on every case."""
     cases = [Case(args, origin_allowed(*args), hint,
                   call=f"origin_allowed({', '.join(shown(arg, 60) for arg in args)})")
              for args, hint in ORIGIN_CASES]
@@ -464,7 +698,7 @@ def check_origin_allowed(student: Callable[..., bool]) -> Callable[..., bool]:
                           same=lambda got, want: got is want)
 
 
-# -- exercise 3: authentication in the first message --------------------------------------------
+# -- exercise 4: authentication in the first message --------------------------------------------
 
 TOKEN = "open-sesame"
 AUTH_TIMEOUT = 0.5
@@ -547,7 +781,7 @@ class _AuthServer:
         self.done = threading.Event()
         app = FastAPI()
         app.add_api_websocket_route("/ws", self._endpoint)
-        self.server = BackgroundServer(_Guarded(app), name="lesson08-check-auth")
+        self.server = BackgroundServer(_Guarded(app), name="E6-check-auth")
 
     def reset(self) -> None:
         self.raised, self.returned = None, None
@@ -615,7 +849,7 @@ def _judge_auth(case: _AuthCase, got: str, server: _AuthServer) -> None:
         raise NotDone()
     tried = f"a client whose first message is {case.what}"
     expected = "'welcome' (admitted)" if case.admitted else "close code 1008"
-    general = common_exception(raised) if raised is not None else None
+    general = _student_exception(raised) if raised is not None else None
     if general:
         raise Failure(tried=tried, expected=expected,
                       got=f"your function {describe_exception(raised)}", hint=general)
@@ -728,7 +962,7 @@ async def _auth_body(student: Any) -> str:
 
 
 async def check_first_message_auth(student: Any) -> Any:
-    """Exercise 3: ``first_message_auth`` admits the right token and refuses everything else.
+    """Exercise 4: ``first_message_auth`` admits the right token and refuses everything else.
 
     Returns the function to carry on with: the student's once it passes, the kit's until then.
     """
@@ -738,80 +972,7 @@ async def check_first_message_auth(student: Any) -> Any:
     return student if ok else answers.first_message_auth
 
 
-# -- exercise 4: a percentile that counts what never arrived ------------------------------------
-
-#: (latencies, missing, fraction) and the hint for when the answer differs from percentile's.
-PERCENTILE_CASES = [
-    (([10, 20, 30, 40], 0, 0.5), "The median of four values is the 2nd smallest: rank = 0.5 "
-                                 "* 4 = 2."),
-    (([10, 20, 30, 40], 0, 0.9), "0.9 * 4 = 3.6, and the rank is rounded up: the 4th "
-                                 "smallest."),
-    (([10, 20, 30, 40], 0, 0.6), "0.6 * 4 = 2.4, and the rank is rounded up: the 3rd "
-                                 "smallest."),
-    ((list(range(1, 101)), 0, 0.99), "rank = 0.99 * 100 = 99: the 99th smallest."),
-    (([30, 10, 40, 20], 0, 0.5), "The latencies come in any order: rank 2 is the 2nd "
-                                 "smallest, not the 2nd in the list."),
-    (([5.0], 0, 0.99), "With one value, every percentile is that value."),
-    (([10, 20, 30, 40, 50, 60], 2, 0.5), "The total counts the missing ones too: 8 "
-                                         "deliveries, rank 4."),
-    (([1, 2, 3], 1, 0.99), "rank = 0.99 * 4 rounded up = 4, but only 3 arrived: the 4th never "
-                           "did. Return None."),
-    (([10, 20, 30], 0, 0.0), "The rank is at least 1: fraction 0 gives the smallest."),
-    (([], 5, 0.5), "Nothing arrived: every percentile is 'never', None."),
-    (([], 0, 0.5), "No deliveries at all: there is no percentile, None."),
-]
-
-
-def _ranked(rank_of: Callable[[float], float], *, sort: bool = True, count_missing: bool = True,
-            at_least_one: bool = True, last_is_missing: bool = False, index_shift: int = 1,
-            never: Any = None) -> Callable[[list[float], int, float], Any]:
-    """``percentile`` with one mistake made: a mistaken function for a :class:`Mistake`."""
-
-    def mistaken(latencies: list[float], missing: int, fraction: float) -> Any:
-        total = len(latencies) + (missing if count_missing else 0)
-        if total == 0:
-            return never
-        rank = int(rank_of(fraction * total))
-        rank = max(1, rank) if at_least_one else rank
-        beyond = rank >= len(latencies) if last_is_missing else rank > len(latencies)
-        if beyond:
-            return never
-        ordered = sorted(latencies) if sort else latencies
-        return ordered[rank - index_shift]
-
-    return mistaken
-
-
-PERCENTILE_MISTAKES = [
-    Mistake("Return None for a latency that never arrived, not infinity (or 0): None is how "
-            "the plot knows to draw 'never'.", makes=_ranked(math.ceil, never=math.inf)),
-    Mistake("round() goes to the nearest whole number (2.4 to 2, and 2.5 to 2, the even one), "
-            "but the rank is always rounded up: 2.4 becomes 3.", makes=_ranked(round)),
-    Mistake("Your rank is rounded down: int() (or //) cuts 3.6 to 3. The rank is rounded up: "
-            "3.6 becomes 4, so that at least that fraction of all deliveries is at or below "
-            "the answer.", makes=_ranked(int)),
-    Mistake("Sort the latencies first: they come in any order, and the rank counts from the "
-            "smallest.", makes=_ranked(math.ceil, sort=False)),
-    Mistake("The total counts the missing deliveries too: they are infinitely late, ranked "
-            "after every latency that arrived.", makes=_ranked(math.ceil, count_missing=False)),
-    Mistake("Your test for 'never arrived' is off by one at the limit: a rank equal to the "
-            "number of latencies is the largest one that arrived. Only a rank past it falls "
-            "among the missing ones.", makes=_ranked(math.ceil, last_is_missing=True)),
-    Mistake("A rank of 0 reads the list at index -1, which is the largest latency: the rank is "
-            "at least 1.", makes=_ranked(math.ceil, at_least_one=False)),
-    Mistake("Your answer is one place too high: rank 1 is the smallest latency, at index 0, "
-            "so the index is one less than the rank.", makes=_ranked(math.ceil, index_shift=0)),
-]
-
-
-def check_percentile(student: Callable[..., float | None]) -> Callable[..., float | None]:
-    """Exercise 4: ``percentile`` answers as ``wslab.fanoutlab.percentile`` on every case."""
-    cases = [Case(args, percentile(*args), hint) for args, hint in PERCENTILE_CASES]
-    return check_function(student, cases, name="percentile", reference=percentile,
-                          fallback="the kit's percentile", mistakes=PERCENTILE_MISTAKES)
-
-
-# -- predict, then run: the hostile page of section 5 -------------------------------------------
+# -- predict, then run: the hostile page of section 6 -------------------------------------------
 
 def _what_the_page_got(observed: Any) -> str:
     if isinstance(observed, str) and "notes" in observed:
@@ -835,9 +996,9 @@ HIJACK = Question(
 
 
 EXERCISES = (
+    Exercise("test_shout", check_shout_test, reads=("test_shout",)),
     Exercise("test_broadcast", check_broadcast_test, reads=("test_broadcast",)),
     HIJACK,
     Exercise("origin_allowed", check_origin_allowed, reads=("origin_allowed",)),
     Exercise("first_message_auth", check_first_message_auth, reads=("first_message_auth",)),
-    Exercise("percentile", check_percentile, reads=("percentile",)),
 )

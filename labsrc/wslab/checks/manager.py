@@ -1,4 +1,4 @@
-"""Lesson 03's checks: the lecture's ConnectionManager, then one that a bad client cannot break.
+"""Lesson 02's checks: the lecture's ConnectionManager, then one that no client can break.
 
 Both checks drive the student's class with stand-in sockets (:class:`FakeSocket`) instead of a
 server: a fake records what it was sent, and how, and can fail the way a vanished client fails,
@@ -6,11 +6,16 @@ or stall the way a client that never reads stalls. That makes every finding exac
 report ("broadcast had not returned after 0.5 s ..."), where a live server would only show a
 hang.
 
+In the lesson the student writes the whole lecture manager, but of the safe manager only
+``broadcast``: the rest of the class is given (``wslab.answers.manager.SafeConnectionManager``
+is the whole of it). The safe check still judges the whole class, so a student who changes a
+given method is told what that broke; the hints most students meet are about ``broadcast``.
+
 A finding is named from what the class did and, where behaviour alone cannot tell two mistakes
 apart, from its code: a call to an async method left without ``await`` (it only made a
 coroutine, so nothing was sent or accepted), or an ``await`` inside ``broadcast`` that makes
 the sender wait for one client. The lesson's "predict, then run" question (:data:`GHOST`) is
-here too.
+here too, judged on what :func:`wslab.misbehaving.ghost_demo` saw.
 """
 
 from __future__ import annotations
@@ -27,13 +32,13 @@ from typing import Any
 from starlette.websockets import WebSocketDisconnect
 
 from wslab import lecture
+from wslab.answers import manager as answers
 from wslab.checks.core import (Failure, NotDone, call_method, common_exception,
                                describe_exception, missing_await_hint, run_async_check, shown,
                                source_of, unawaited_calls)
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
 from wslab.envelope import CLOSE_TOO_SLOW
-from wslab.manager import ConnectionManager as SafeReference
 
 #: The bound the safe-manager check gives the student's class: small, so a stalled client
 #: fills it within a few messages.
@@ -249,7 +254,7 @@ def _lecture_disconnected(manager: Any, gone: FakeSocket, stay: list[FakeSocket]
     elif gone in active:
         hint = (f"disconnect() does not remove the connection: {gone.name} is still in "
                 "self.active_connections, so every broadcast keeps sending to a client that "
-                "left (section 4 shows what that does to the sender).")
+                "left (the demos show what that does to the sender).")
     elif count == len(stay) + 1:
         hint = (f"disconnect() removed {gone.name} but did not count down: connection_count "
                 "still counts a client that left.")
@@ -329,7 +334,7 @@ async def check_lecture_manager(cls: Any) -> Any:
     return cls if ok else lecture.ConnectionManager
 
 
-# -- the lesson's prediction: a handler that dies -----------------------------------------------
+# -- the lesson's prediction: a handler that dies ----------------------------------------------
 
 
 def _ghost_outcome(seen: dict[str, list[str]]) -> str:
@@ -408,8 +413,8 @@ def _why_broadcast_waits(cls: Any) -> str:
                 "full outbox is the sign to drop that client, not to wait.")
     if "close" in awaited:
         return ("broadcast awaits the slow client's close(): a close frame waits behind the same "
-                "full buffers as the messages, so the sender waits too. Close it in the "
-                "background (close_in_background), without waiting.")
+                "full buffers as the messages, so the sender waits too. drop() closes it in the "
+                "background, without waiting.")
     if awaited & {"send_text", "send_json", "send_bytes", "gather", "wait_for"}:
         return ("broadcast awaits the sends itself, so one client that never reads makes the "
                 "sender wait. Put the message in each client's outbox with put_nowait() and "
@@ -426,7 +431,14 @@ async def _delivered(cls: Any, manager: Any, message: str, *, when: str,
     def failed(exc: BaseException) -> str:
         if isinstance(exc, RuntimeError) and "changed size during iteration" in str(exc):
             return ("broadcast removed a client from self.outboxes while looping over it "
-                    "(disconnect does that): loop over a copy of the items instead.")
+                    "(drop and disconnect do that): loop over a copy of the items instead.")
+        if isinstance(exc, asyncio.QueueFull):
+            return ("put_nowait() raised asyncio.QueueFull out of broadcast, into the sender's "
+                    "handler. A full outbox means that client is not reading: catch QueueFull "
+                    "and drop that client, and only it.")
+        if isinstance(exc, TypeError) and "can't be used in 'await' expression" in str(exc):
+            return ("Something broadcast awaits is not awaitable: drop() and disconnect() are "
+                    "plain defs (they wait for nothing), so call them without await.")
         return ("A failed or slow client must never reach the sender: put the message in each "
                 "outbox (put_nowait) and let the writers send.")
 
@@ -462,6 +474,10 @@ def _why_not_sent(cls: Any, manager: Any, sockets: list[FakeSocket]) -> str:
     if any(inspect.iscoroutine(writer) for writer in writers):
         return ("self.writers holds a coroutine, not a running task: calling an async method "
                 "only makes a coroutine. Start the writer as a task (asyncio.create_task).")
+    reached = [ws.name for ws in sockets if ws.sent]
+    if reached and len(reached) < len(sockets) and not dropped:
+        return (f"Only {', '.join(reached)} got the messages: broadcast stops early. A return "
+                "(or break) inside the loop ends it before the other clients' outboxes.")
     if dropped:
         return (f"{', '.join(dropped)} {'was' if len(dropped) == 1 else 'were'} dropped though "
                 "no send failed: the writer ended and disconnected its client before any "
@@ -605,13 +621,21 @@ async def _safe_body(cls: Any, run: _Run) -> str:
             dropped_after = n
             break
     if dropped_after is None:
+        outbox = getattr(manager, "outboxes", {}).get(lazy)
+        bounded = isinstance(outbox, asyncio.Queue) and outbox.maxsize > 0
         raise Failure(tried=f"{CHECK_QUEUE + 3} broadcasts while lazy never finishes a send "
                             f"(outbound_queue={CHECK_QUEUE})",
                       expected=f"lazy dropped once its outbox is full (after {CHECK_QUEUE + 1} "
                                f"or {CHECK_QUEUE + 2} messages)",
-                      got=f"lazy is still connected, with {CHECK_QUEUE + 3} messages for it: "
+                      got=f"lazy is still connected; its outbox is full ({outbox.qsize()} "
+                          "messages wait)" if bounded else
+                          f"lazy is still connected, with {CHECK_QUEUE + 3} messages for it: "
                           "its outbox grows without limit",
-                      hint="An outbox without a bound never fills up, so a client that never "
+                      hint="lazy's outbox is full, yet lazy is still connected, and misses "
+                           "every message from now on. When put_nowait() raises "
+                           "asyncio.QueueFull, drop that client: self.drop(...) with the "
+                           "websocket whose outbox is full." if bounded else
+                           "An outbox without a bound never fills up, so a client that never "
                            "reads is never dropped, and its messages pile up in memory. Give "
                            "each outbox its bound (maxsize=self.outbound_queue), and drop the "
                            "client when it is full (asyncio.QueueFull).")
@@ -640,11 +664,13 @@ async def _safe_body(cls: Any, run: _Run) -> str:
                       got="close() was never called" if lazy.closed_with is None
                           else f"close(code={lazy.closed_with[0]})",
                       hint=_unless_unawaited(cls, (
-                          "The slow client was dropped without a word" if lazy.closed_with is None
-                          else f"The slow client was closed with {lazy.closed_with[0]}")
-                          + f": close it with code {CLOSE_TOO_SLOW}, which tells its page that "
-                            "it was too slow (close_in_background, given above: in the "
-                            "background, because that close waits behind the full buffer)."))
+                          "The slow client was dropped without a word: disconnect() only forgets "
+                          f"it. drop() also closes it, with code {CLOSE_TOO_SLOW}, which tells "
+                          "its page that it was too slow (in the background, because that close "
+                          "waits behind the full buffer)." if lazy.closed_with is None else
+                          f"The slow client was closed with {lazy.closed_with[0]}: close it with "
+                          f"code {CLOSE_TOO_SLOW}, which tells its page that it was too slow, "
+                          "in the background, as drop() does.")))
     return (f"survives clients that vanish and one that never reads (dropped after "
             f"{dropped_after} messages, closed with {CLOSE_TOO_SLOW}); disconnect is safe twice; "
             "the count always matches.")
@@ -695,13 +721,13 @@ def _coroutine_name(task: asyncio.Task[Any]) -> str:
 async def check_safe_manager(cls: Any) -> Any:
     """Exercise 2: a manager with the lecture's API that no single client can break.
 
-    Returns the class to carry on with: the student's once it passes, ``wslab.manager``'s until
-    then.
+    Returns the class to carry on with: the student's once it passes, the lesson's own
+    (``wslab.answers.manager``) until then.
     """
     ok = await run_async_check("SafeConnectionManager", lambda: _safe_body_cleaning_up(cls),
-                               fallback="wslab's ConnectionManager (wslab.manager)", timeout=8.0,
+                               fallback="the lesson's SafeConnectionManager", timeout=8.0,
                                student=cls)
-    return cls if ok else SafeReference
+    return cls if ok else answers.SafeConnectionManager
 
 
 EXERCISES = (

@@ -41,15 +41,15 @@ class Question:
         """Note the student's prediction (a letter of ``options``), before the demo runs."""
         letter = answer.strip().lower() if isinstance(answer, str) else None
         if letter not in self.options:
-            print(f"{NOT_DONE} {self.name}: write your prediction as one of {self._choices()}, "
-                  "then run this cell.")
+            _say(f"{NOT_DONE} {self.name}: write your prediction as one of {self._choices()}, "
+                 "then run this cell.")
             return
         if letter != self.prediction:  # the same answer again (Run All) keeps its place
             self.late = self.happened is not None
         self.prediction = letter
-        print(f"📝 {self.name}: you predict ({letter}) {self.options[letter]}"
-              + (" — but the demo has run already, so this counts as a prediction made after "
-                 "the fact." if self.late else ". Now run the demo."))
+        _say(f"📝 {self.name}: you predict ({letter}) {self.options[letter]}"
+             + (" — but the demo has run already, so this counts as a prediction made after "
+                "the fact." if self.late else ". Now run the demo."))
 
     def check(self, observed: Any) -> bool:
         """Compare the prediction with what the demo ``observed``; print why it happens."""
@@ -67,10 +67,9 @@ class Question:
             mark, verdict = FAILED, (f"you predicted ({self.prediction}) "
                                      f"{self.options[self.prediction]}, but what happened was "
                                      f"{outcome}.")
-        print("\n".join([
-            *textwrap.wrap(f"{mark} {self.name}: {verdict}", width=88, subsequent_indent="   "),
-            *textwrap.wrap(self.why, width=88, initial_indent="   why: ",
-                           subsequent_indent=" " * 8)]))
+        _say(f"{mark} {self.name}: {verdict}")
+        print("\n".join(textwrap.wrap(self.why, width=88, initial_indent="   why: ",
+                                      subsequent_indent=" " * 8, break_on_hyphens=False)))
         return mark == PASSED
 
     async def status(self, namespace: Mapping[str, Any]) -> str:
@@ -82,3 +81,9 @@ class Question:
         if self.late:
             return "late_prediction"
         return "passed" if self.prediction == self.happened else "wrong_prediction"
+
+
+def _say(line: str) -> None:
+    """Print one verdict line, wrapped at words (never inside one) under its first line."""
+    print("\n".join(textwrap.wrap(line, width=88, subsequent_indent="   ",
+                                  break_on_hyphens=False)))

@@ -1,4 +1,4 @@
-"""Lesson 01's checks: the handshake's accept key, and encoding and decoding frames by hand.
+"""Elective E1's checks: the handshake's accept key, and encoding and decoding frames by hand.
 
 Each check compares the student's function with ``wslab.protocol`` on inputs chosen to hit the
 places where hand-written WebSocket code usually goes wrong (the RFC's own examples, the

@@ -1,8 +1,8 @@
-"""Lesson 07's checks: a worker's two halves, sequence numbers, and the reconnect backoff.
+"""Elective E5's checks: a worker's two halves, sequence numbers, and the reconnect backoff.
 
 The worker check drives the student's ``Worker`` class with stand-ins: :class:`HeldBroker`, a
 broker that keeps every event until the check lets it go (so a line delivered *before* the
-broker delivers it shows up as exactly that), and the stand-in sockets of lesson 03. Two
+broker delivers it shows up as exactly that), and the stand-in sockets of core lesson 02's checks. Two
 workers, three clients, a few lines: every client must get every line exactly once, in one
 order, and only once the broker has delivered it.
 
@@ -332,8 +332,9 @@ SEQUENCE_MISTAKES = [
                   "be compared with (or subtracted from) a number: handle that case first."),
     Mistake("Your function never counts a loss: when seq jumps ahead of last + 1, the numbers "
             "in between were lost.", makes=_first_seen_or(lambda last, seq: (seq > last, 0))),
-    Mistake("One too many counted as lost: from 4 to 8, the numbers skipped are 5, 6 and 7, "
-            "which is 3, not 4.",
+    Mistake("One too many counted as lost: only the numbers strictly between last and seq "
+            "were skipped. From 4 to 5 that is none; from 4 to 8 it is 5, 6 and 7, which is 3, "
+            "not 4.",
             makes=_first_seen_or(lambda last, seq: (seq > last, max(0, seq - last)))),
     Mistake("A repeat is counted as a negative loss: count a loss only when seq is further on "
             "than last + 1.", makes=_first_seen_or(lambda last, seq: (seq > last,

@@ -1,17 +1,29 @@
-"""Lesson 06's checks: a ChatWidget that shows who is online, and one that highlights mentions.
+"""Core lesson 04's checks: a message sent through a widget, who is online, and the class chat.
 
-Both exercises extend :class:`wslab.widgets.ChatWidget` through its hooks. The checks build the
-student's class against a chat server of their own and drive it two ways: with real clients
-that join, leave and connect twice (what the server really sends), and by calling the hook
-directly with messages a classroom rarely produces on cue (a welcome after a reconnect, a leave
-of someone the widget never saw). Every widget and client a check makes is closed before it
-returns, whatever the verdict.
+Three things a student does with the chat widgets, each checked in its own way:
+
+- **Say it through the widget** is done with the mouse and keyboard, not in code: the check
+  reads the widgets' logs and finds the given line in Bob's log, from Alice, as the server
+  relayed it. A line still in the box, sent from the wrong box, or typed a little differently
+  each gets its own hint; nothing typed at all is "not done yet".
+- **Who is online** extends :class:`wslab.widgets.ChatWidget` through its ``handle`` hook.
+  The check builds the student's class against a chat server of its own and drives it two ways:
+  with real clients that join, leave and connect twice (what the server really sends), and by
+  calling the hook directly with messages a classroom rarely produces on cue (a welcome after a
+  reconnect, a leave of someone the widget never saw). Every widget and client a check makes is
+  closed before it returns, whatever the verdict.
+- **Join the class** looks at the widget the student made from the instructor's line: in the
+  chat, or why not (no line yet, the token, a name someone else took, no way to reach the
+  server), each with what to do about it. Without an instructor's server (a test, or a student
+  working alone) the line stays ``None``, and that is "not joined yet", never an error.
+
+The two steps done with the widgets are judged afresh whenever the closing summary asks
+(:class:`WidgetStep`): the widgets change while their names stay the same.
 
 The widget calls its hooks without ``await``, so a hook declared ``async def`` never runs: the
 checks say so before anything else. A hook's own mistakes are named from what it did: a field
 the server's messages do not have (read in the code, or seen as a ``KeyError`` in the log), a
-line that was printed or returned instead of assigned to the widget, a mention marked before the
-text was escaped.
+line that was printed or returned instead of assigned to the widget.
 """
 
 from __future__ import annotations
@@ -19,23 +31,27 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
-import copy
+import dataclasses
 import html
 import inspect
 import io
 import json
 import re
-from typing import Any, Callable
+import textwrap
+from typing import Any, Awaitable, Callable, Mapping
+from urllib.parse import urlencode, urlsplit
 
 import ipywidgets as widgets
 import websockets
 
 from wslab import envelope
 from wslab.answers import widgets as answers
-from wslab.checks.core import (Failure, NotDone, StuckInLoop, call, common_exception,
-                               describe_exception, run_async_check, shown, source_of)
+from wslab.checks.core import (NOT_DONE, Failure, NotDone, StuckInLoop, call,
+                               common_exception, describe_exception, failed, passed,
+                               run_async_check, shown, source_of)
+from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
-from wslab.widgets import ChatWidget
+from wslab.widgets import CLOSED, CONNECTED, ChatWidget
 
 #: How long the check waits for the widget to show what it should, per step, in seconds.
 WAIT = 2.0
@@ -100,9 +116,10 @@ def _make(cls: type, url: str, name: str, made: list[Any]) -> Any:
     except Exception as exc:
         raise Failure(tried=f"{cls.__name__}(server.ws_url, {name!r})",
                       expected="a chat widget", got=describe_exception(exc),
-                      hint=common_exception(exc) or "Keep the constructor's signature (url, name, **kwargs), and call "
-                           "super().__init__(url, name, **kwargs) first: the chat's parts "
-                           "(self.header_html, self.children, ...) exist only after it."
+                      hint=common_exception(exc)
+                      or "Keep the constructor's signature (url, name, **kwargs), and call "
+                         "super().__init__(url, name, **kwargs) first: the chat's parts "
+                         "(self.header_html, self.children, ...) exist only after it."
                       ) from None
 
 
@@ -250,8 +267,20 @@ def _line(names: set[str] | list[str]) -> str:
     return "Online: " + ", ".join(sorted(names))
 
 
-def _as_set(names: set[str]) -> str:
-    return "{" + ", ".join(repr(name) for name in sorted(names)) + "}"
+def _as_set(names: Any) -> str:
+    """A set of names as Python would show it, in sorted order, so two sets compare by eye."""
+    return "{" + ", ".join(sorted(repr(name) for name in names)) + "}" if names else "set()"
+
+
+def _held(online: Any) -> str:
+    """What ``self.online`` holds, shown the way the expected value is (``self.online == {...}``).
+
+    A set is shown sorted, like the expected one; anything else as it is, with its type named,
+    so that a list (in the order the names came) does not look like what is wanted.
+    """
+    if isinstance(online, (set, frozenset)):
+        return f"self.online == {_as_set(online)}"
+    return f"self.online == {shown(online)}, a {type(online).__name__}, not a set"
 
 
 class _OnlineRun:
@@ -271,9 +300,9 @@ class _OnlineRun:
         return _shown_text(part.value)
 
     def state(self) -> str:
-        names = _online_set(self.chat)
-        held = ("self.online is not a set of names: " + shown(getattr(self.chat, "online", None))
-                if names is None else f"self.online = {shown(sorted(names))}")
+        online = getattr(self.chat, "online", None)
+        held = ("self.online is not a set of names: " + shown(online)
+                if _online_set(self.chat) is None else _held(online))
         return f"the line shows {self.shows()!r}; {held}"
 
     async def expect(self, names: set[str], *, tried: str, hint: str, gone: str = "") -> None:
@@ -373,7 +402,7 @@ async def _online_run(cls: type) -> str:
 
     made: list[Any] = []
     peers: list[Any] = []
-    server = BackgroundServer(create_app(), name="lesson06-check-online").start()
+    server = BackgroundServer(create_app(), name="lesson04-check-online").start()
     try:
         peers.append(bob := await _peer(server, "bob"))
         chat = _make(cls, server.ws_url, "alice", made)
@@ -492,138 +521,283 @@ async def check_online_chat(cls: Any) -> Any:
     return cls if ok else answers.OnlineChat
 
 
-# -- exercise 2: mentions -------------------------------------------------------------------------
-
-_MARK = re.compile(r"<mark\b[^>]*>(.*?)</mark>", re.S)
-_MARK_TAGS = re.compile(r"</?mark\b[^>]*>")
-
-#: (the entry, how many mentions it holds, a hint for when it fails)
-MENTION_CASES: list[tuple[dict[str, Any], int, str]] = [
-    ({"message": "hi @kim, are you there?", "client_id": "lee", "timestamp": "12:00:00"}, 1,
-     "Mark every '@' + self.name in the HTML that super().render_entry(entry) returns: "
-     "wrap it as <mark>@kim</mark>. Use self.name, not a name of your own: this widget is "
-     "kim's."),
-    ({"message": "@kim: ping. @kim: ping again!", "client_id": "lee",
-      "timestamp": "12:00:01"}, 2,
-     "Mark every mention, not only the first: re.sub replaces them all."),
-    ({"message": "no mention here", "client_id": "lee", "timestamp": "12:00:02"}, 0,
-     "A line without a mention must look exactly as ChatWidget draws it: return "
-     "super().render_entry(entry) unchanged."),
-    ({"message": "hello @kimberly and @kim_2", "client_id": "lee", "timestamp": "12:00:03"}, 0,
-     "@kimberly and @kim_2 are other people: a name is letters, digits, _ and -, so a mention "
-     "of kim must not be followed by one of those."),
-    ({"message": "ask @kim-lee, not @kim.", "client_id": "lee", "timestamp": "12:00:04"}, 1,
-     "@kim-lee is someone else: a name can hold '-', but an end-of-name test that knows only "
-     "letters, digits and _ (such as \\b, or (?!\\w)) takes the '-' for the end of the name. "
-     "A mention of kim must not be followed by a letter, a digit, _ or -."),
-    ({"message": "@kim <b>not bold</b> & <script>alert(1)</script>", "client_id": "lee",
-      "timestamp": "12:00:05"}, 1,
-     "The text came from the network: it must stay escaped (lesson 05). Let "
-     "super().render_entry(entry) escape it, then add <mark> to the HTML it returns; do not "
-     "build the line from entry[\"message\"] yourself."),
-    ({"client_id": "system", "type": "join", "message": "Client #lee joined the chat (2 online)",
-      "timestamp": "12:00:06", "user": "lee", "participants": 2}, 0,
-     "System lines without a mention must look as before too."),
-]
+# -- done with the widgets, not in code -----------------------------------------------------------
 
 
-def _render_exception_hint(case_hint: str) -> Callable[[BaseException], str]:
-    def hint(exc: BaseException) -> str:
-        if isinstance(exc, KeyError):
-            return (f"render_entry() read the field {exc}, which this entry does not have "
-                    "(KeyError): a chat line has 'message', 'client_id' and 'timestamp', and "
-                    "a system line a 'type' as well. Better still, let "
-                    "super().render_entry(entry) read the entry.")
-        if isinstance(exc, AttributeError):
-            return (f"{exc}: the widget's participant is self.name, and the line of HTML is "
-                    "what super().render_entry(entry) returns.")
-        return case_hint
-    return hint
+@dataclasses.dataclass(frozen=True)
+class WidgetStep:
+    """A step done with the widgets (typing, joining), as the closing summary judges it.
 
-
-async def _mentions_body(cls: Any) -> str:
-    if not _is_widget_class(cls):
-        raise Failure(tried="MentionChat", expected="a subclass of ChatWidget", got=shown(cls),
-                      hint="Define class MentionChat(ChatWidget): ... and run its cell again.")
-    _no_async_hooks(cls, ("render_entry",))
-    from wslab.chat import create_app
-    from wslab.runner import BackgroundServer
-
-    made: list[Any] = []
-    peers: list[Any] = []
-    server = BackgroundServer(create_app(), name="lesson06-check-mentions").start()
-    try:
-        chat = _make(cls, server.ws_url, "kim", made)
-        # The drawings first, before anything awaits: the log is redrawn from the event loop
-        # only between awaits, so a render_entry that returns no string fails here, named,
-        # and not in a redraw.
-        for case, count, hint in MENTION_CASES:
-            entry, before = copy.deepcopy(case), copy.deepcopy(case)
-            tried = f"a widget for kim draws {shown(entry, 200)}"
-            base = ChatWidget.render_entry(chat, before)
-            want = re.sub("@kim(?![\\w-])", "<mark>@kim</mark>", base)
-            got = call(chat.render_entry, (entry,), tried=tried, expected=shown(want, 400),
-                       hint=_render_exception_hint(hint))
-            if entry != before:
-                raise Failure(tried=tried, expected="the entry left as it was",
-                              got=f"render_entry changed it to {shown(entry, 200)}",
-                              hint="Do not change the entry: it stays in self.entries and is "
-                                   "drawn again at every redraw. Change the HTML string "
-                                   "instead.")
-            if not isinstance(got, str):
-                raise Failure(tried=tried, expected=shown(want, 400), got=shown(got),
-                              hint="Return the line of HTML as a string.")
-            marks = _MARK.findall(got)
-            if "&lt;mark" in got:
-                hint = ("Your <mark> was escaped, so it shows as text: it was added to the text "
-                        "before super().render_entry escaped it. Add it to the HTML that "
-                        "super().render_entry(entry) returns.")
-            elif "<b>" in got or "<script>" in got:
-                hint = ("The text became HTML: <b> and <script> are no longer escaped. "
-                        + hint)
-            elif _MARK_TAGS.sub("", got) != base:
-                hint = ("Apart from the <mark> tags, return exactly the HTML that "
-                        "super().render_entry(entry) returns: it draws the sender, the time "
-                        "and the escaped text, and the log's look depends on it.")
-            elif marks == ["@kim"] * count:
-                continue
-            raise Failure(tried=tried, expected=shown(want, 400), got=shown(got, 400),
-                          hint=hint)
-
-        # The same in the live log: lee's line arrives from the server and is drawn.
-        await _wait(chat, lambda widget: widget.participants is not None)  # kim is in the room
-        peers.append(lee := await _peer(server, "lee"))
-        await lee.send(json.dumps({"message": "live from the server: hello @kim!"}))
-        tried = "lee sends 'live from the server: hello @kim!' through the server"
-        await _wait(chat, lambda widget: ("lee", "live from the server: hello @kim!")
-                    in widget.chat_lines)
-        chat.render()
-        if not _MARK.search(chat.log_html.value):
-            raise Failure(tried=tried, expected="<mark>@kim</mark> in the log (log_html.value)",
-                          got=f"chat lines: {shown(chat.chat_lines)}; the log has no <mark>",
-                          hint="Override render_entry(self, entry): render() calls it for "
-                               "every entry of the log.")
-        return (f"all {len(MENTION_CASES) + 1} checks passed: every @kim is marked, other "
-                f"names are not, the text stays escaped, and the live log shows it.")
-    finally:
-        for peer in peers:
-            await _close_peer(peer)
-        for chat in made:
-            await _dispose(chat)
-        server.stop()
-
-
-async def check_mentions(cls: Any) -> Any:
-    """Exercise 2: draw lines with the student's ``render_entry`` and compare them.
-
-    Returns the class to carry on with: the student's once it passes, the kit's until then.
+    Unlike an :class:`~wslab.checks.progress.Exercise`, its verdict is never reused: the
+    widgets it reads change (a line typed, a window closed) while their names stay the same.
+    ``judge(*values, wait=...)`` prints a verdict and returns its status.
     """
-    ok = await run_async_check("mentions", lambda: _mentions_body(cls),
-                               fallback="the kit's MentionChat", timeout=20, student=cls)
-    return cls if ok else answers.MentionChat
+
+    name: str
+    judge: Callable[..., Awaitable[str]]
+    reads: tuple[str, ...]
+
+    async def status(self, namespace: Mapping[str, Any]) -> str:
+        if any(name not in namespace for name in self.reads):
+            return "missing"
+        with contextlib.redirect_stdout(io.StringIO()):
+            return await self.judge(*(namespace[name] for name in self.reads), wait=0.0)
+
+
+async def _judge(name: str, body: Callable[[], Awaitable[str]], not_yet: str) -> str:
+    """Run ``body`` (it raises Failure or NotDone); print one verdict; return its status.
+
+    The verdict looks like every other check's, but "not done yet" says what to do instead of
+    naming a fallback: nothing in the notebook carries on with these steps.
+    """
+    try:
+        detail = await asyncio.wait_for(body(), 30)
+    except NotDone:
+        first, _, rest = not_yet.partition(". ")
+        print("\n".join([f"{NOT_DONE} {name}: {first}.",
+                         *textwrap.wrap(rest, width=88, initial_indent="   ",
+                                        subsequent_indent="   ", break_on_hyphens=False)]))
+        return "not_done"
+    except Failure as failure:
+        failed(name, tried=failure.tried, expected=failure.expected, got=failure.got,
+               hint=failure.hint, fallback=None)
+        return "failed"
+    passed(name, detail)
+    return "passed"
+
+
+def _squeezed(text: str) -> str:
+    """``text`` without case, spaces and punctuation: how a near miss is recognised."""
+    return "".join(character for character in text.casefold() if character.isalnum())
+
+
+# -- say it through the widget --------------------------------------------------------------------
+
+#: The line the student types into Alice's box.
+LINE_FOR_ALICE = "Hi Bob, Alice here!"
+#: How long the check waits for a line typed just before it ran to come through the server.
+RELAY_WAIT = 3.0
+
+
+async def _said_body(alice: Any, bob: Any, wait: float) -> str:
+    for who, chat in (("alice", alice), ("bob", bob)):
+        if not isinstance(chat, ChatWidget):
+            raise Failure(tried=f"reading {who}'s chat window", expected="a ChatWidget",
+                          got=shown(chat),
+                          hint=f"{who} is no longer the chat window: run the cell that makes "
+                               "alice and bob again, then type the line into Alice's box.")
+
+    def relayed(_chat: Any = None) -> bool:
+        return any(sender == alice.name and text.strip() == LINE_FOR_ALICE
+                   for sender, text in bob.chat_lines)
+
+    # A line sent from the box just before the check ran may still be on its way: the box's
+    # handler waits for the last keystrokes, then the server relays the line.
+    submitted_at = alice._box_sent[1]
+    busy = (alice.text_box.value.strip() or alice._tasks
+            or asyncio.get_running_loop().time() - submitted_at < wait)
+    if not relayed() and busy and wait:
+        with contextlib.suppress(TimeoutError):  # a line typed just before the check ran
+            await bob.wait_for(relayed, wait)
+    if relayed():
+        return (f"the server relayed your line: Bob's log has {LINE_FOR_ALICE!r}, from "
+                f"{alice.name}.")
+
+    tried = f"looking in Bob's log for {LINE_FOR_ALICE!r}, from {alice.name}"
+    expected = f"{alice.name}: {LINE_FOR_ALICE}"
+    box = alice.text_box.value
+    if box.strip():
+        raise Failure(tried=tried, expected=expected,
+                      got=f"Alice's box still holds {box!r}, and nothing of it reached Bob",
+                      hint="The line is still in Alice's box: typing alone sends nothing. Click "
+                           "into her box and press Enter (or click her Send button).")
+    heard = bob.chat_lines if bob.status != CLOSED or bob.chat_lines else alice.chat_lines
+    wanted = _squeezed(LINE_FOR_ALICE)
+    elsewhere = [(sender, text) for sender, text in heard
+                 if sender != alice.name and wanted in _squeezed(text)]
+    if elsewhere:
+        sender, text = elsewhere[-1]
+        raise Failure(tried=tried, expected=expected, got=f"{sender}: {text}",
+                      hint=f"That line came from {sender}, not from Alice: type it into "
+                           "Alice's box (the window whose header says alice).")
+    if any(sender == alice.name and text.strip() == LINE_FOR_ALICE
+           for sender, text in alice.chat_lines):
+        raise Failure(tried=tried, expected=expected,
+                      got=f"the line is in Alice's log, but not in Bob's: Bob's window is "
+                          f"{bob.status_text}",
+                      hint="The server relayed the line, but Bob's window was not there to "
+                           "get it. Run the cell that makes alice and bob again, then send "
+                           "the line once more.")
+    from_alice = [text for sender, text in heard if sender == alice.name]
+    if from_alice:
+        near = [text for text in from_alice if _squeezed(text) == wanted]
+        got = "; ".join(f"{alice.name}: {text}" for text in from_alice[-3:])
+        raise Failure(tried=tried, expected=expected, got=got,
+                      hint=(f"Almost: the check wants exactly {LINE_FOR_ALICE!r}, capitals "
+                            "and punctuation included. Send it once more." if near else
+                            f"Alice's lines reached Bob, but not this one: send exactly "
+                            f"{LINE_FOR_ALICE!r} from her box."))
+    not_sent = [str(entry.get("message", "")) for entry in alice.entries
+                if entry.get("type") == "note" and entry.get("error")
+                and str(entry.get("message", "")).startswith("Not sent")]
+    if not_sent:
+        raise Failure(tried=tried, expected=expected, got=f"Alice's log says: {not_sent[-1]}",
+                      hint=f"Alice's window could not send: it is {alice.status_text}. Run "
+                           "the cell that makes alice and bob again, then send the line.")
+    raise NotDone()
+
+
+async def judge_said(alice: Any, bob: Any, *, wait: float = RELAY_WAIT) -> str:
+    """Judge "say it through the widget"; print the verdict; return its status."""
+    return await _judge("say it through the widget", lambda: _said_body(alice, bob, wait),
+                        f"not done yet. Type {LINE_FOR_ALICE!r} into Alice's box, press "
+                        "Enter, then run this check again.")
+
+
+async def check_said(alice: Any, bob: Any) -> bool:
+    """The check of "say it through the widget": is the given line in Bob's log, from Alice?"""
+    return await judge_said(alice, bob) == "passed"
+
+
+# -- one name, one person -------------------------------------------------------------------------
+
+def _same_name(statuses: tuple[str, str]) -> str:
+    first, second = statuses
+    return "c" if first == CLOSED else "b" if second == CLOSED else "a"
+
+
+SAME_NAME = Question(
+    "predict: the same name twice",
+    options={"a": "both stay connected, and the chat has two zoes",
+             "b": "the server refuses the second one",
+             "c": "the server closes the first one's connection, and its window says why"},
+    classify=_same_name,
+    why="A name is one connection: the server keeps the newest and closes the older one "
+        "(code 4409), so a reloaded tab or a re-run cell takes over at once. The older window "
+        "stops for good instead of reconnecting, or the two would push each other out for "
+        "ever. In a class, that is why everyone needs a name of their own.")
+
+
+# -- join the class -------------------------------------------------------------------------------
+
+#: How long the check waits for the widget to be in the class chat, or to fail for good.
+JOIN_WAIT = 8.0
+#: What the instructor's line looks like, as the hints show it.
+LINE_SHAPE = 'ChatWidget("ws://...", name="...", token="...")'
+
+
+def class_page(chat: ChatWidget) -> str:
+    """The chat page on the server ``chat`` talks to, with its token, for a name of its own.
+
+    The page gets another name than the widget (``ada`` becomes ``ada-web``): one name is one
+    connection, and the page would push the widget out.
+    """
+    parts = urlsplit(chat.socket_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    base = parts.path.rsplit("/ws/", 1)[0]
+    query = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
+    params = {"name": f"{chat.name[:60]}-web"}
+    if "token" in query:
+        params = {"token": query["token"], **params}
+    return f"{scheme}://{parts.netloc}{base}/chat?{urlencode(params, safe='~')}"
+
+
+def _joined(chat: ChatWidget) -> bool:
+    return any(entry.get("type") == "welcome" for entry in chat.entries)
+
+
+def _cannot_reach(chat: ChatWidget) -> str | None:
+    """The widget's note that it cannot reach the server, if it never got in."""
+    for entry in reversed(chat.entries):
+        message = str(entry.get("message", ""))
+        if entry.get("type") == "note" and message.startswith("Cannot reach"):
+            return message
+    return None
+
+
+def _settled(chat: ChatWidget) -> bool:
+    return (chat.status == CLOSED or (chat.status == CONNECTED and chat.participants is not None)
+            or (_cannot_reach(chat) is not None and not _joined(chat)))
+
+
+async def _in_class_body(me: Any, wait: float) -> str:
+    tried = "me, the widget made from your instructor's line"
+    if me is None:
+        raise NotDone()
+    if isinstance(me, str):
+        raise Failure(tried=tried, expected=f"a chat window: {LINE_SHAPE}", got=shown(me, 120),
+                      hint="me is a piece of text: paste the line as code, without quotes "
+                           "around it, in place of None." if "ChatWidget(" in me else
+                           "me is a piece of text, not a chat window: replace None with the "
+                           f"whole line from your instructor, {LINE_SHAPE}.")
+    if not isinstance(me, ChatWidget):
+        raise Failure(tried=tried, expected=f"a chat window: {LINE_SHAPE}", got=shown(me, 120),
+                      hint="Replace None with the whole line from your instructor, "
+                           f"{LINE_SHAPE}, with your own name in it.")
+    address = me.socket_url.split("?")[0].rsplit("/ws/", 1)[0]
+    tried = f"{me.name} joins the chat at {address}"
+    expected = "in the class chat: connected, and greeted by the server"
+    if "token=" not in me.socket_url:
+        raise Failure(tried=tried, expected=expected, got="a window with no join token",
+                      hint="This window has no join token, and the class server always needs "
+                           "one: use your instructor's whole line, token=\"...\" included.")
+    if wait and not _settled(me):
+        with contextlib.suppress(TimeoutError):
+            await me.wait_for(_settled, wait)
+    if me.status == CONNECTED and me.participants is not None:
+        return (f"you are in the class chat as {me.name}, {me.participants} online. Say "
+                f"hello!\n   The same chat in your browser: {class_page(me)}")
+    got = f"the window says {me.status_text!r}"
+    if me.close_code == envelope.CLOSE_REPLACED:
+        raise Failure(tried=tried, expected=expected, got=got,
+                      hint=f"Someone else joined with the name {me.name} after you (or you did, "
+                           "in another tab or notebook): choose a name nobody else uses, put it "
+                           "in the line, and run that cell again.")
+    if any(entry.get("code") == "bad_token" for entry in me.entries):
+        raise Failure(tried=tried, expected=expected, got=got,
+                      hint="The server refused the join token: copy it again, exactly, from "
+                           "your instructor's line (or ask for the current one), and run that "
+                           "cell again.")
+    if me.status == CLOSED and _joined(me) and me.status_text == "closed":
+        return f"you were in the class chat as {me.name} (you have closed the window since)."
+    reach = _cannot_reach(me)
+    if reach is not None and not _joined(me):
+        raise Failure(tried=tried, expected=expected, got=reach,
+                      hint="Your computer cannot reach the class server. Check the address "
+                           "(ws://...) letter for letter against your instructor's line, and "
+                           "that you are on the classroom's network (its Wi-Fi, no VPN). The "
+                           "window keeps trying by itself: run this check again once its header "
+                           "says connected.")
+    if "answered HTTP" in me.status_text:
+        raise Failure(tried=tried, expected=expected, got=got,
+                      hint="Something answers at that address, but it is not the class chat: "
+                           "check the address (ws://...) and its port against your "
+                           "instructor's line, and run that cell again.")
+    if me.status == CLOSED:
+        raise Failure(tried=tried, expected=expected, got=got,
+                      hint="The window closed: its last red line says why. Fix the line, and "
+                           "run that cell again.")
+    raise Failure(tried=tried, expected=expected, got=got,
+                  hint="The window has not got in yet: wait until its header says connected, "
+                       "then run this check again. If it never does, check the address against "
+                       "your instructor's line, and your network.")
+
+
+async def judge_in_class(me: Any, *, wait: float = JOIN_WAIT) -> str:
+    """Judge "join the class"; print the verdict; return its status."""
+    return await _judge("join the class", lambda: _in_class_body(me, wait),
+                        "not joined yet. Ask your instructor for the line, paste it in place "
+                        "of None with your own name in it, and run that cell and this one.")
+
+
+async def check_in_class(me: Any) -> bool:
+    """The check of "join the class": is ``me`` in the instructor's chat, or why not?"""
+    return await judge_in_class(me) == "passed"
 
 
 EXERCISES = (
+    WidgetStep("say it through the widget", judge_said, reads=("alice", "bob")),
     Exercise("who is online", check_online_chat, reads=("OnlineChat",)),
-    Exercise("mentions", check_mentions, reads=("MentionChat",)),
+    SAME_NAME,
+    WidgetStep("join the class", judge_in_class, reads=("me",)),
 )

@@ -1,4 +1,4 @@
-"""Lesson 05's pictures: why a chat client needs two tasks, and why reconnects need jitter.
+"""Elective E3's pictures: why a chat client needs two tasks, and why reconnects need jitter.
 
 :func:`taking_turns` puts a client that takes turns (send what you type, then wait for one
 message) next to one that sends and receives in two tasks: the first shows other people's

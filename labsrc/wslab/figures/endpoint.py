@@ -1,4 +1,4 @@
-"""Lesson 02's pictures: one echo connection from start to end, and where the server runs.
+"""Core lesson 01's pictures: one echo connection from start to end, and where the server runs.
 
 :func:`connection_life` is a sequence diagram: the notebook's client on the left, the endpoint
 on the right, each call next to the frame it sends or waits for. :func:`two_loops` shows the

@@ -1,4 +1,4 @@
-"""Lesson 04's picture: where one frame goes in the hardened chat endpoint."""
+"""Elective E2's picture: where one frame goes in the hardened chat endpoint."""
 
 from __future__ import annotations
 

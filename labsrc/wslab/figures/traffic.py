@@ -1,6 +1,6 @@
 """Polling against push, side by side: what each way of getting updates cost on the wire.
 
-:func:`traffic_chart` takes one row per way of getting the same updates (lesson 01 measures
+:func:`traffic_chart` takes one row per way of getting the same updates (elective E1 measures
 them) and draws three bar charts: how many HTTP requests it took, how many bytes crossed the
 wire each way, and how long after an update the client had it.
 """

@@ -1,4 +1,4 @@
-"""Lesson 06's pictures: what a widget is, and how cells, clicks and tasks share one loop.
+"""Core lesson 04's and elective E4's pictures: what a widget is, and how cells, clicks and tasks share one loop.
 
 :func:`widget_sync` shows one widget as two objects, the Python object in the kernel and its
 view in the browser, kept in step by messages. :func:`one_loop` shows the kernel's event loop

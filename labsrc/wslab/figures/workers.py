@@ -1,4 +1,4 @@
-"""Lesson 07's pictures: several workers, with and without a broker, and how long a line takes.
+"""Elective E5's pictures: several workers, with and without a broker, and how long a line takes.
 
 :func:`architecture` draws two worker processes, each with its own clients and its own
 ``ConnectionManager``. Without a broker (``broker=False``) nothing joins them, and a line from
