@@ -66,23 +66,17 @@ BROWSER_PAGE = lesson("03", 25, "HTML, CSS and JavaScript for the chat; the lect
 WIDGET_CHAT = lesson("04", 40, "a chat window of widgets on your own server, then the whole "
                                "class in one chat on the instructor's server")
 
+#: The 3-hour session: the whole core, slides and a break included. The one-day plan's morning.
+THE_CORE_IN_ONE_SESSION = (OPENING, MACHINE_CHECK, FIRST_ENDPOINT, MANAGER_SLIDES, CHAT_ROOM,
+                           pause(10), CLIENT_SLIDES, BROWSER_PAGE, WIDGET_CHAT)
+
 PLANS = (
     Plan(
         "One 3-hour session",
         "The lecture in slides, and the four core notebooks in full, ending with the whole "
         "class in one chat through `ChatWidget` and the page. Students do lesson 00 at home "
         "beforehand; the electives are for afterwards.",
-        (Session("The session", 180, (
-            OPENING,
-            MACHINE_CHECK,
-            FIRST_ENDPOINT,
-            MANAGER_SLIDES,
-            CHAT_ROOM,
-            pause(10),
-            CLIENT_SLIDES,
-            BROWSER_PAGE,
-            WIDGET_CHAT,
-        )),),
+        (Session("The session", 180, THE_CORE_IN_ONE_SESSION),),
         before=("00",),
     ),
     Plan(
@@ -115,17 +109,7 @@ PLANS = (
         "(bring Redis, or show its demos from the slides). Any other electives fit the same "
         "slots: the guide's table gives each one's time.",
         (
-            Session("Morning", 180, (
-                OPENING,
-                MACHINE_CHECK,
-                FIRST_ENDPOINT,
-                MANAGER_SLIDES,
-                CHAT_ROOM,
-                pause(10),
-                CLIENT_SLIDES,
-                BROWSER_PAGE,
-                WIDGET_CHAT,
-            )),
+            Session("Morning", 180, THE_CORE_IN_ONE_SESSION),
             Session("Afternoon", 180, (
                 slides(10, "*The safe page: reconnecting* and *Why jitter*"),
                 lesson("E3", 75, "a Python client with two tasks on one connection; reconnecting "

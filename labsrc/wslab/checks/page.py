@@ -30,7 +30,7 @@ import asyncio
 import dataclasses
 import json
 import re
-from typing import Any
+from typing import Any, Iterator
 
 from wslab.answers import page as answers
 from wslab.checks.core import Failure, NotDone, carry_on, run_check, shown
@@ -182,21 +182,29 @@ def _texts(tokens: list[Token]) -> list[str]:
     return [token.text for token in _flat(tokens) if token.kind in ("string", "template")]
 
 
-def _right_side(tokens: list[Token], start: int) -> list[Token]:
-    """The tokens of an assignment's right side: up to a ``;``, the end of the block, or a new
-    line that starts a new statement."""
-    depth, out = 0, []
+def _inside(tokens: list[Token], start: int) -> Iterator[tuple[int, Token]]:
+    """Each token from ``start`` on, with its bracket depth, until a bracket closes one that
+    was open before ``start``."""
+    depth = 0
     for token in tokens[start:]:
         if token.kind == "punct" and token.text in "([{":
             depth += 1
         elif token.kind == "punct" and token.text in ")]}":
             if depth == 0:
-                break
+                return
             depth -= 1
-        elif depth == 0 and token.kind == "punct" and token.text in (";", ","):
+        yield depth, token
+
+
+def _right_side(tokens: list[Token], start: int) -> list[Token]:
+    """The tokens of an assignment's right side: up to a ``;``, the end of the block, or a new
+    line that starts a new statement."""
+    out: list[Token] = []
+    for depth, token in _inside(tokens, start):
+        if depth == 0 and token.kind == "punct" and token.text in (";", ","):
             break
-        elif (depth == 0 and out and token.line > out[-1].line
-              and out[-1].kind != "punct" and token.kind not in ("punct",)):
+        if (depth == 0 and out and token.line > out[-1].line
+                and out[-1].kind != "punct" and token.kind != "punct"):
             break  # a new line that starts a new statement (no semicolon)
         out.append(token)
     return out
@@ -204,16 +212,7 @@ def _right_side(tokens: list[Token], start: int) -> list[Token]:
 
 def _arguments(tokens: list[Token], start: int) -> list[Token]:
     """The tokens of a call's arguments, from just after its ``(`` to the ``)`` that closes it."""
-    depth, out = 0, []
-    for token in tokens[start:]:
-        if token.kind == "punct" and token.text in "([{":
-            depth += 1
-        elif token.kind == "punct" and token.text in ")]}":
-            if depth == 0:
-                break
-            depth -= 1
-        out.append(token)
-    return out
+    return [token for _, token in _inside(tokens, start)]
 
 
 def _constant(tokens: list[Token]) -> bool:
