@@ -1,12 +1,11 @@
-# The kit's commands. `make lab` and `make test` are all a fresh machine needs (Python 3.10-3.13).
-# On Windows, without make, README.md lists the same steps as plain commands.
+# The kit's commands. `make lab` and `make test` are all a fresh machine needs (Python 3.11-3.14).
+# Both run kit.py, which does the same on Windows without make (`py kit.py lab`, `py kit.py test`).
 
 PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+KIT    := $(PYTHON) kit.py
+BIN    := .venv/bin
 
-.PHONY: setup lab test serve classroom bench notebooks check-notebooks slides help
+.PHONY: setup setup-test lab test serve classroom bench notebooks check-notebooks slides lock links wheelhouse help
 
 help:
 	@echo "make lab    set up, then open JupyterLab on the lessons"
@@ -17,32 +16,23 @@ help:
 	@echo "make notebooks        rebuild notebooks/ and solutions/ from labsrc/lessons/"
 	@echo "make check-notebooks  fail if the committed notebooks differ from their sources"
 	@echo "make slides           build the deck into slides/build/ and refresh the guide's timetables"
+	@echo "make wheelhouse       download every wheel students need, for installs with no network"
+	@echo "make lock             resolve uv.lock again and regenerate requirements*.txt"
+	@echo "make links            the Binder, Codespaces and nbgitpuller links of this checkout (LINKS_ARGS=--hub URL)"
 
-# One virtual environment with the pinned packages and the kit's own package, reinstalled
-# only when requirements.txt or pyproject.toml change. Python 3.10 gets ipykernel 7.3, which runs
-# widget callbacks on a thread of their own when JupyterLab sends widget messages over a kernel
-# subshell: there JupyterLab is told not to, so callbacks run on the loop as elective E4 teaches.
-$(STAMP): requirements.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
-	$(BIN)/jupyter labextension disable --level=sys_prefix "@jupyterlab/apputils-extension:announcements" >/dev/null 2>&1
-	if $(BIN)/python -c 'import sys; sys.exit(sys.version_info >= (3, 11))'; then \
-	  mkdir -p $(VENV)/share/jupyter/lab/settings && \
-	  echo '{"@jupyterlab/apputils-extension:kernels-settings": {"commsOverSubshells": "disabled"}}' \
-	    > $(VENV)/share/jupyter/lab/settings/overrides.json; fi
-	touch $(STAMP)
+# The environment in .venv: kit.py installs the locked packages once, and again only when the
+# lock changes. `setup` is what the notebooks need; the maintainer's targets need the test tools.
+setup:
+	$(KIT) setup
 
-setup: $(STAMP)
+setup-test:
+	$(KIT) setup --for test
 
-# Jupyter refuses to run as root unless told to (containers and some lab machines run as root).
-ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+lab:
+	$(KIT) lab
 
-lab: setup
-	cd notebooks && ../$(BIN)/jupyter lab $(ALLOW_ROOT) 00_setup.ipynb
-
-test: setup
-	$(BIN)/python -m pytest
+test:
+	$(KIT) test
 
 serve: setup
 	$(BIN)/python -m wslab serve $(SERVE_ARGS)
@@ -55,11 +45,20 @@ bench: setup
 	$(BIN)/python -m wslab.bench $(BENCH_ARGS)
 	$(BIN)/python -m wslab.bench.cross_worker
 
-notebooks: setup
+notebooks: setup-test
 	$(BIN)/python labsrc/build_notebooks.py
 
-check-notebooks: setup
+check-notebooks: setup-test
 	$(BIN)/python labsrc/build_notebooks.py --check
 
-slides: setup
+slides: setup-test
 	$(BIN)/python slides/build.py
+
+lock: setup-test
+	$(KIT) lock
+
+links: setup
+	$(BIN)/python labsrc/launch_links.py $(LINKS_ARGS)
+
+wheelhouse: setup-test
+	$(BIN)/python labsrc/wheelhouse.py $(WHEELHOUSE_ARGS)

@@ -30,7 +30,7 @@ from typing import Callable, Iterable
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
-# The deck's colours (deck.css), so the pictures and the slides match.
+# The deck's colours (slides/page/theme.css), so the pictures and the slides match.
 ACCENT = "#0b4aa2"
 ACCENT_DARK = "#082f6b"
 CLIENT = "#dbe8fb"      # browsers and other clients
@@ -517,15 +517,16 @@ PATH_STEPS = (
 )
 
 
-def message_path() -> Figure:
-    """The kit's path of one chat line, one box per function, each checked to exist."""
+def message_path(upto: int = len(PATH_STEPS)) -> Figure:
+    """The kit's path of one chat line, one box per function, each checked to exist; ``upto``
+    draws only the first boxes, so that a slide can build the path up one step at a time."""
     for module, name, _, _ in PATH_STEPS:
         require_in_source(module, name)
     require_in_source("wslab.envelope", "read_client_text")
     fig, ax = canvas(1180, 480)
     width, height, gap = 340, 170, 60
     positions = [(30 + (width + gap) * (i % 3), 20 + 270 * (i // 3)) for i in range(6)]
-    for i, ((module, _, label, note), (x, y)) in enumerate(zip(PATH_STEPS, positions)):
+    for i, ((module, _, label, note), (x, y)) in enumerate(zip(PATH_STEPS[:upto], positions)):
         box(ax, x, y, width, height, SERVER if i < 4 else CLIENT)
         badge(ax, x + 4, y + 4, str(i + 1), ACCENT, size=17)
         text(ax, x + width / 2, y + 40, label, 18.5 if len(label) > 22 else 20, mono=True,
@@ -533,7 +534,7 @@ def message_path() -> Figure:
         text(ax, x + width / 2, y + 98, note, 17.5, color=INK)
         text(ax, x + width - 12, y + height - 6, module, 14.5, mono=True, color=MUTED,
              ha="right", va="bottom")
-    for i in range(5):
+    for i in range(upto - 1):
         (x0, y0), (x1, y1) = positions[i], positions[i + 1]
         if y0 == y1:
             arrow(ax, (x0 + width, y0 + height / 2), (x1, y1 + height / 2), color=INK, lw=2.2)
@@ -626,3 +627,7 @@ FIGURES: dict[str, tuple[Callable[[], Figure], str]] = {
     "hardened-loop": (_wslab("wslab.figures.hardened_loop", "hardened_loop"),
                       "Where each kind of frame goes in the hardened endpoint loop."),
 }
+
+#: Diagrams a slide can build up step by step (``@figure NAME steps=yes``): name -> the number of
+#: stages; the figure's function draws stage k (1 to that number) when called with ``upto=k``.
+STAGES: dict[str, int] = {"message-path": len(PATH_STEPS)}

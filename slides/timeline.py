@@ -106,7 +106,7 @@ PLANS = (
         "A whole day",
         "The 3-hour session in the morning, then two electives that build on it in the "
         "afternoon: Python clients that stay connected, and several workers joined by Redis "
-        "(bring Redis, or show its demos from the slides). Any other electives fit the same "
+        "(students without Redis get the lesson's stand-in). Any other electives fit the same "
         "slots: the guide's table gives each one's time.",
         (
             Session("Morning", 180, THE_CORE_IN_ONE_SESSION),

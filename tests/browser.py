@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlencode
@@ -109,3 +110,15 @@ def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
     for context in contexts:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def kit_page_html() -> str:
+    """The kit's browser client, as the server serves it at ``/chat``."""
+    return resources.files("wslab").joinpath("static", "chat.html").read_text(encoding="utf-8")
+
+
+def serve_kit_page(page: Any, url: str) -> None:
+    """Answer ``url`` (any query) with the kit's page, without any server or network."""
+    html = kit_page_html()
+    page.route(re.compile(re.escape(url) + r"(\?.*)?$"),
+               lambda route: route.fulfill(body=html, content_type="text/html"))

@@ -5,7 +5,8 @@ A plain module, like ``browser.py``: a test imports what it uses from here. (Not
 
 - :class:`JupyterLab` starts ``jupyter lab`` on loopback with a fixed token, a root directory
   and settings of its own (no news toast, no autosave), waits until it answers, and stops it,
-  and every kernel it started, even when the test fails.
+  and every kernel it started, even when the test fails. ``base_url`` and ``env`` start it as
+  JupyterHub and Binder do: under ``/user/<name>/``, with the hub's variables.
 - :func:`open_notebook`, :func:`run_cells` and :func:`wait_for_kernel` drive the notebook
   through JupyterLab's own commands (the server exposes its app to the page for this), which
   is steadier than clicking through menus.
@@ -55,12 +56,19 @@ class JupyterLab:
     under ``home``, so the test neither reads nor writes anything of the person running it.
     """
 
-    def __init__(self, root_dir: Path, home: Path) -> None:
+    def __init__(self, root_dir: Path, home: Path, *, base_url: str = "/",
+                 env: dict[str, str] | None = None) -> None:
         self.root_dir = root_dir
         self.home = home
         self.port = free_port()
         self.token = secrets.token_hex(16)
-        self.base = f"http://127.0.0.1:{self.port}"
+        #: The path the server is served under: ``/`` here, ``/user/<name>/`` on JupyterHub
+        #: and Binder (``--ServerApp.base_url``).
+        self.base_url = "/" + base_url.strip("/") + "/" if base_url.strip("/") else "/"
+        #: The server's address, base URL included, without the trailing slash.
+        self.base = f"http://127.0.0.1:{self.port}{self.base_url}".rstrip("/")
+        #: Variables set for the server and so for its kernels (a hub's, for instance).
+        self.env = dict(env or {})
         self.log_path = home / "jupyterlab.log"
         self._process: subprocess.Popen[bytes] | None = None
         self._http = httpx2.Client(trust_env=False, timeout=5)
@@ -77,9 +85,10 @@ class JupyterLab:
                    JUPYTER_RUNTIME_DIR=str(self.home / "runtime"),
                    JUPYTERLAB_SETTINGS_DIR=str(settings),
                    JUPYTERLAB_WORKSPACES_DIR=str(self.home / "workspaces"),
-                   IPYTHONDIR=str(self.home / "ipython"))
+                   IPYTHONDIR=str(self.home / "ipython"), **self.env)
         command = [sys.executable, "-m", "jupyter", "lab", "--no-browser",
                    "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
+                   f"--ServerApp.base_url={self.base_url}",
                    "--ServerApp.port_retries=0", f"--ServerApp.token={self.token}",
                    f"--ServerApp.root_dir={self.root_dir}",
                    "--ServerApp.terminals_enabled=False",
@@ -178,9 +187,15 @@ def _kill(process: Any) -> None:
 
 # -- the notebook in the browser -----------------------------------------------------------------
 
-def open_notebook(page: Any, lab: JupyterLab, name: str) -> None:
-    """Open ``name`` (relative to the root dir) and wait until its kernel is idle."""
-    page.goto(lab.url(f"lab/tree/{name}"))
+def open_notebook(page: Any, lab: JupyterLab, name: str, *, workspace: str | None = None) -> None:
+    """Open ``name`` (relative to the root dir) and wait until its kernel is idle.
+
+    ``workspace``: open it in a JupyterLab workspace of that name, a new one for each notebook
+    when one JupyterLab opens several. In the default workspace, JupyterLab would reopen the
+    notebooks of earlier tests next to it, and any of them could end up in front.
+    """
+    where = f"lab/workspaces/{workspace}/tree/{name}" if workspace else f"lab/tree/{name}"
+    page.goto(lab.url(where))
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
                            "&& window.jupyterapp.shell.currentWidget.sessionContext",
                            timeout=30_000)

@@ -1,11 +1,13 @@
-"""A real ``redis-server`` for the scale-out tests, started on a free port for each test.
+"""A real ``redis-server`` for the scale-out tests, started on a free port for each test; and
+the in-process stand-in elective E5 falls back to without one.
 
 A plain module, not a conftest: a test module imports the fixture it uses from here
 (``from redis_server import redis_server``), so tests that never touch Redis never need it.
 
 Redis is Debian's ``redis-server`` from the PATH (``.ci/run`` installs it). Without it the tests
 that need it are skipped, with the command that fixes it; in CI (``CI`` set) they are required,
-so the same problem is a failure.
+so the same problem is a failure. ``redis_or_stand_in`` runs a test twice: against a real
+``redis-server`` (marked ``redis``), then against the stand-in, which needs nothing installed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Iterator
 import pytest
 
 from wslab.broker import RedisServer
+from wslab.redis_stand_in import RedisStandIn
 
 MISSING_REDIS = "needs redis-server: apt-get install redis-server"
 
@@ -43,3 +46,23 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def stand_in() -> Iterator[RedisStandIn]:
+    """The Redis stand-in (fakeredis, in this process) on 127.0.0.1; stopped after the test."""
+    with RedisStandIn.spawn() as server:
+        yield server
+
+
+@pytest.fixture(params=[pytest.param("redis-server", marks=pytest.mark.redis), "stand-in"])
+def redis_or_stand_in(request: pytest.FixtureRequest) -> Iterator[RedisServer | RedisStandIn]:
+    """A real ``redis-server``, and in the test's second run the stand-in; stopped after the
+    test. Both can be stopped and started again on the same port."""
+    if request.param == "redis-server":
+        require_redis()
+        server: RedisServer | RedisStandIn = RedisServer.spawn()
+    else:
+        server = RedisStandIn.spawn()
+    with server:
+        yield server

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import resources
 from typing import Any
 
 import pytest
@@ -24,7 +23,8 @@ require_browser()  # skips this module without Chromium or Playwright (fails ins
 from playwright.sync_api import WebSocketRoute, expect  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
-from browser import PHONE, browser, new_page, page_url, screenshot  # noqa: E402,F401
+from browser import (PHONE, browser, new_page, page_url, screenshot,  # noqa: E402,F401
+                     serve_kit_page)
 from wslab.chat import create_app  # noqa: E402
 from wslab.runner import BackgroundServer  # noqa: E402
 
@@ -36,9 +36,6 @@ CONNECTED = re.compile(r"(^|\s)connected(\s|$)")
 DISCONNECTED = re.compile(r"(^|\s)disconnected(\s|$)")
 #: Fast reconnects (the first after 0.05-0.1 s), so the tests need not wait for the real delays.
 FAST = {"retry": "0.1"}
-PAGE_HTML = resources.files("wslab").joinpath("static", "chat.html").read_text(encoding="utf-8")
-
-
 def connected(page: Any) -> None:
     expect(page.locator("#connectionStatus")).to_have_text("Connected")
     expect(page.locator("#connectionStatus")).to_have_class(CONNECTED)
@@ -295,7 +292,7 @@ def test_a_silent_connection_is_given_up_and_replaced(new_page):
         ws.on_message(on_message)
 
     page.route_web_socket(re.compile(r"/ws/"), server)
-    serve_offline(page, "http://kit.example/chat")
+    serve_kit_page(page, "http://kit.example/chat")
     page.goto("http://kit.example/chat?name=alice&heartbeat=0.3&heartbeat_timeout=0.3&retry=0.1")
     expect(page.locator("#connectionStatus")).to_have_text("Connected")
     expect(system_lines(page, "no answer from the server for 0.3 s")).to_have_count(1)
@@ -309,7 +306,7 @@ def test_the_list_follows_new_lines_unless_the_reader_scrolled_up(new_page):
     page = new_page()
     sockets: list[WebSocketRoute] = []
     page.route_web_socket(re.compile(r"/ws/"), lambda ws: sockets.append(ws))
-    serve_offline(page, "http://kit.example/chat")
+    serve_kit_page(page, "http://kit.example/chat")
     page.goto("http://kit.example/chat?name=alice")
     connected(page)
 
@@ -338,12 +335,6 @@ def test_the_list_follows_new_lines_unless_the_reader_scrolled_up(new_page):
     assert gap_below() < 2
 
 
-def serve_offline(page: Any, url: str) -> None:
-    """Answer ``url`` (any query) with the kit's page, without any server or network."""
-    page.route(re.compile(re.escape(url) + r"(\?.*)?$"),
-               lambda route: route.fulfill(body=PAGE_HTML, content_type="text/html"))
-
-
 @pytest.mark.parametrize("address, socket", [
     ("https://kit.example/proxy/8765/chat?name=alice&token=s3cret",
      r"wss://kit\.example/proxy/8765/ws/alice\?token=s3cret"),
@@ -363,7 +354,7 @@ def test_the_socket_address_comes_from_the_page_address(new_page, address, socke
                             "message": f"Welcome, {client_id}! Online: nobody else yet."}))
 
     page.route_web_socket(re.compile(r".*"), server)
-    serve_offline(page, address.split("?")[0])
+    serve_kit_page(page, address.split("?")[0])
     page.goto(address)
     connected(page)
     assert len(opened) == 1 and re.fullmatch(socket, opened[0]), opened

@@ -1,15 +1,19 @@
 """The pages core lesson 03 shows inside a notebook, in headless Chromium.
 
 - Through jupyter-server-proxy, as on JupyterHub or Binder: a real JupyterLab on a free port,
-  the chat server in the background, and the page at ``/proxy/<port>/chat``, chatting with a
-  Python client in the same room. How the proxy lets a browser in: a request that is not logged
-  in to JupyterLab is sent to the login page (HTTP) or refused with 403 (WebSocket); once the
-  browser has visited any JupyterLab address with ``?token=``, its login cookie opens the proxy
-  for pages and sockets alike, so the page's address carries no Jupyter token, and the chat's
-  own ``?token=`` (the join token) passes through to the chat server untouched.
-- ``wslab.display.chat_frame`` in a notebook cell of that JupyterLab, with
-  ``JUPYTERHUB_SERVICE_PREFIX`` set as a hub sets it: the frame goes through the proxy and
-  chats.
+  the chat server in the background, and the page at ``<base_url>proxy/<port>/chat``,
+  chatting with a Python client in the same room. Each browser test runs against two
+  JupyterLabs: one at the root (``/``), and one under ``/user/alice/`` with the hub's
+  ``JUPYTERHUB_SERVICE_PREFIX``, which is how JupyterHub and Binder serve a user's JupyterLab.
+  How the proxy lets a browser in: a request that is not logged in to JupyterLab is sent to
+  the login page (HTTP) or refused with 403 (WebSocket); once the browser has visited any
+  JupyterLab address with ``?token=``, its login cookie opens the proxy for pages and sockets
+  alike, so the page's address carries no Jupyter token, and the chat's own ``?token=`` (the
+  join token) passes through to the chat server untouched.
+- ``wslab.display.chat_frame`` in a notebook cell of that JupyterLab: with the hub's variable
+  the frame goes through the proxy under the hub's prefix; without it, the kernel finds its
+  server's base URL in the server's info file and still goes through the proxy, and in a
+  JupyterLab at the root on this computer the frame loads the server directly. Each chats.
 - The lecture's page (``wslab.display.LECTURE_PAGE``): a chat message with markup runs script
   in it, as core lesson 03 shows, while the kit's page shows the same message as text.
 
@@ -45,12 +49,26 @@ expect.set_options(timeout=10_000)
 
 PINK = "<img src=x onerror=\"document.body.style.background='pink'\">"
 PUPPET = "<img src=x onerror=\"ws.send(JSON.stringify({message: 'I did not write this'}))\">"
+#: Markup that asks JupyterLab's own API for the notebooks' folder and shows the answer's status
+#: in the page's title: harmless, but what any script in JupyterLab's origin could do.
+JUPYTER_API = ("<img src=x onerror=\"fetch(location.pathname.split('proxy/')[0] + 'api/contents')"
+               ".then(r => document.title = 'api ' + r.status)\">")
 
 
 # -- helpers ---------------------------------------------------------------------------------
 
 def connected(page_or_frame: Any) -> None:
     expect(page_or_frame.locator("#connectionStatus")).to_have_text("Connected")
+
+
+def chats_both_ways(view: Any, peer: Any, peer_name: str, *, as_name: str, typed: str,
+                    answered: str) -> None:
+    """The page (``as_name``) and a Python client (``peer_name``): a line each way, both seen."""
+    expect(view.locator("#participants")).to_have_text("2 online")
+    say(view, typed)
+    assert next_chat_line(peer) == (as_name, typed)
+    peer.send(json.dumps({"message": answered}))
+    shows_chat(view, f"Client {peer_name}", answered)
 
 
 def say(page_or_frame: Any, text: str) -> None:
@@ -82,24 +100,46 @@ def login_cookie(lab: labdriver.JupyterLab) -> str:
         return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labdriver.JupyterLab]:
-    """One JupyterLab for the module, started as a hub would start it for a user whose prefix
-    is the root: ``JUPYTERHUB_SERVICE_PREFIX=/`` reaches the server and every kernel."""
-    server = labdriver.JupyterLab(tmp_path_factory.mktemp("lab-root"),
-                                   tmp_path_factory.mktemp("lab-home"))
+#: The base URL JupyterHub (and so Binder) serves a user's JupyterLab under.
+HUB_BASE_URL = "/user/alice/"
+
+
+def start_lab(factory: pytest.TempPathFactory, name: str, base_url: str
+              ) -> Iterator[labdriver.JupyterLab]:
+    """A JupyterLab started as a hub starts a user's: under ``base_url``, with the hub's
+    ``JUPYTERHUB_SERVICE_PREFIX`` (equal to it) set for the server and every kernel."""
+    server = labdriver.JupyterLab(factory.mktemp(f"{name}-root"), factory.mktemp(f"{name}-home"),
+                                   base_url=base_url,
+                                   env={"JUPYTERHUB_SERVICE_PREFIX": base_url})
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/")
-            server.start()
+        server.start()
         yield server
     finally:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labdriver.JupyterLab]:
+    """A JupyterLab at the root, as a hub would start it for a user whose prefix is ``/``."""
+    yield from start_lab(tmp_path_factory, "lab", "/")
+
+
+@pytest.fixture(scope="module")
+def hub_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labdriver.JupyterLab]:
+    """A JupyterLab under ``/user/alice/``, as JupyterHub and Binder serve it."""
+    yield from start_lab(tmp_path_factory, "hub-lab", HUB_BASE_URL)
+
+
+@pytest.fixture(params=["lab", "hub_lab"])
+def any_lab(request: pytest.FixtureRequest) -> labdriver.JupyterLab:
+    """Each of the two JupyterLabs in turn."""
+    return request.getfixturevalue(request.param)
+
+
 # -- through the proxy -----------------------------------------------------------------------
 
-def test_the_chat_page_chats_through_jupyter_server_proxy(lab, start_chat, new_page):
+def test_the_chat_page_chats_through_jupyter_server_proxy(any_lab, start_chat, new_page):
+    lab = any_lab
     server = start_chat()
     proxied = f"{lab.base}/proxy/{server.port}"
     page = new_page()
@@ -108,24 +148,23 @@ def test_the_chat_page_chats_through_jupyter_server_proxy(lab, start_chat, new_p
 
     # Not logged in to JupyterLab: the proxy sends the browser to the login page.
     page.goto(page_url(proxied, name="browser"))
-    assert "/login" in page.url, page.url
+    assert f"{lab.base_url}login" in page.url, page.url
     assert sockets == []
 
     # Any JupyterLab address with the token logs the browser in (a cookie); the proxied page
-    # then needs no token in its address, and neither does its socket.
+    # then needs no token in its address, and neither does its socket, which the page finds
+    # next to its own address, base URL and all.
     page.goto(lab.url("api/status"))
     page.goto(page_url(proxied, name="browser"))
     connected(page)
-    assert sockets == [f"ws://127.0.0.1:{lab.port}/proxy/{server.port}/ws/browser"]
+    assert sockets == [f"ws://127.0.0.1:{lab.port}{lab.base_url}proxy/{server.port}/ws/browser"]
 
     with connect(f"{server.ws_url}/ws/py", open_timeout=5) as py:
-        expect(page.locator("#participants")).to_have_text("2 online")
-        say(page, "hello through the proxy")
-        assert next_chat_line(py) == ("browser", "hello through the proxy")
-        py.send(json.dumps({"message": "hello from Python, straight to the server"}))
-        shows_chat(page, "Client py", "hello from Python, straight to the server")
+        chats_both_ways(page, py, "py", as_name="browser",
+                        typed="hello through the proxy",
+                        answered="hello from Python, straight to the server")
         shows_chat(page, "You", "hello through the proxy")
-        screenshot(page, "proxy-chat")
+        screenshot(page, f"proxy-chat-{'root' if lab.base_url == '/' else 'hub-base-url'}")
 
 
 def test_a_join_token_in_the_page_address_reaches_the_chat_server(lab, start_chat, new_page):
@@ -147,6 +186,25 @@ def test_a_join_token_in_the_page_address_reaches_the_chat_server(lab, start_cha
     page.wait_for_timeout(1500)
     assert page.locator("#messages .message.error").count() == 1
     screenshot(page, "proxy-wrong-join-token")
+
+
+def test_the_classroom_server_s_checks_pass_through_a_student_s_proxy(hub_lab, start_chat,
+                                                                       new_page):
+    """On a one-machine hub, the class chat can run on the hub itself, and each student opens
+    it through their own JupyterLab's proxy. The proxy passes the browser's ``Host`` and
+    ``Origin`` on, so the classroom's Origin check sees the page's own address and lets it in;
+    the join token still decides."""
+    server = start_chat(token="s3cret", check_origin=True)  # what --classroom turns on
+    proxied = f"{hub_lab.base}/proxy/{server.port}"
+    page = new_page()
+    page.goto(hub_lab.url("api/status"))
+    page.goto(page_url(proxied, name="student", token="s3cret"))
+    connected(page)
+    with connect(f"{server.ws_url}/ws/teacher?token=s3cret", open_timeout=5) as teacher:
+        chats_both_ways(page, teacher, "teacher", as_name="student",
+                        typed="hello class",
+                        answered="welcome, through your own proxy")
+        screenshot(page, "proxy-classroom-checks")
 
 
 def test_a_socket_that_is_not_logged_in_is_refused_by_the_proxy(lab, start_chat):
@@ -185,7 +243,9 @@ def test_the_proxy_does_not_pass_the_chat_server_s_close_codes_on(lab, start_cha
 
 # -- chat_frame inside JupyterLab ----------------------------------------------------------------
 
-def frame_notebook(path: Any) -> None:
+def frame_notebook(path: Any, before: str = "") -> None:
+    """A notebook that starts a chat server and shows its page with ``chat_frame``, running
+    ``before`` first (in the kernel: what a student's environment would hold)."""
     import nbformat
 
     notebook = nbformat.v4.new_notebook()
@@ -193,6 +253,7 @@ def frame_notebook(path: Any) -> None:
                                        "language": "python"}
     notebook.cells = [
         nbformat.v4.new_code_cell(
+            f"{before}\n"
             "from wslab.chat import create_app\n"
             "from wslab.display import chat_frame\n"
             "from wslab.runner import BackgroundServer\n\n"
@@ -203,30 +264,44 @@ def frame_notebook(path: Any) -> None:
     nbformat.write(notebook, path)
 
 
-def test_chat_frame_in_a_hub_jupyterlab_goes_through_the_proxy(lab, new_page):
-    frame_notebook(lab.root_dir / "chat_frame.ipynb")
+WITHOUT_HUB_VARIABLE = 'import os\nos.environ.pop("JUPYTERHUB_SERVICE_PREFIX")'
+
+
+@pytest.mark.parametrize("which, before, expected", [
+    # JupyterHub and Binder: the hub's variable names the prefix.
+    ("hub_lab", "", f"{HUB_BASE_URL}proxy/{{port}}/chat?name=browser"),
+    ("lab", "", "/proxy/{port}/chat?name=browser"),
+    # No hub variable: the kernel reads its server's base URL from the server's info file.
+    ("hub_lab", WITHOUT_HUB_VARIABLE, f"{HUB_BASE_URL}proxy/{{port}}/chat?name=browser"),
+    # A JupyterLab at the root on this computer: the server directly.
+    ("lab", WITHOUT_HUB_VARIABLE, "http://127.0.0.1:{port}/chat?name=browser"),
+], ids=["hub-base-url", "hub-root", "base-url-from-info-file", "local"])
+def test_chat_frame_in_jupyterlab_chats_where_the_rule_points(request, new_page, which, before,
+                                                               expected):
+    lab = request.getfixturevalue(which)
+    shot = f"chat-frame-{request.node.callspec.id}"
+    notebook = f"chat_frame_{request.node.callspec.id}.ipynb"
+    frame_notebook(lab.root_dir / notebook, before)
     page = new_page()
     try:
-        labdriver.open_notebook(page, lab, "chat_frame.ipynb")
+        labdriver.open_notebook(page, lab, notebook, workspace=request.node.callspec.id)
         labdriver.run_cells(page)
         port = int(labdriver.execute_in_kernel(page, "print(server.port)"))
-        assert labdriver.execute_in_kernel(page, "print(frame.url)").strip() == \
-            f"/proxy/{port}/chat?name=browser"
+        url = expected.format(port=port)
+        assert labdriver.execute_in_kernel(page, "print(frame.url)").strip() == url
 
-        iframe = page.locator(f'iframe[src="/proxy/{port}/chat?name=browser"]')
+        iframe = page.locator(f'iframe[src="{url}"]')
         expect(iframe).to_have_count(1)
-        chat = page.frame_locator(f'iframe[src="/proxy/{port}/chat?name=browser"]')
+        chat = page.frame_locator(f'iframe[src="{url}"]')
         connected(chat)
         with connect(f"ws://127.0.0.1:{port}/ws/py", open_timeout=5) as py:
-            expect(chat.locator("#participants")).to_have_text("2 online")
-            say(chat, "typed in the frame inside JupyterLab")
-            assert next_chat_line(py) == ("browser", "typed in the frame inside JupyterLab")
-            py.send(json.dumps({"message": "and answered from Python"}))
-            shows_chat(chat, "Client py", "and answered from Python")
+            chats_both_ways(chat, py, "py", as_name="browser",
+                            typed="typed in the frame inside JupyterLab",
+                            answered="and answered from Python")
             iframe.scroll_into_view_if_needed()
-            labdriver.screenshot(page, "chat-frame-through-proxy")
+            labdriver.screenshot(page, shot)
     except Exception:
-        labdriver.screenshot(page, "chat-frame-through-proxy-failed")
+        labdriver.screenshot(page, f"{shot}-failed")
         print(f"JupyterLab's log:\n{lab.log_tail()}")
         raise
     finally:
@@ -266,3 +341,26 @@ def test_markup_runs_in_the_lecture_page_and_stays_text_in_the_kit_page(start_ch
         shows_chat(bystander, "Client mallory", f"Nice page! {PUPPET}")
         screenshot(victim, "lecture-page-pink")
         screenshot(bystander, "kit-page-shows-markup-as-text")
+
+
+def test_through_the_proxy_the_lecture_page_s_flaw_reaches_jupyterlab(hub_lab, start_chat,
+                                                                       new_page):
+    """Why the instructor guide warns about lesson 03 on a one-machine hub. Through the proxy the
+    lecture's page comes from JupyterLab's own address, so markup that someone else sends into
+    it runs with the student's JupyterLab login: here it reads the student's files through
+    JupyterLab's API. (Directly, at ``127.0.0.1:<port>``, the page is another origin than
+    JupyterLab, and the same script gets nowhere.) If this test fails, the frame no longer
+    shares JupyterLab's origin, and the guide's warning can go."""
+    server = start_chat()
+
+    @server.app.get("/lecture", response_class=HTMLResponse)
+    async def lecture_page() -> str:
+        return LECTURE_PAGE
+
+    victim = new_page()
+    victim.goto(hub_lab.url("api/status"))
+    victim.goto(page_url(f"{hub_lab.base}/proxy/{server.port}", "/lecture", name="victim"))
+    connected(victim)
+    with connect(f"{server.ws_url}/ws/mallory", open_timeout=5) as mallory:
+        mallory.send(json.dumps({"message": f"Nice page! {JUPYTER_API}"}))
+        expect(victim).to_have_title("api 200")

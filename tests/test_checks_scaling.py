@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -416,8 +417,6 @@ def backoff_delay(attempt, rand, base=0.1, cap=5.0):
 '''
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None and not os.environ.get("CI"),
-                    reason="needs redis-server: apt-get install redis-server")
 def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run():
     outputs = run_student_notebook("E5_scaling_out", {
         "Worker.client_said": WORKER_WRONG, "sequence_check": SEQUENCE_WRONG,
@@ -434,19 +433,25 @@ def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run
 # -- finding Redis for the lesson ---------------------------------------------------------------
 
 
-def test_without_redis_the_lesson_says_how_to_install_it(monkeypatch, capsys):
+def no_redis_and_no_stand_in(monkeypatch):
+    """Neither redis-server nor fakeredis (the stand-in the lesson starts without Redis)."""
     monkeypatch.delenv("REDIS_URL", raising=False)
-    monkeypatch.delenv("CI", raising=False)
     monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "fakeredis", None)
+
+
+def test_without_redis_or_its_stand_in_the_lesson_says_how_to_get_either(monkeypatch, capsys):
+    no_redis_and_no_stand_in(monkeypatch)
+    monkeypatch.delenv("CI", raising=False)
     assert redis_for_lesson() is None
     out = capsys.readouterr().out
     assert "apt-get install redis-server" in out and "say that they skipped" in out
+    assert "`make lab` installs it (or `pip install fakeredis`)" in out
 
 
-def test_without_redis_in_ci_the_lesson_fails(monkeypatch):
-    monkeypatch.delenv("REDIS_URL", raising=False)
+def test_without_redis_or_its_stand_in_in_ci_the_lesson_fails(monkeypatch):
+    no_redis_and_no_stand_in(monkeypatch)
     monkeypatch.setenv("CI", "1")
-    monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="CI is set"):
         redis_for_lesson()
 

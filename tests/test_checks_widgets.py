@@ -427,7 +427,9 @@ async def test_the_line_sent_with_enter_or_the_button_passes(pair, how, capsys):
 
 async def from_bobs_box(alice, bob):
     await typed(bob, LINE_FOR_ALICE)
+    # The check reads Bob's own log: wait for the server's echo there, not only at Alice's.
     await alice.wait_for_text(LINE_FOR_ALICE, sender="bob")
+    await bob.wait_for_text(LINE_FOR_ALICE, sender="bob")
 
 
 async def almost(alice, bob):

@@ -18,7 +18,6 @@ JupyterLab and its kernels are stopped at the end, also when a test fails. Scree
 from __future__ import annotations
 
 import re
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +79,6 @@ def the_exercises_widget(page: Any) -> None:
     screenshot(page, "widget-chat-6b-the-same-name", zoes.first.locator("xpath=.."))
 
 
-def version_tuple(package: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version(package).split(".")[:2])
-
-
 def clicks_wait_for_a_blocking_cell(page: Any) -> None:
     """What step 1 of E4 says: a blocking cell holds clicks back, an awaiting one not."""
     button = page.locator(".widget-button").filter(has_text="Click me")
@@ -99,11 +94,9 @@ def clicks_wait_for_a_blocking_cell(page: Any) -> None:
     button.click()
     expect(page.locator(".widget-html").filter(has_text=f"{before + 3} clicks")).to_have_count(1)
     button.click()
-    # ipykernel 7.4 (Python 3.11 and later) handles widget messages while a cell awaits; 7.3,
-    # the last for Python 3.10, holds them until the cell ends, as the lesson warns.
-    handled = 2 if version_tuple("ipykernel") >= (7, 4) else 0
-    assert wait_for_cell(page, index).strip() == (
-        f"clicks handled while the cell awaited: {handled}")
+    # The locked ipykernel (7.4) handles widget messages while a cell awaits; older kernels
+    # hold them until the cell ends, as the lesson warns.
+    assert wait_for_cell(page, index).strip() == "clicks handled while the cell awaited: 2"
 
 
 def restart_then_replace_alice(page: Any) -> None:

@@ -1,18 +1,22 @@
 """The slides (``make slides``): built from their sources, offline, checked in headless Chromium.
 
-The deck is built into a temporary folder with ``slides/build.py`` (the script ``make slides``
-runs), then:
+The deck (a reveal.js page), the guide and the cheat sheet are built into a temporary folder with
+``slides/build.py`` (the script ``make slides`` runs), then:
 
 - the files are read: every content slide has speaker notes, every code block is the kit's code
-  as it is now (compared with the file it names, line by line), nothing loads from outside the
-  folder, and two builds give the same bytes;
-- the build refuses what it must refuse: code that is gone, a slide without notes, a command the
-  kit's command line rejects, a plan that does not add up;
+  as it is now (compared with the file it names, line by line), the kit's own files load nothing
+  from outside the folder, and two builds give the same bytes;
+- the build refuses what it must refuse: code that is gone, a mark or a code step on no line, a
+  slide without notes, a command the kit's command line rejects, a plan that does not add up;
 - the instructor guide's generated timetables are current;
-- Debian's Chromium opens the deck with every request that would leave the machine aborted,
-  steps through every slide with the keyboard, checks that each one fits its 1280x720 canvas,
-  follows the speaker view, prints it to PDF, and saves screenshots at projector sizes into
+- Debian's Chromium opens the deck with every request that would leave the machine recorded and
+  aborted, steps through every slide and every step of it with the keyboard, checks that each
+  slide fits its 1280x720 frame, and saves screenshots at projector sizes into
   ``test-artifacts/slides/``: look at them.
+
+reveal.js's own features (steps, the overview, the speaker view, the PDF) are tested in
+``test_deck_reveal.py``, accessibility in ``test_deck_access.py``, the cheat sheet in
+``test_deck_cheatsheet.py``; they share this module's build and helpers.
 """
 
 from __future__ import annotations
@@ -56,17 +60,26 @@ def _load_build() -> Any:
 build = _load_build()
 
 
-@pytest.fixture(scope="module")
-def deck(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The deck, built once for this module: its folder and its manifest."""
-    out = tmp_path_factory.mktemp("deck")
-    build.build(out)
+def built_deck(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The deck, built once for the whole test run (the modules that test it share the folder;
+    the manifest is written last, so a folder that has it is a whole build): its folder, its
+    manifest and its slides' titles."""
+    out = tmp_path_factory.getbasetemp() / "deck"
+    if not (out / "manifest.json").is_file():
+        build.build(out)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     return {"out": out, "manifest": manifest, "titles": [s["title"] for s in manifest["slides"]]}
 
 
-def _text_files(out: Path) -> list[Path]:
-    return sorted(p for p in out.rglob("*") if p.suffix in (".html", ".css", ".js", ".svg"))
+@pytest.fixture(scope="module")
+def deck(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return built_deck(tmp_path_factory)
+
+
+def _own_text_files(out: Path) -> list[Path]:
+    """The text files of a build that are the kit's own (reveal.js's are its package's)."""
+    return sorted(p for p in out.rglob("*") if p.suffix in (".html", ".css", ".js", ".svg")
+                  and build.REVEAL.folder.name not in p.relative_to(out).parts)
 
 
 # -- the files ------------------------------------------------------------------------------------
@@ -78,9 +91,13 @@ def test_the_command_builds_the_deck_and_checks_the_guide(tmp_path: Path) -> Non
         "slides/instructor-guide.md is stale: run `make slides` and commit it\n" + check.stderr)
     # The guide is current, so this run writes into tmp_path only.
     assert build.main(["--out", str(tmp_path)]) == 0
-    for name in ("index.html", "deck.css", "deck.js", "code.css", "guide.html",
-                 "fonts/DejaVuSans.ttf", "fonts/DejaVuSansMono.ttf", "fonts/LICENSE_DEJAVU"):
+    reveal = build.REVEAL.folder.name
+    for name in ("index.html", "theme.css", "start.js", "code.css", "guide.html",
+                 "cheatsheet.html", *(f"{reveal}/{file}" for file in build.REVEAL.all_files)):
         assert (tmp_path / name).is_file(), name
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    for file in ("dist/reveal.js", "dist/reveal.css", "dist/plugin/notes.js"):
+        assert f"{reveal}/{file}" in page, f"the deck does not load reveal.js's {file}"
 
 
 def test_the_deck_covers_the_lecture(deck: dict[str, Any]) -> None:
@@ -107,23 +124,32 @@ def test_the_deck_covers_the_lecture(deck: dict[str, Any]) -> None:
 
 def test_every_content_slide_has_speaker_notes(deck: dict[str, Any]) -> None:
     page = (deck["out"] / "index.html").read_text(encoding="utf-8")
-    sections = re.findall(r'<section class="([^"]*)"[^>]*>(.*?)</section>', page, re.DOTALL)
-    assert len(sections) == len(deck["titles"])
-    for classes, body in sections:
+    sections = re.findall(r'<section data-title="([^"]*)">(.*?)</section>', page, re.DOTALL)
+    assert [html.unescape(title) for title, _ in sections] == deck["titles"]
+    for (title, body), slide in zip(sections, deck["manifest"]["slides"]):
         notes = re.search(r'<aside class="notes">(.*?)</aside>', body, re.DOTALL)
-        if "section" in classes.split():
+        if "section" in slide["classes"]:
+            assert notes is None, f"{title}: a divider's empty notes make an empty page in the PDF"
             continue
         text = re.sub(r"<[^>]+>", "", notes.group(1) if notes else "").strip()
-        assert len(text) > 80, f"a slide with too few notes: {body[:200]}"
+        assert len(text) > 80, f"a slide with too few notes: {title}"
 
 
 def test_diagrams_are_drawn_svg(deck: dict[str, Any]) -> None:
     figures = deck["manifest"]["figures"]
-    assert {"polling-vs-push", "lecture-classes", "sequence", "fig-8-4", "fig-8-6"} <= set(figures)
-    for name in figures:
-        svg = (deck["out"] / "figures" / f"{name}.svg").read_text(encoding="utf-8")
-        assert svg.startswith("<?xml") and "<svg" in svg, name
-        assert "<image" not in svg, f"{name} embeds a bitmap instead of drawing"
+    assert {f"figures/{name}.svg" for name in (
+        "polling-vs-push", "lecture-classes", "sequence", "fig-8-4", "fig-8-6")} <= set(figures)
+    stages = build.diagrams.STAGES["message-path"]
+    assert {f"figures/message-path-{n}.svg" for n in range(1, stages + 1)} <= set(figures)
+    for file in figures:
+        svg = (deck["out"] / file).read_text(encoding="utf-8")
+        assert svg.startswith("<?xml") and "<svg" in svg, file
+        assert "<image" not in svg, f"{file} embeds a bitmap instead of drawing"
+    # The stages of a diagram drawn in steps are cut to the same box, so that they stack exactly.
+    sizes = {re.search(r'<svg [^>]*width="([^"]+)" height="([^"]+)"',
+                       (deck["out"] / f"figures/message-path-{n}.svg").read_text(
+                           encoding="utf-8")).groups() for n in range(1, stages + 1)}
+    assert len(sizes) == 1, sizes
     page = (deck["out"] / "index.html").read_text(encoding="utf-8")
     assert not re.search(r'<img [^>]*src="[^"]+\.(png|jpe?g|gif)"', page), "a bitmap in the deck"
 
@@ -149,9 +175,11 @@ class _References(HTMLParser):
 
 
 def test_nothing_in_the_deck_loads_from_outside(deck: dict[str, Any]) -> None:
+    """The kit's own files, read: what they load is in the folder. (reveal.js's files are its
+    package's, pinned; the browser tests record every request the pages make, theirs included.)"""
     out = deck["out"]
     external = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
-    for path in _text_files(out):
+    for path in _own_text_files(out):
         text = path.read_text(encoding="utf-8")
         where = path.relative_to(out)
         loads: list[str] = []
@@ -159,7 +187,8 @@ def test_nothing_in_the_deck_loads_from_outside(deck: dict[str, Any]) -> None:
             parser = _References()
             parser.feed(text)
             loads = parser.loads
-            assert all(link.startswith(("#", "https://", "http://", "index.html", "guide.html"))
+            assert all(link.startswith(("#", "https://", "http://", "index.html", "guide.html",
+                                        "cheatsheet.html"))
                        for link in parser.links), (where, parser.links)
             text = re.sub(r"<a [^>]*>", "", text)   # links are clicked, never loaded
         if path.suffix in (".html", ".css", ".svg"):
@@ -179,14 +208,17 @@ def test_nothing_in_the_deck_loads_from_outside(deck: dict[str, Any]) -> None:
                 f"{where} loads {target}, which is not in the deck"
 
 
-def test_code_on_slides_is_the_kits_code_now(deck: dict[str, Any]) -> None:
-    page = (deck["out"] / "index.html").read_text(encoding="utf-8")
-    blocks = re.findall(r'<p class="code-source">([^<]+)</p>\s*<div class="code"><pre>(.*?)</pre>',
-                        page, re.DOTALL)
-    assert len(blocks) >= 20
+CODE_BLOCK = re.compile(r'<p class="code-source">([^<]+)</p><pre class="code">'
+                        r'<code class="hljs nohighlight"[^>]*>(.*?)</code></pre>', re.DOTALL)
+
+
+@pytest.mark.parametrize("page", ["index.html", "cheatsheet.html"])
+def test_code_on_slides_is_the_kits_code_now(page: str, deck: dict[str, Any]) -> None:
+    blocks = CODE_BLOCK.findall((deck["out"] / page).read_text(encoding="utf-8"))
+    assert len(blocks) >= (20 if page == "index.html" else 4)
     for source, code in blocks:
         source = html.unescape(source)
-        match = re.fullmatch(r"(\S+)(?: · \S+)? · lines (\d+)-(\d+)", source)
+        match = re.fullmatch(r"(\S+)(?: · \S+)? · lines (\d+)-(\d+)(, without .+)?", source)
         assert match, source
         path, first, last = ROOT / match.group(1), int(match.group(2)), int(match.group(3))
         lines = path.read_text(encoding="utf-8").splitlines()[first - 1:last]
@@ -194,10 +226,12 @@ def test_code_on_slides_is_the_kits_code_now(deck: dict[str, Any]) -> None:
             lines = build._without_stubs(lines)
         expected = textwrap.dedent("\n".join(lines)).strip("\n")
         shown = html.unescape(re.sub(r"<[^>]+>", "", code)).strip("\n")
-        if expected != shown:   # a docstring left out: the shown lines are the others, in order
-            remaining = iter(expected.splitlines())
-            assert all(any(line == other for other in remaining) for line in shown.splitlines()), \
-                f"the slide's code is not {source}:\n{shown}"
+        if expected != shown:   # a docstring or lines left out: the shown lines are the others,
+            remaining = iter(expected.splitlines())             # in order (comments left out:
+            uncommented = "without comments" in source          # each is its line's start)
+            assert all(any(line == other or uncommented and other.startswith(line)
+                           and other[len(line):].lstrip().startswith("#") for other in remaining)
+                       for line in shown.splitlines()), f"the code is not {source}:\n{shown}"
 
 
 def test_two_builds_give_the_same_bytes(deck: dict[str, Any], tmp_path: Path) -> None:
@@ -224,6 +258,17 @@ def _deck_with(slide: str) -> str:
      "no function noSuchFunction()"),
     ("# Code\n\n@code wslab.lecture:ConnectionManager mark=\"not in it\"\n\nNotes:\nSome notes.",
      "is on no line"),
+    ("# Code\n\n@code wslab.lecture:ConnectionManager step=\"not in it\"\n\nNotes:\nSome notes.",
+     "step='not in it' is on no line"),
+    ("# Code\n\n@code wslab.lecture:ConnectionManager step=\"def connect .. nowhere\"\n\n"
+     "Notes:\nSome notes.", "no line after 'def connect' contains 'nowhere'"),
+    ("# Code\n\n@code wslab.lecture:ConnectionManager drop=\"not in it\"\n\nNotes:\nSome notes.",
+     "drop='not in it' is on no line"),
+    ("# Code\n\n@code wslab/static/chat.html:sendMessage comments=no\n\nNotes:\nSome notes.",
+     "comments=no is for Python code"),
+    ("# Code\n\n@code lessons/01_first_endpoint.py\n\nNotes:\nSome notes.",
+     "name a function or class after ':', or give start="),
+    ("# A figure\n\n@figure sequence steps=yes\n\nNotes:\nSome notes.", "draws it in one piece"),
     ("# No notes\n\n- a point\n", "has no speaker notes"),
     ("# A command\n\n@command python -m wslab serve --kick alice\n\nNotes:\nSome notes.",
      "rejects"),
@@ -309,35 +354,40 @@ def test_the_3_hour_plan_fits_its_notebook_time_and_ends_in_the_class_chat() -> 
 # -- in Chromium ---------------------------------------------------------------------------------
 
 class Watched:
-    """A page whose every request is recorded; anything not on the disk is aborted."""
+    """A browser context whose every request is recorded: anything not read from the disk is
+    aborted, as a request that would leave the machine; its pages' console errors are recorded
+    too. It watches every page of the context: popups (the speaker view) and frames included."""
+
+    LOCAL = ("file://", "data:", "about:", "blob:")
 
     def __init__(self, page: Any) -> None:
         self.page = page
+        self.context = page.context
         self.outside: list[str] = []
         self.failed: list[str] = []
         self.errors: list[str] = []
-        page.on("request", self._request)
-        page.on("requestfailed", lambda request: self.failed.append(request.url))
-        page.on("console", lambda message: message.type == "error"
-                and self.errors.append(message.text))
+        self.context.on("request", self._request)
+        self.context.on("requestfailed", lambda request: self.failed.append(request.url))
+        self.context.on("console", lambda message: message.type == "error"
+                        and self.errors.append(f"{message.page.url if message.page else ''}: "
+                                               f"{message.text}"))
+        self.context.on("page", self._watch_sockets)
+        self._watch_sockets(page)
+        self.context.route("**/*", self._route)
+
+    def _watch_sockets(self, page: Any) -> None:
         page.on("websocket", lambda socket: self.outside.append(socket.url))
-        page.route("**/*", self._route)
 
     def _request(self, request: Any) -> None:
-        if not request.url.startswith(("file://", "data:", "about:")):
+        if not request.url.startswith(self.LOCAL):
             self.outside.append(request.url)
 
     def _route(self, route: Any) -> None:
-        if route.request.url.startswith(("file://", "data:")):
+        if route.request.url.startswith(self.LOCAL):
             route.continue_()
         else:
             self.outside.append(route.request.url)
             route.abort()
-
-    def open(self, url: str) -> Any:
-        self.page.goto(url)
-        self.page.wait_for_selector("body[data-ready]")
-        return self.page
 
     def assert_clean(self) -> None:
         assert self.outside == [], f"requests that would leave the machine: {self.outside}"
@@ -359,50 +409,79 @@ def watched(request: pytest.FixtureRequest) -> Callable[..., Watched]:
 
 from browser import browser, new_page  # noqa: E402,F401  (fixtures the watched fixture uses)
 
-
-def _shown(page: Any) -> int:
-    return int(page.evaluate("document.body.dataset.slide"))
-
-
-def _go(page: Any, key: str, expected: int) -> None:
-    page.keyboard.press(key)
-    page.wait_for_function(f"document.body.dataset.slide === '{expected}'")
+#: true once reveal.js has started (after start.js fitted the code).
+READY = "window.Reveal !== undefined && Reveal.isReady()"
 
 
-def _screenshot(page: Any, name: str) -> None:
+def open_deck(page: Any, out: Path, query: str = "") -> Any:
+    page.goto((out / "index.html").as_uri() + query)
+    page.wait_for_function(READY)
+    return page
+
+
+def shown(page: Any) -> int:
+    """The number (from 1) of the slide on the screen."""
+    return page.evaluate("Reveal.getSlides().indexOf(Reveal.getCurrentSlide()) + 1")
+
+
+def show(page: Any, number: int) -> None:
+    """Go to slide ``number`` (from 1), before any of its steps."""
+    page.evaluate("""(n) => {
+        const where = Reveal.getIndices(Reveal.getSlides()[n - 1]);
+        Reveal.slide(where.h, where.v, -1);
+    }""", number)
+    assert shown(page) == number
+
+
+def number_of(deck: dict[str, Any], title: str) -> int:
+    return deck["titles"].index(title) + 1
+
+
+def screenshot(page: Any, name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"))
+    path = SHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
+    page.screenshot(path=str(path), animations="disabled")   # a step's fade-in, finished
+    return path
 
 
 @pytest.mark.browser
-def test_stepping_through_every_slide(deck: dict[str, Any],
-                                      watched: Callable[..., Watched]) -> None:
+def test_stepping_through_every_slide_and_step(deck: dict[str, Any],
+                                               watched: Callable[..., Watched]) -> None:
     view = watched()
-    page = view.open((deck["out"] / "index.html").as_uri())
+    page = open_deck(view.page, deck["out"])
     total = len(deck["titles"])
-    assert page.locator("#deck > section.slide").count() == total
-    assert _shown(page) == 1
-    for number in range(1, total + 1):
-        if number > 1:
-            _go(page, "ArrowRight", number)
-        current = page.locator("#deck > section.slide.current")
-        assert current.count() == 1
-        assert current.get_attribute("data-title") == deck["titles"][number - 1]
-        assert current.is_visible()
-        assert page.url.endswith(f"#{number}")
-        assert deck["titles"][number - 1] in page.title()
+    assert page.evaluate("Reveal.getTotalSlides()") == total
+    assert shown(page) == 1
+    seen, presses = [deck["titles"][0]], 0
+    while not page.evaluate("Reveal.isLastSlide() && !Reveal.availableFragments().next"):
+        before = page.evaluate("JSON.stringify(Reveal.getState())")
+        page.keyboard.press("ArrowRight")                 # a presenter's remote sends → too
+        presses += 1
+        assert page.evaluate("JSON.stringify(Reveal.getState())") != before, "→ did nothing"
+        current = page.locator(".reveal .slides section.present:not(.stack)")
+        assert current.count() == 1 and current.is_visible()
+        title = current.get_attribute("data-title")
+        if title != seen[-1]:
+            seen.append(title)
+            number = len(seen)
+            assert current.locator(".slide-foot").text_content().endswith(f"{number} / {total}")
+            assert page.evaluate("Reveal.getSlidePastCount()") == number - 1
+        assert presses < 10 * total, "→ never reaches the last slide"
+    assert seen == deck["titles"], "→ does not show every slide once, in order"
+    assert presses - (total - 1) >= 30, "the slides that build up have too few steps"
     page.keyboard.press("ArrowRight")                     # the last slide stays the last
-    assert _shown(page) == total
-    _go(page, "Home", 1)
-    _go(page, "End", total)
-    page.keyboard.type("12")
-    _go(page, "Enter", 12)
-    _go(page, "ArrowLeft", 11)
-    overflowing = page.evaluate("Array.from(document.querySelectorAll('#deck > .slide'))"
-                                ".map((s, i) => s.dataset.overflow ? i + 1 : 0).filter(n => n)")
+    assert shown(page) == total
+    page.keyboard.press("Home")
+    assert shown(page) == 1
+    page.keyboard.press("End")
+    assert shown(page) == total
+    page.keyboard.press("ArrowLeft")
+    assert shown(page) == total - 1
+    overflowing = page.evaluate("Array.from(document.querySelectorAll('.frame[data-overflow]'))"
+                                ".map(frame => frame.closest('section').dataset.title)")
     assert overflowing == [], f"slides that do not fit 1280x720: {overflowing}"
-    smallest = page.evaluate("Math.min(...Array.from(document.querySelectorAll('.code pre'))"
-                             ".map(p => parseFloat(getComputedStyle(p).fontSize)))")
+    smallest = page.evaluate("Math.min(...Array.from(document.querySelectorAll('pre.code'))"
+                             ".map(pre => parseFloat(getComputedStyle(pre).fontSize)))")
     assert smallest >= 15, f"code shrunk to {smallest}px to fit: too small for a projector"
     view.assert_clean()
 
@@ -413,64 +492,20 @@ def test_projector_sizes(projector: str, deck: dict[str, Any],
                          watched: Callable[..., Watched]) -> None:
     size = PROJECTORS[projector]
     view = watched(size)
-    page = view.open((deck["out"] / "index.html").as_uri())
+    page = open_deck(view.page, deck["out"])
     scale = min(size["width"] / 1280, size["height"] / 720)
     for title in SHOWN:
         if title not in deck["titles"]:
             continue
-        number = deck["titles"].index(title) + 1
-        page.evaluate(f"location.hash = '#{number}'")
-        page.wait_for_function(f"document.body.dataset.slide === '{number}'")
-        box = page.locator("#deck > section.slide.current").bounding_box()
+        number = number_of(deck, title)
+        show(page, number)
+        box = page.locator(".reveal .slides section.present:not(.stack) .frame").bounding_box()
         assert box["width"] == pytest.approx(1280 * scale, abs=1)
+        assert box["height"] == pytest.approx(720 * scale, abs=1)
         assert box["x"] >= -0.5 and box["y"] >= -0.5
         assert box["x"] + box["width"] <= size["width"] + 0.5
         assert box["y"] + box["height"] <= size["height"] + 0.5
-        _screenshot(page, f"{projector}-{number:02d}-{title}")
-    view.assert_clean()
-
-
-@pytest.mark.browser
-def test_speaker_view_follows_and_drives(deck: dict[str, Any],
-                                         watched: Callable[..., Watched]) -> None:
-    view = watched()
-    page = view.open((deck["out"] / "index.html").as_uri() + "#3")
-    with page.context.expect_page() as opened:
-        page.keyboard.press("s")
-    speaker = Watched(opened.value)
-    speaker.page.set_viewport_size({"width": 1280, "height": 800})
-    speaker.page.wait_for_selector("body[data-ready]")
-    assert _shown(speaker.page) == 3
-    _go(page, "ArrowRight", 4)
-    speaker.page.wait_for_function("document.body.dataset.slide === '4'")
-    notes = page.locator("#s4 aside.notes").text_content().split()
-    assert speaker.page.locator("#p-notes").text_content().split() == notes
-    shown = speaker.page.locator("#p-current .slide").get_attribute("data-title")
-    coming = speaker.page.locator("#p-next .slide").get_attribute("data-title")
-    assert (shown, coming) == (deck["titles"][3], deck["titles"][4])
-    _go(speaker.page, "ArrowRight", 5)                    # the speaker view drives the deck too
-    page.wait_for_function("document.body.dataset.slide === '5'")
-    _screenshot(speaker.page, "speaker-view")
-    view.assert_clean()
-    speaker.assert_clean()
-
-
-@pytest.mark.browser
-def test_overlays_and_printing(deck: dict[str, Any], watched: Callable[..., Watched]) -> None:
-    view = watched()
-    page = view.open((deck["out"] / "index.html").as_uri())
-    page.keyboard.press("t")
-    assert page.locator("#toc").is_visible()
-    assert page.locator("#toc-list li").count() == len(deck["titles"])
-    page.locator("#toc-list a").nth(5).click()
-    page.wait_for_function("document.body.dataset.slide === '6'")
-    assert not page.locator("#toc").is_visible()
-    page.keyboard.press("b")
-    assert not page.locator("#deck > section.slide.current").is_visible()
-    page.keyboard.press("b")
-    assert page.locator("#deck > section.slide.current").is_visible()
-    pdf = page.pdf(prefer_css_page_size=True, print_background=True)
-    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == len(deck["titles"])
+        screenshot(page, f"{projector}-{number:02d}-{title}")
     view.assert_clean()
 
 
@@ -484,4 +519,5 @@ def test_the_guide_opens_offline(deck: dict[str, Any], watched: Callable[..., Wa
                                  ".map(a => a.getAttribute('href').slice(1))"
                                  ".filter(id => !document.getElementById(id))")
     assert missing == [], f"links to sections the guide does not have: {missing}"
+    screenshot(view.page, "guide")
     view.assert_clean()

@@ -255,9 +255,16 @@ checked_Worker = await check_worker(Worker)
 #
 # The next cell looks for Redis: the server named by the environment variable `REDIS_URL` if
 # you set one, or else a `redis-server` program, which it starts for this notebook alone on a
-# free port. Without either, it says how to install Redis, and the cells that need Redis say
-# what they skip. The servers in this notebook use a channel of their own, so that nobody
-# else's servers on the same Redis end up in your room.
+# free port. The servers in this notebook use a channel of their own, so that nobody else's
+# servers on the same Redis end up in your room.
+#
+# No `redis-server` on your machine (Windows, or no right to install software)? Then the cell
+# starts a stand-in: fakeredis, a Redis written in Python that comes with the kit, listening on
+# a free port from inside this notebook's kernel, for as long as the kernel runs. Your workers
+# talk to it over the network exactly as they would to Redis, and for this lesson it behaves
+# the same, outage included, but for one thing you will not meet here: a worker that reads too
+# slowly is cut off as soon as its connection's buffer is full (a few MB), not at the limit of
+# section 8.
 
 # %%
 from wslab.checks.scaling import lesson_channel, redis_for_lesson, skipped
@@ -588,8 +595,10 @@ for attempt in range(8):
 #
 # ## 13. Running it yourself
 #
-# Outside the notebook, with a Redis running (`redis-server` on its default port 6379), start
-# two workers on two ports, each in its own terminal:
+# Outside the notebook, start Redis first: `redis-server` listens on its default port 6379.
+# Without it, run the stand-in in a terminal of its own instead:
+# `python -m wslab.redis_stand_in` serves on the same port until Ctrl-C. Then start two
+# workers on two ports, each in its own terminal:
 #
 # ```bash
 # python -m wslab serve --port 8001 --broker redis://127.0.0.1:6379/0

@@ -169,7 +169,10 @@ def worker_app() -> FastAPI:
     """
     spec = json.loads(os.environ[WORKER_ENV])
     _setup_logging(spec["log_level"])
-    _stop_when_orphaned(os.getppid())
+    # The supervisor's id comes from the supervisor itself: a worker that is still starting
+    # when the supervisor dies already has another parent, so asking os.getppid() here would
+    # watch the wrong process and never stop.
+    _stop_when_orphaned(spec["supervisor"])
     fields = dict(spec["settings"], allowed_origins=tuple(spec["settings"]["allowed_origins"]))
     broker = broker_from_url(spec["broker"], heartbeat=spec["heartbeat"])
     return create_app(ChatSettings(**fields), broker)
@@ -275,7 +278,7 @@ def _run_workers(args: argparse.Namespace, settings: ChatSettings) -> int:
 
     os.environ[WORKER_ENV] = json.dumps({
         "settings": dataclasses.asdict(settings), "broker": args.broker,
-        "heartbeat": args.heartbeat, "log_level": args.log_level})
+        "heartbeat": args.heartbeat, "log_level": args.log_level, "supervisor": os.getpid()})
     config = uvicorn_config("wslab.__main__:worker_app", factory=True, host=args.host,
                             port=args.port, log_level=args.log_level, workers=args.workers,
                             ws_max_size=settings.max_frame_bytes)

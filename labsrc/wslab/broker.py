@@ -32,7 +32,8 @@ heartbeat. Redis Streams would keep the messages instead (``XADD`` to a stream, 
 ``XREAD BLOCK`` from the last id it saw), at the price of storing and trimming them.
 
 :class:`RedisServer` starts a throwaway ``redis-server`` (for the lesson, the tests and the
-benchmark) or finds one through ``REDIS_URL``.
+benchmark) or finds one through ``REDIS_URL``; where there is neither, the lesson gets a
+stand-in that runs inside the notebook's own process (:mod:`wslab.redis_stand_in`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -50,9 +52,12 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Any, Awaitable, Callable, Iterator, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Optional, Protocol
 
 from wslab.envelope import CLIENT_ID_PATTERN
+
+if TYPE_CHECKING:
+    from wslab.redis_stand_in import RedisStandIn
 
 logger = logging.getLogger("wslab.broker")
 
@@ -73,10 +78,12 @@ EventHandler = Callable[[Event], Awaitable[None]]
 #: Told ``(True, "")`` when the link to the other workers works, ``(False, why)`` when it fails.
 StatusHandler = Callable[[bool, str], Awaitable[None]]
 
-INSTALL_REDIS = ("Redis is not installed here. Install it (Debian or Ubuntu: "
-                 "`sudo apt-get install redis-server`; macOS: `brew install redis`; Windows: run "
-                 "it in WSL, or `docker run -p 6379:6379 redis`), or set REDIS_URL to a Redis "
-                 "server you may use, such as redis://127.0.0.1:6379/0.")
+INSTALL_REDIS = ("Redis is not installed here. Elective E5 works without it: it starts a "
+                 "stand-in (fakeredis) in the notebook. The tests and the benchmark need the real "
+                 "one: install it (Debian or Ubuntu: `sudo apt-get install redis-server`; macOS: "
+                 "`brew install redis`; Windows: run it in WSL, or `docker run -p 6379:6379 "
+                 "redis`), or set REDIS_URL to a Redis server you may use, such as "
+                 "redis://127.0.0.1:6379/0.")
 
 
 def new_worker_id() -> str:
@@ -627,6 +634,9 @@ def safe_url(url: str) -> str:
 
 # -- a Redis server to use ----------------------------------------------------------------------
 
+#: Set to ``1`` to give the lesson the stand-in even where ``redis-server`` is installed.
+STAND_IN_ENV = "WSLAB_REDIS_STAND_IN"
+
 
 class RedisServer:
     """A Redis server for the lesson, the tests and the benchmark.
@@ -668,17 +678,30 @@ class RedisServer:
         return server
 
     @classmethod
-    def find(cls, *, env: str = "REDIS_URL") -> RedisServer | None:
-        """``REDIS_URL`` if set (checked with a PING), else a fresh ``redis-server``, else None."""
+    def find(cls, *, env: str = "REDIS_URL",
+             stand_in: bool = False) -> RedisServer | RedisStandIn | None:
+        """``REDIS_URL`` if set (checked with a PING), else a fresh ``redis-server``, else None.
+
+        With ``stand_in`` (the lesson), a machine without ``redis-server`` gets the in-process
+        stand-in instead of None, when fakeredis is installed; and :data:`STAND_IN_ENV` set to
+        ``1`` picks the stand-in even where ``redis-server`` is installed (to see the lesson as
+        a student without Redis sees it). The tests and the benchmark leave ``stand_in`` off:
+        what they check and measure is the real Redis.
+        """
         url = os.environ.get(env)
         if url:
             server = cls(url)
             if not server.ping():
                 raise ConnectionError(f"{env}={safe_url(url)} is set, but no Redis answers there")
             return server
-        if shutil.which("redis-server") is None:
+        forced = stand_in and os.environ.get(STAND_IN_ENV) == "1"
+        if shutil.which("redis-server") is not None and not forced:
+            return cls.spawn()
+        if not stand_in or importlib.util.find_spec("fakeredis") is None:
             return None
-        return cls.spawn()
+        from wslab.redis_stand_in import RedisStandIn
+
+        return RedisStandIn.spawn()
 
     def start(self, timeout: float = 5.0) -> None:
         """Start the server (again) on its port; return once it answers PING."""
@@ -752,9 +775,10 @@ class RedisServer:
         return f"<RedisServer {where} {'running' if self.running else 'stopped'}>"
 
 
-#: Every server started here and still running: stopped when this interpreter exits (a kernel
-#: restarted before its notebook's last cell ran leaves no redis-server behind).
-_started: set[RedisServer] = set()
+#: Every server started here and still running, stand-ins included: stopped when this
+#: interpreter exits (a kernel restarted before its notebook's last cell ran leaves no
+#: redis-server behind, and no stand-in thread holding a port).
+_started: set[RedisServer | RedisStandIn] = set()
 
 
 @atexit.register

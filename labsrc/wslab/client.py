@@ -3,8 +3,8 @@
 Elective E3 builds these up step by step; the kit keeps the finished pieces here:
 
 - :func:`run_until_first_done` runs a sender and a receiver together and, when the first of
-  them ends, cancels the other (``asyncio.TaskGroup`` would need Python 3.11, and cancels the
-  others only when one *fails*, not when one simply returns).
+  them ends, cancels the other (``asyncio.TaskGroup`` cancels the others only when one
+  *fails*, not when one simply returns).
 - :func:`chat_line` reads one frame from the server as ``(sender, text)`` or None, and
   :func:`receive_chat` collects chat lines with it.
 - :func:`backoff` is the delay before a reconnect: exponential, capped, with random jitter,

@@ -6,23 +6,51 @@
     chat_frame(server, name="alice")     # the server's /chat page in a frame, chatting as alice
 
 **Where the frame points.** The page is loaded by the *browser*, and the browser may not run
-where the kernel runs:
+where the kernel runs. There are three ways to reach the server:
 
-- JupyterLab on your own computer: the browser and the kernel share ``127.0.0.1``, so the
-  frame loads ``http://127.0.0.1:{port}/chat`` directly.
-- JupyterHub or Binder: the kernel runs on a server far away, and ``127.0.0.1`` in your
-  browser is your own laptop, where nothing listens. There the frame goes through
-  `jupyter-server-proxy <https://jupyter-server-proxy.readthedocs.io>`_, which JupyterLab's
-  own server runs: ``{prefix}proxy/{port}/chat``, where ``prefix`` is the hub's
-  ``JUPYTERHUB_SERVICE_PREFIX`` (such as ``/user/alice/``). The proxy passes HTTP and
-  WebSocket traffic on to ``localhost:{port}`` on the server, and only for a browser that is
-  logged in to that JupyterLab (its login cookie), so nobody else can use your server.
+- **direct**, ``http://127.0.0.1:{port}/chat``: JupyterLab on your own computer, where the
+  browser and the kernel share ``127.0.0.1``.
+- **through jupyter-server-proxy**, ``{base_url}proxy/{port}/chat``, when JupyterLab's server
+  is remote. `jupyter-server-proxy <https://jupyter-server-proxy.readthedocs.io>`_ runs inside
+  that server and passes HTTP and WebSocket traffic on to ``localhost:{port}`` there. The
+  page then comes from JupyterLab's own address, so no other port has to be reachable, and
+  only a browser logged in to that JupyterLab (its login cookie) gets through: nobody else
+  can use your server this way.
+- **the Codespaces forwarded address**, ``https://{CODESPACE_NAME}-{port}.{domain}/chat``
+  (the domain is ``GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN``), in a codespace where no
+  Jupyter server started the kernel (VS Code's notebook editor starts kernels itself), so
+  there is no proxy to go through.
 
-The rule: the proxy when ``JUPYTERHUB_SERVICE_PREFIX`` is set and ``jupyter_server_proxy`` can
-be imported, the direct address otherwise. ``proxy=True`` forces the proxy (for a JupyterLab
-you started yourself on a remote machine: the prefix is then ``/``, or the hub's if set), and
-``proxy=False`` forces the direct address. The chat page finds its socket relative to its own
-address, so it works under either.
+The rule when ``proxy`` is None:
+
+1. ``JUPYTERHUB_SERVICE_PREFIX`` is set: JupyterHub, and Binder too (BinderHub starts each
+   session through JupyterHub, which sets it for the server and so for its kernels). The
+   proxy, under that prefix (such as ``/user/alice/``).
+2. The Jupyter server that started this kernel is remote: its ``base_url`` is not ``/`` (it
+   sits behind a reverse proxy), or it listens beyond loopback (``--ip=0.0.0.0``, as in a
+   container, whose ``127.0.0.1`` the browser cannot reach), or it runs in a codespace. The
+   proxy, under that ``base_url``. The kernel finds its server as ``jupyter server list``
+   does: every server writes ``jpserver-<pid>.json`` into Jupyter's runtime directory, and
+   the kernel's parent process (``JPY_PARENT_PID`` on POSIX) has that pid.
+3. A codespace with no such server: the forwarded address.
+4. Otherwise: direct.
+
+Rules 1 and 2 need ``jupyter_server_proxy`` in the server's environment; without it the frame
+keeps the direct address and says what to install.
+
+Why the proxy and not the forwarded address in a codespace whose JupyterLab runs the kernel:
+a forwarded port is private unless made public, and GitHub lets a browser in only after a
+sign-in round trip through github.com, a page that refuses to be shown in a frame. Every
+server a notebook starts listens on a new free port, so each one would need that sign-in
+again. The proxy lives at the address of the JupyterLab page, where the browser is signed in
+already. Without a proxy (VS Code), the frame's caption says to open the link once in a new
+tab, which goes through the sign-in, and then to run the cell again: its new frame loads. VS
+Code on the desktop instead forwards each port to ``localhost`` on your own computer, usually
+under the same number: there, ``proxy=False`` is the address that works.
+
+``proxy=True`` forces the proxy (under the hub's prefix, else the ``base_url`` of the
+kernel's server, else ``/``); ``proxy=False`` forces the direct address. The chat page finds
+its socket relative to its own address, so it works under every route.
 
 Never put JupyterLab's token into a page's address: the chat page reads ``?token=`` as the
 chat's join token and would send it on to the chat server. Inside JupyterLab the frame needs
@@ -39,16 +67,109 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import ipaddress
+import json
 import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-__all__ = ["LECTURE_CHAT_LINE", "LECTURE_PAGE", "PageFrame", "chat_frame", "excerpt",
-           "html_frame", "lecture_page", "page_url", "proxy_prefix", "side_by_side"]
+__all__ = ["LECTURE_CHAT_LINE", "LECTURE_PAGE", "PageFrame", "chat_frame", "codespaces_url",
+           "excerpt", "html_frame", "lecture_page", "page_url", "proxy_prefix", "side_by_side"]
+
+#: What the frame's caption says when the route wanted the proxy but it is not installed.
+NO_PROXY_NOTE = ("JupyterLab runs on a remote server without jupyter-server-proxy, so your "
+                 "browser probably cannot reach this page: pip install jupyter-server-proxy "
+                 "in JupyterLab's environment, then restart JupyterLab.")
+#: What the frame's caption says before the link on the Codespaces route (see the module's
+#: docstring: the tab signs the browser in, and the cell's new frame then loads).
+CODESPACES_HINT = ("Empty frame, or a GitHub sign-in? Open this link once, then run the cell "
+                   "again (in VS Code on the desktop, add proxy=False instead):")
 
 
 def _has_server_proxy() -> bool:
     return importlib.util.find_spec("jupyter_server_proxy") is not None
+
+
+def _slashed(path: str) -> str:
+    """``path`` with exactly one ``/`` at each end (``""`` and ``"/"`` give ``"/"``)."""
+    inner = path.strip().strip("/")
+    return f"/{inner}/" if inner else "/"
+
+
+def _hub_prefix() -> str | None:
+    hub = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "").strip()
+    return _slashed(hub) if hub else None
+
+
+def _codespace() -> tuple[str, str] | None:
+    """``(CODESPACE_NAME, forwarding domain)`` in a codespace; None elsewhere."""
+    name = os.environ.get("CODESPACE_NAME", "").strip()
+    domain = os.environ.get("GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN", "").strip().strip(".")
+    if os.environ.get("CODESPACES") == "true" and name and domain:
+        return name, domain
+    return None
+
+
+def _jupyter_server() -> dict[str, Any] | None:
+    """What the Jupyter server that started this kernel says about itself; None: no such server.
+
+    Every Jupyter server writes ``jpserver-<its pid>.json`` into Jupyter's runtime directory
+    (the files ``jupyter server list`` reads). A kernel is a child of its server, and on POSIX
+    ``JPY_PARENT_PID`` names the server even when a wrapper script started the kernel (on
+    Windows that variable holds a handle, not a pid). Reading one file keeps this quick:
+    importing ``jupyter_server`` itself takes seconds.
+    """
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+    except ImportError:
+        return None
+    declared = os.environ.get("JPY_PARENT_PID", "")
+    parents = [int(declared)] if os.name == "posix" and declared.isdigit() else []
+    runtime = Path(jupyter_runtime_dir())
+    for pid in dict.fromkeys([*parents, os.getppid()]):
+        try:
+            info = json.loads((runtime / f"jpserver-{pid}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict) and info.get("pid") == pid:
+            return info
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _remote_server(info: dict[str, Any]) -> bool:
+    """Whether a browser reaches this Jupyter server from another machine (rule 2)."""
+    return (_slashed(str(info.get("base_url") or "/")) != "/"
+            or not _is_loopback(str(info.get("hostname") or "localhost"))
+            or _codespace() is not None)
+
+
+def _route(proxy: bool | None) -> tuple[str, str]:
+    """``(route, prefix)`` by the module's rule: route is "direct", "proxy", "no-proxy" (the
+    rule wants the proxy, but it is not installed) or "codespaces"; prefix is the path the
+    proxy serves under (``/user/alice/``, or ``/``)."""
+    hub = _hub_prefix()
+    server = _jupyter_server() if hub is None else None
+    if hub is not None:
+        prefix = hub
+    else:
+        prefix = _slashed(str(server.get("base_url") or "/")) if server else "/"
+    if proxy is not None:
+        return ("proxy" if proxy else "direct"), prefix
+    if hub is not None or (server is not None and _remote_server(server)):
+        return ("proxy" if _has_server_proxy() else "no-proxy"), prefix
+    if _codespace() is not None:
+        return "codespaces", prefix
+    return "direct", prefix
 
 
 def proxy_prefix(proxy: bool | None = None) -> str | None:
@@ -56,13 +177,21 @@ def proxy_prefix(proxy: bool | None = None) -> str | None:
 
     ``proxy=None`` decides by the rule in this module's docstring; True or False force it.
     """
-    if proxy is False:
+    route, prefix = _route(proxy)
+    return f"{prefix}proxy/" if route == "proxy" else None
+
+
+def codespaces_url(port: int, path: str = "") -> str | None:
+    """The address GitHub Codespaces forwards ``port`` of this codespace to; None elsewhere.
+
+    ``https://{CODESPACE_NAME}-{port}.{GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN}{path}``, from
+    the variables Codespaces sets in every codespace.
+    """
+    codespace = _codespace()
+    if codespace is None:
         return None
-    hub = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "").strip()
-    if proxy is None and not (hub and _has_server_proxy()):
-        return None
-    prefix = "/" + hub.strip("/") + "/" if hub.strip("/") else "/"
-    return prefix + "proxy/"
+    name, domain = codespace
+    return f"https://{name}-{port}.{domain}{path}"
 
 
 def _server_address(server_or_port: Any) -> tuple[int, str]:
@@ -84,6 +213,24 @@ def _server_address(server_or_port: Any) -> tuple[int, str]:
     return port, base
 
 
+def _address(server_or_port: Any, path: str, proxy: bool | None, params: dict[str, Any]
+             ) -> tuple[str, str]:
+    """``(url, route)`` for :func:`page_url` and :func:`chat_frame`."""
+    port, base = _server_address(server_or_port)
+    if not path.startswith("/"):
+        path = "/" + path
+    route, prefix = _route(proxy)
+    forwarded = codespaces_url(port, path) if route == "codespaces" else None
+    if route == "proxy":
+        address = f"{prefix}proxy/{port}{path}"
+    elif forwarded is not None:
+        address = forwarded
+    else:
+        address = f"{base}{path}"
+    query = urlencode({key: value for key, value in params.items() if value is not None})
+    return (f"{address}?{query}" if query else address), route
+
+
 def page_url(server_or_port: Any, path: str = "/chat", *, proxy: bool | None = None,
              **params: Any) -> str:
     """The address a browser uses for ``path`` on the server (see the module's rule).
@@ -94,25 +241,20 @@ def page_url(server_or_port: Any, path: str = "/chat", *, proxy: bool | None = N
     >>> page_url(8000, name="alice", proxy=False)
     'http://127.0.0.1:8000/chat?name=alice'
     """
-    port, base = _server_address(server_or_port)
-    if not path.startswith("/"):
-        path = "/" + path
-    prefix = proxy_prefix(proxy)
-    address = f"{prefix}{port}{path}" if prefix else f"{base}{path}"
-    query = urlencode({key: value for key, value in params.items() if value is not None})
-    return f"{address}?{query}" if query else address
+    return _address(server_or_port, path, proxy, params)[0]
 
 
 class PageFrame:
     """A web page in a frame, for a notebook to show (its HTML), with a link to open it.
 
     ``url`` is what the frame loads; ``srcdoc`` (instead of a URL) is a whole HTML document,
-    shown in a sandbox: scripts run, but in an origin of their own.
+    shown in a sandbox: scripts run, but in an origin of their own. ``note`` is a warning
+    (shown in red under the frame), ``hint`` a piece of advice that leads into the link.
     """
 
     def __init__(self, url: str | None = None, *, srcdoc: str | None = None,
                  height: int = 420, width: str = "100%", title: str = "",
-                 note: str = "") -> None:
+                 note: str = "", hint: str = "") -> None:
         if (url is None) == (srcdoc is None):
             raise ValueError("give either a url or a srcdoc")
         self.url = url
@@ -121,6 +263,7 @@ class PageFrame:
         self.width = width
         self.title = title
         self.note = note
+        self.hint = hint
 
     def iframe(self) -> str:
         """The ``<iframe>`` element alone."""
@@ -140,7 +283,8 @@ class PageFrame:
             caption.append(f'<span style="color: #a21515">{html.escape(self.note)}</span>')
         if self.url is not None:
             link = html.escape(self.url)
-            caption.append(f'<a href="{link}" target="_blank" rel="noopener">{link}</a> '
+            lead = f"{html.escape(self.hint)} " if self.hint else ""
+            caption.append(f'{lead}<a href="{link}" target="_blank" rel="noopener">{link}</a> '
                            f"(opens in a new tab)")
         if caption:
             parts.append('<div style="font-size: 0.85em; color: #555; margin: 2px 0 6px">'
@@ -161,14 +305,11 @@ def chat_frame(server_or_port: Any, *, name: str | None = None, height: int = 42
     ``chat.html``); ``path`` shows another page of the same server. The address follows the
     rule in this module's docstring; ``frame.url`` says which it chose.
     """
-    url = page_url(server_or_port, path, proxy=proxy, name=name, **params)
-    note = ""
-    if proxy is None and os.environ.get("JUPYTERHUB_SERVICE_PREFIX") and not _has_server_proxy():
-        note = ("This notebook runs on JupyterHub without jupyter-server-proxy, so your browser "
-                "probably cannot reach the server: pip install jupyter-server-proxy, then "
-                "restart JupyterLab.")
-    return PageFrame(url, height=height, width=width, title=f"{path} on port "
-                     f"{_server_address(server_or_port)[0]}", note=note)
+    url, route = _address(server_or_port, path, proxy, {"name": name, **params})
+    return PageFrame(url, height=height, width=width,
+                     title=f"{path} on port {_server_address(server_or_port)[0]}",
+                     note=NO_PROXY_NOTE if route == "no-proxy" else "",
+                     hint=CODESPACES_HINT if route == "codespaces" else "")
 
 
 def html_frame(document: str, *, height: int = 160, title: str = "an HTML example") -> PageFrame:

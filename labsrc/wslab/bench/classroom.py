@@ -387,7 +387,7 @@ async def _students(args: argparse.Namespace, out: IO[str]) -> None:
     closes: dict[str, int] = {}
     for student in class_:
         if student.close_code is not None:
-            code = str(int(student.close_code))  # "1006", not "CloseCode.ABNORMAL_CLOSURE" (3.10)
+            code = str(int(student.close_code))  # "1006", whether an int or a CloseCode
             closes[code] = closes.get(code, 0) + 1
     out.write(json.dumps({
         "sent": sent, "received": sum(student.received for student in class_),

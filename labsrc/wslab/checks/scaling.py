@@ -6,8 +6,8 @@ broker delivers it shows up as exactly that), and the stand-in sockets of core l
 workers, three clients, a few lines: every client must get every line exactly once, in one
 order, and only once the broker has delivered it.
 
-The lesson also finds its Redis here (:func:`redis_for_lesson`), and says what it skips when
-there is none.
+The lesson also finds its Redis here (:func:`redis_for_lesson`): a real one, or else a stand-in
+in the kernel; and it says what it skips when there is neither.
 """
 
 from __future__ import annotations
@@ -15,27 +15,37 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from wslab.answers import scaling as answers
-from wslab.broker import INSTALL_REDIS, RedisServer, backoff_delay, safe_url, sequence_check
+from wslab.broker import (INSTALL_REDIS, STAND_IN_ENV, RedisServer, backoff_delay, safe_url,
+                          sequence_check)
 from wslab.checks.core import (Case, Failure, Mistake, NotDone, call_method, check_function,
                                describe_exception, missing_await_hint, run_async_check, shown,
                                unawaited_calls)
 from wslab.checks.manager import FakeSocket, settle
 from wslab.checks.progress import Exercise
 
+if TYPE_CHECKING:
+    from wslab.redis_stand_in import RedisStandIn
+
 # -- finding Redis ------------------------------------------------------------------------------
 
+#: Why there is no stand-in either, and how to get one.
+NO_STAND_IN = ("But fakeredis, that stand-in, is not installed either: `make lab` installs it "
+               "(or `pip install fakeredis`); then run this cell again.")
 
-def redis_for_lesson() -> RedisServer | None:
-    """The lesson's Redis: ``REDIS_URL``, or a ``redis-server`` started here, or None.
 
-    Says which, or how to install Redis and what the lesson will skip. In CI (``CI`` set) a
-    missing Redis is an error: there the lesson must run in full.
+def redis_for_lesson() -> RedisServer | RedisStandIn | None:
+    """The lesson's Redis: ``REDIS_URL``, or a ``redis-server`` started here, or else a stand-in
+    started in this kernel (fakeredis, see :mod:`wslab.redis_stand_in`), or None.
+
+    Says which, and why; or, with neither ``redis-server`` nor fakeredis installed, how to get
+    one and what the lesson will skip. In CI (``CI`` set) that last case is an error: there the
+    lesson must run in full.
     """
     try:
-        redis = RedisServer.find()
+        redis = RedisServer.find(stand_in=True)
     except ConnectionError as exc:
         if os.environ.get("CI"):
             raise
@@ -44,10 +54,18 @@ def redis_for_lesson() -> RedisServer | None:
     if redis is None:
         if os.environ.get("CI"):
             raise RuntimeError(f"CI is set, so this lesson needs Redis. {INSTALL_REDIS}")
-        print(f"⚠️ {INSTALL_REDIS}\nThe cells that need Redis will say that they skipped; the "
-              "rest of the lesson, exercises included, works without it.")
+        print(f"⚠️ {INSTALL_REDIS} {NO_STAND_IN}\nThe cells that need Redis will say that they "
+              "skipped; the rest of the lesson, exercises included, works without it.")
         return None
-    if redis.owned:
+    if not isinstance(redis, RedisServer):
+        from wslab.redis_stand_in import VERSION
+
+        why = (f"{STAND_IN_ENV}=1 asks for it" if os.environ.get(STAND_IN_ENV) == "1"
+               else "there is no redis-server on this machine")
+        print(f"Started a stand-in for Redis, since {why}:\nfakeredis {VERSION}, a Redis "
+              f"written in Python, on port {redis.port}, running inside this kernel (it stores "
+              "nothing, and the last cell stops it).")
+    elif redis.owned:
         print(f"Started redis-server on port {redis.port}, just for this notebook (it stores "
               "nothing on disk, and the last cell stops it).")
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 import json
+import re
 import sys
 import urllib.request
 
@@ -15,8 +16,7 @@ from wslab.checks.core import Case, Mistake, check_function
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
 
-FIX_INSTALL = ("run `make lab` again from the kit's folder (on Windows: "
-               r"`.venv\Scripts\python -m pip install -r requirements.txt -e .`)")
+FIX_INSTALL = "run `make lab` again from the kit's folder (on Windows: `py kit.py lab`)"
 
 PACKAGES = ("fastapi", "uvicorn", "websockets", "ipywidgets", "jupyterlab_widgets", "wslab")
 
@@ -26,11 +26,21 @@ def _line(ok: bool, what: str, detail: str) -> bool:
     return ok
 
 
+def supported_pythons() -> tuple[tuple[int, int], tuple[int, int]]:
+    """The oldest supported Python and the first one that is not, as the kit's package says."""
+    requires = importlib.metadata.metadata("wslab")["Requires-Python"]  # such as "<3.15,>=3.11"
+    bound = {operator: (int(major), int(minor)) for operator, major, minor
+             in re.findall(r"(>=|<)\s*(\d+)\.(\d+)", requires)}
+    return bound[">="], bound["<"]
+
+
 def _python() -> bool:
     version = ".".join(map(str, sys.version_info[:3]))
-    ok = (3, 10) <= sys.version_info[:2] <= (3, 13)
+    low, high = supported_pythons()
+    ok = low <= sys.version_info[:2] < high
+    wanted = f"{low[0]}.{low[1]} to {high[0]}.{high[1] - 1}"
     return _line(ok, "Python", version if ok else
-                 f"{version}; the kit needs 3.10 to 3.13: install one and run `make lab` again")
+                 f"{version}; the kit needs {wanted}: install one and run `make lab` again")
 
 
 def _packages() -> bool:
