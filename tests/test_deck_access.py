@@ -18,7 +18,7 @@ import pytest
 
 from axe import describe, serious_violations
 from browser import browser, new_page  # noqa: F401  (fixtures the watched fixture uses)
-from test_slides import (Watched, built_deck, number_of, open_deck, screenshot, show,
+from test_slides import (Watched, built_deck, number_of, open_deck, show,
                          watched)  # noqa: F401  (watched: a fixture)
 
 pytestmark = pytest.mark.browser
