@@ -197,7 +197,7 @@ def choose_installer(env: Environment, wanted: str) -> tuple[str, list[str]]:
     if wanted == "pip":
         return pip
     uv = shutil.which("uv")
-    if uv is None and wanted in ("auto", "uv"):
+    if uv is None:
         found = bootstrap_uv(env)
         uv = str(found) if found else None
     if uv is None:
