@@ -5,14 +5,15 @@ PYTHON ?= python3
 KIT    := $(PYTHON) kit.py
 BIN    := .venv/bin
 
-.PHONY: setup setup-test lab test serve classroom bench notebooks check-notebooks slides lock links wheelhouse help
+.PHONY: setup setup-test lab test test-fast serve classroom bench notebooks check-notebooks slides lock links wheelhouse help
 
 help:
 	@echo "make lab    set up, then open JupyterLab on the lessons"
 	@echo "make test   set up, then run every test (notebooks and browser tests included)"
+	@echo "make test-fast  the unit and room-level tests only: no server, browser, kernel or Redis"
 	@echo "make serve  run the chat server alone on http://127.0.0.1:8000/chat (SERVE_ARGS=...)"
 	@echo "make classroom  run the chat for a whole class on this network (CLASSROOM_ARGS=...)"
-	@echo "make bench  run the fan-out and memory benchmark (BENCH_ARGS=...)"
+	@echo "make bench  run the fan-out, memory, cross-worker and uvicorn-internals benchmarks (BENCH_ARGS=...)"
 	@echo "make notebooks        rebuild notebooks/ and solutions/ from labsrc/lessons/"
 	@echo "make check-notebooks  fail if the committed notebooks differ from their sources"
 	@echo "make slides           build the deck into slides/build/ and refresh the guide's timetables"
@@ -34,6 +35,9 @@ lab:
 test:
 	$(KIT) test
 
+test-fast:
+	$(KIT) test --fast
+
 serve: setup
 	$(BIN)/python -m wslab serve $(SERVE_ARGS)
 
@@ -44,6 +48,7 @@ classroom: setup
 bench: setup
 	$(BIN)/python -m wslab.bench $(BENCH_ARGS)
 	$(BIN)/python -m wslab.bench.cross_worker
+	$(BIN)/python -m wslab.bench.uvicorn_internals
 
 notebooks: setup-test
 	$(BIN)/python labsrc/build_notebooks.py

@@ -2,6 +2,7 @@
 
     python kit.py lab       set up what the notebooks need, then open JupyterLab on lesson 00
     python kit.py test      set up everything the tests need, then run them (extra args go to pytest)
+    python kit.py test --fast   the fast tier only: no server, browser, kernel or Redis
     python kit.py setup     set up only (``--for test`` for the test tools too)
     python kit.py settings  write the kit's JupyterLab settings into the running Python's
                             environment (Binder and Codespaces run this after their own install)
@@ -278,8 +279,10 @@ def lock(uv: str, *, upgrade: bool = False) -> None:
 
 
 def export_arguments(group: str) -> list[str]:
-    """How ``uv export`` writes a group's requirements file: hashes, no kit itself."""
-    return ["--frozen", "--no-default-groups", "--group", group, "--no-emit-project",
+    """How ``uv export`` writes a group's requirements file: hashes, no kit itself, but what its
+    ``notebook`` extra needs (students run the notebooks; the tests run them too)."""
+    return ["--frozen", "--no-default-groups", "--group", group, "--extra", "notebook",
+            "--no-emit-project",
             "--format", "requirements-txt", "--quiet"]
 
 
@@ -296,8 +299,24 @@ def run_lab(env: Environment, extra: list[str]) -> int:
     return subprocess.call(command, cwd=notebook.parent)
 
 
-def run_tests(env: Environment, extra: list[str]) -> int:
-    return subprocess.call([str(env.python), "-m", "pytest", *extra], cwd=ROOT)
+#: pytest's selection of the fast tier: the tests conftest.py does not mark slow (pyproject.toml's
+#: markers say what slow means).
+FAST_TIER = ["-m", "not slow"]
+#: The fast tier on every core, with pytest-xdist when the environment has it: its tests start
+#: no server and no process (conftest.py fails one that does), so they cannot collide.
+FAST_WORKERS = ["-n", "auto"]
+
+
+def has_module(env: Environment, name: str) -> bool:
+    return subprocess.call([str(env.python), "-c", f"import {name}"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0
+
+
+def run_tests(env: Environment, extra: list[str], *, fast: bool = False) -> int:
+    selection = []
+    if fast:
+        selection = FAST_TIER + (FAST_WORKERS if has_module(env, "xdist") else [])
+    return subprocess.call([str(env.python), "-m", "pytest", *selection, *extra], cwd=ROOT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -315,9 +334,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="install offline from this folder of wheels (the instructor's)")
     parser.add_argument("--upgrade", action="store_true",
                         help="with `lock`: take the newest versions pyproject.toml allows")
+    parser.add_argument("--fast", action="store_true",
+                        help="with `test`: only the fast tier (unit and room-level tests)")
     args, extra = parser.parse_known_args(argv)
     if extra and args.command in ("setup", "settings", "lock"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.fast and args.command != "test":
+        parser.error("--fast is for `test` only")
     if args.command == "settings":
         write_lab_settings()
         return 0
@@ -333,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lab":
         return run_lab(env, extra)
     if args.command == "test":
-        return run_tests(env, extra)
+        return run_tests(env, extra, fast=args.fast)
     return 0
 
 

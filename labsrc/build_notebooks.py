@@ -7,8 +7,9 @@ its code cells:
   removed from ``notebooks/``;
 - ``### BEGIN STUB`` ... ``### END STUB`` is what the student starts from (a ``# TODO``, a hint
   and ``raise NotImplementedError``): kept in ``notebooks/``, removed from ``solutions/``;
-- ``### SOURCE module:name`` is replaced by the source code of that object in ``wslab``, so a
-  solution that is the same code as the package is never kept as a second copy that can drift.
+- ``### SOURCE module:name`` is replaced by the source code of that object in ``wslab`` (read
+  by :mod:`lesson_sources`, as the slides read theirs), so a solution that is the same code as
+  the package is never kept as a second copy that can drift.
 
 A cell tagged ``solution-only`` appears only in ``solutions/``. Every lesson must state its
 objectives and time up front and end with key points; the build refuses one that does not.
@@ -23,8 +24,6 @@ cells tagged ``nbval-check-output``. ``--check`` compares everything but those o
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import re
 import sys
 import textwrap
@@ -34,6 +33,8 @@ from pathlib import Path
 import jupytext
 import nbformat
 from nbclient import NotebookClient
+
+from lesson_sources import source_of
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = ROOT / "labsrc" / "lessons"
@@ -57,11 +58,7 @@ def expand_source(line: str) -> str:
     """The source of the object a ``### SOURCE module:name`` line names, at that indentation."""
     match = SOURCE_LINE.match(line)
     assert match is not None
-    obj = importlib.import_module(match["module"])
-    for part in match["name"].split("."):
-        obj = getattr(obj, part)
-    code = textwrap.dedent(inspect.getsource(obj)).rstrip("\n")
-    return textwrap.indent(code, match["indent"])
+    return textwrap.indent(source_of(match["module"], match["name"]), match["indent"])
 
 
 def split_code(source: str, where: str) -> tuple[str, str]:

@@ -39,6 +39,7 @@ from pathlib import Path
 import jupytext
 
 from build_notebooks import split_code
+from lesson_sources import docstring_lines
 
 WORDS_PER_MINUTE = 120
 LINES_READ_PER_MINUTE = 12
@@ -100,13 +101,7 @@ def code_line_texts(source: str) -> list[str]:
     except (SyntaxError, tokenize.TokenError):  # a cell magic: count its plain lines
         return [line.strip() for line in source.splitlines()
                 if line.strip() and not line.lstrip().startswith("#")]
-    docstrings: set[int] = set()
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            docstrings.update(range(body[0].lineno, (body[0].end_lineno or body[0].lineno) + 1))
+    docstrings = {number for node in ast.walk(tree) for number in docstring_lines(node)}
     silent = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
               tokenize.DEDENT, tokenize.ENDMARKER}
     rows = {row for token in tokens if token.type not in silent

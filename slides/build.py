@@ -36,12 +36,10 @@ The build is deterministic: the same sources give the same bytes.
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import dataclasses
 import functools
 import html
-import importlib.util
 import inspect
 import io
 import json
@@ -76,6 +74,7 @@ import diagrams  # noqa: E402  (slides/diagrams.py)
 import timeline  # noqa: E402  (slides/timeline.py)
 from build_notebooks import CORE_LESSONS, ELECTIVE_LESSONS  # noqa: E402  (labsrc/)
 import lesson_time  # noqa: E402  (labsrc/)
+from lesson_sources import SourceError, definition, module_file  # noqa: E402  (labsrc/)
 from vendored import VENDORED  # noqa: E402  (labsrc/)
 
 #: reveal.js, as pinned and committed; the deck gets a copy of its files in a folder of this name.
@@ -266,38 +265,6 @@ def _without_stubs(lines: list[str]) -> list[str]:
     return kept
 
 
-def _find_def(tree: ast.AST, path: list[str], where: str) -> ast.AST:
-    node = tree
-    for name in path:
-        candidates = [child for child in ast.walk(node) if child is not node and isinstance(
-            child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and child.name == name]
-        direct = [child for child in getattr(node, "body", []) if child in candidates]
-        if not (direct or candidates):
-            raise BuildError(f"{where} has no {'.'.join(path)} (no {name!r}): the code moved or "
-                             f"was renamed; update the @code line in slides/deck.md")
-        node = (direct or candidates)[0]
-    return node
-
-
-def python_snippet(file: Path, qualname: str) -> tuple[list[str], int, int, range]:
-    """The lines of ``qualname`` (``Class.method``, ``outer.inner``) in ``file``, with its
-    decorators; the numbers of its first and last lines; and those of its docstring (empty if
-    it has none)."""
-    source = file.read_text(encoding="utf-8")
-    where = str(file.relative_to(ROOT))
-    tree = compile(source, str(file), "exec",
-                   flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
-    node = _find_def(tree, qualname.split("."), where)
-    first = min([d.lineno for d in node.decorator_list] + [node.lineno])
-    lines = source.splitlines()[first - 1: node.end_lineno]
-    doc = range(0)
-    if node.body and isinstance(node.body[0], ast.Expr) and isinstance(
-            getattr(node.body[0], "value", None), ast.Constant) and isinstance(
-            node.body[0].value.value, str):
-        doc = range(node.body[0].lineno, node.body[0].end_lineno + 1)
-    return lines, first, node.end_lineno, doc
-
-
 def js_function(file: Path, name: str) -> tuple[list[str], int, int]:
     """The lines of ``function name(...) {...}`` in a page or script (up to its closing brace
     at the same indentation)."""
@@ -341,10 +308,10 @@ def resolve_source(spec: str) -> tuple[Path, str]:
     if "/" in source or Path(source).suffix in (".py", ".html", ".js", ".css"):
         file = LABSRC / source
     else:
-        module = importlib.util.find_spec(source)
-        if module is None or module.origin is None:
-            raise BuildError(f"@code {spec}: no module {source}")
-        file = Path(module.origin)
+        try:
+            file = module_file(source)
+        except SourceError as exc:
+            raise BuildError(f"@code {spec}: {exc}") from None
     if not file.is_file():
         raise BuildError(f"@code {spec}: no file {file.relative_to(ROOT)}")
     return file, name
@@ -375,7 +342,11 @@ def extract(spec: str, *, start: str | None = None, end: str | None = None, extr
     file, name = resolve_source(spec)
     where = str(file.relative_to(ROOT))
     if file.suffix == ".py" and name:
-        lines, first, last, doc = python_snippet(file, name)
+        try:
+            found = definition(file, name)
+        except SourceError as exc:
+            raise BuildError(f"{exc}; update the @code line in slides/deck.md") from None
+        lines, first, last, doc = found.lines, found.first, found.last, found.docstring
         language = language or "python"
     elif file.suffix == ".py" and start is None:
         raise BuildError(f"@code {spec}: name a function or class after ':', or give start=")
@@ -637,33 +608,17 @@ def directive_wire(args: list[str], ctx: Context) -> str:
             f'leave_message</p><table class="wire">{rows}</table>')
 
 
-#: The close codes a chat meets, and what each means to it; the numbers come from the kit.
-CLOSE_CODES = (
-    ("NORMAL_CLOSURE", "protocol", "done: a page closed, a client said goodbye"),
-    ("GOING_AWAY", "protocol", "the server stops, or the browser leaves the page"),
-    ("ABNORMAL_CLOSURE", "protocol", "no close frame at all: the TCP connection just died "
-                                     "(reported, never sent)"),
-    ("POLICY_VIOLATION", "protocol", "refused by a rule: a wrong join token, a bad client id"),
-    ("MESSAGE_TOO_BIG", "protocol", "a frame beyond uvicorn's size limit"),
-    ("INTERNAL_ERROR", "protocol", "the server failed; also a missed pong in uvicorn"),
-    ("SERVICE_RESTART", "protocol", "the server restarts (Ctrl-C): reconnect soon"),
-    ("TRY_AGAIN_LATER", "protocol", "the server is full or busy: reconnect later"),
-    ("CLOSE_TOO_SLOW", "kit", "this client stopped reading; its outbox filled up"),
-    ("CLOSE_REPLACED", "kit", "the same client id connected again: the newest wins"),
-)
-
-
 def directive_closecodes(args: list[str], ctx: Context) -> str:
-    from wslab import envelope
-    from wslab.protocol import CloseCode
+    """The close codes a chat meets, drawn from the kit's one table (``wslab.close_codes``)."""
+    from wslab.close_codes import CLOSES
     rows = []
-    for name, kind, meaning in CLOSE_CODES:
-        code = int(getattr(envelope, name) if kind == "kit" else CloseCode[name])
-        label = f"wslab.envelope.{name}" if kind == "kit" else f"CloseCode.{name}"
+    for code, close in CLOSES.items():
+        label = f"{type(close.code).__name__}.{close.code.name}"
+        retry = "no: final" if close.final else "yes"
         rows.append(f"<tr><td><b>{code}</b></td><td><code>{label}</code></td>"
-                    f"<td>{html.escape(meaning)}</td></tr>")
+                    f"<td>{html.escape(close.meaning)}</td><td>{retry}</td></tr>")
     return ('<table class="close-codes"><thead><tr><th>code</th><th>in the kit</th>'
-            f"<th>means</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+            f"<th>means</th><th>reconnect?</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 def directive_command(args: list[str], ctx: Context) -> str:

@@ -111,13 +111,13 @@ PLANS = (
         (
             Session("Morning", 180, THE_CORE_IN_ONE_SESSION),
             Session("Afternoon", 180, (
-                slides(10, "*The safe page: reconnecting* and *Why jitter*"),
-                lesson("E3", 75, "a Python client with two tasks on one connection; reconnecting "
+                slides(5, "*The safe page: reconnecting* and *Why jitter*"),
+                lesson("E3", 90, "a Python client with two tasks on one connection; reconnecting "
                                  "with backoff; the server restarted under it"),
-                pause(10),
+                pause(5),
                 slides(10, "*Many workers: figure 8.6* to *Scaling out: one room, several "
                            "workers*"),
-                lesson("E5", 70, "two workers, one room, through Redis; what pub/sub loses; a "
+                lesson("E5", 65, "two workers, one room, through Redis; what pub/sub loses; a "
                                  "Redis outage"),
                 Block(5, "The whole class back in the chat: what each of you would build next"),
             )),

@@ -1,24 +1,22 @@
 """``python -m wslab serve`` as a real process, for the tests of the command line.
 
-``serve`` is a fixture: a test module imports it (``from cli_process import serve``) to use it.
-``free_port`` is shared by every test that starts a server process of its own.
+``serve`` is a fixture, declared for every test by the root ``conftest.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
+from deadlines import listening, scaled, wait_until
+from wslab.child_process import ChildProcess
+from wslab.ports import free_port
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+#: How long ``python -m wslab serve`` may take to answer (scaled).
+START_TIMEOUT = 15
 
 
 @pytest.fixture
@@ -28,40 +26,42 @@ def serve():
     Returns the process (its stdout and stderr merged, as text), its port, and the lines it
     printed up to "Press Ctrl-C".
     """
-    processes: list[subprocess.Popen] = []
+    children: list[ChildProcess] = []
 
     def start(*args: str) -> tuple[subprocess.Popen, int, list[str]]:
         port = free_port()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wslab", "serve", "--port", str(port), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        processes.append(process)
+        command = ["-m", "wslab", "serve", "--port", str(port), *args]
+        child = ChildProcess("python -m wslab serve", command, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        children.append(child)
+        process = child.proc
         banner = []
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + scaled(START_TIMEOUT)
         while time.monotonic() < deadline:
             line = process.stdout.readline()
             banner.append(line)
             if "Press Ctrl-C" in line or not line:
                 break
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return process, port, banner
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("the server did not start:\n" + "".join(banner))
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                raise AssertionError("the server exited:\n" + "".join(banner))
+            return listening(port)
+
+        wait_until(answers, lambda: "the server to start:\n" + "".join(banner), START_TIMEOUT)
+        return process, port, banner
 
     yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-        process.wait(5)
-        process.stdout.close()
+    for child in children:
+        child.stop(grace=0)
 
 
 async def read_until(process: subprocess.Popen, text: str, timeout: float = 10) -> list[str]:
-    """Read what the server prints until a line containing ``text``; return the lines read."""
+    """Read what the server prints until a line containing ``text``; return the lines read.
+
+    ``timeout`` is scaled."""
     lines: list[str] = []
+    timeout = scaled(timeout)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not lines or text not in lines[-1]:

@@ -24,7 +24,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,7 +31,8 @@ import httpx2
 import nbformat
 
 from browser import ARTIFACTS
-from cli_process import free_port
+from deadlines import scaled, wait_until
+from wslab.ports import free_port
 
 #: Where this module's screenshots go.
 SCREENSHOTS = ARTIFACTS / "jupyterlab"
@@ -45,8 +45,9 @@ LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
 }
 
+#: How long JupyterLab may take to answer, and to stop (both scaled).
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
+STOP_TIMEOUT = scaled(10.0)
 
 
 class JupyterLab:
@@ -107,20 +108,18 @@ class JupyterLab:
         return self
 
     def _wait_until_it_answers(self, process: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
+        def answers() -> bool:
             if process.poll() is not None:
                 raise RuntimeError(f"JupyterLab exited with {process.returncode}:\n"
                                    f"{self.log_tail()}")
             try:
-                if self._http.get(f"{self.base}/api", params={"token": self.token}).is_success:
-                    return
+                return self._http.get(f"{self.base}/api", params={"token": self.token}).is_success
             except httpx2.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"JupyterLab did not answer within {START_TIMEOUT:g} s:\n"
-                                   f"{self.log_tail()}")
-            time.sleep(0.2)
+                return False
+
+        # Every 0.2 s: each look is an HTTP request to a server busy starting.
+        wait_until(answers, lambda: f"JupyterLab to answer:\n{self.log_tail()}", START_TIMEOUT,
+                   interval=0.2)
 
     def url(self, path: str) -> str:
         return f"{self.base}/{path.lstrip('/')}?token={self.token}"
@@ -198,7 +197,7 @@ def open_notebook(page: Any, lab: JupyterLab, name: str, *, workspace: str | Non
     page.goto(lab.url(where))
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
                            "&& window.jupyterapp.shell.currentWidget.sessionContext",
-                           timeout=30_000)
+                           timeout=scaled(30) * 1000)
     wait_for_kernel(page)
     dismiss_toasts(page)
 
@@ -211,7 +210,7 @@ def wait_for_kernel(page: Any, timeout: float = 30.0) -> None:
             const kernel = panel && panel.sessionContext.session
                 && panel.sessionContext.session.kernel;
             return kernel && kernel.status === 'idle';
-        }""", timeout=timeout * 1000)
+        }""", timeout=scaled(timeout) * 1000)
 
 
 def run_cells(page: Any, *, before: str | None = None, from_: str | None = None,
@@ -269,7 +268,7 @@ def start_cell(page: Any, marker: str) -> int:
         """(index) => {
             const cell = window.jupyterapp.shell.currentWidget.content.widgets[index];
             return cell.node.querySelector('.jp-InputPrompt').textContent.includes('*');
-        }""", arg=index, timeout=10_000)
+        }""", arg=index, timeout=scaled(10) * 1000)
     return index
 
 
@@ -295,7 +294,7 @@ def _wait_for_cells(page: Any, first: int, last: int, timeout: float) -> None:
                 && cells.every(c => c.model.executionCount !== null
                                     && !c.node.querySelector('.jp-InputPrompt')
                                           .textContent.includes('*'));
-        }""", arg=[first, last], timeout=timeout * 1000)
+        }""", arg=[first, last], timeout=scaled(timeout) * 1000)
 
 
 def execute_in_kernel(page: Any, code: str, timeout: float = 20.0) -> str:

@@ -14,6 +14,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from deadlines import scaled
+
 ROOT = Path(__file__).resolve().parent.parent
 STUB = re.compile(r'raise NotImplementedError\("exercise: (?P<name>[\w. ]+)"\)')
 CHECK_CALL = re.compile(r"^\s*(?:[\w, ]+ = )?(?:await )?check_\w+\(", re.MULTILINE)
@@ -35,7 +37,8 @@ def run_student_notebook(stem: str, answers: dict[str, str] | None = None,
                          timeout: int = 120) -> list[str]:
     """Run ``notebooks/<stem>.ipynb`` with ``answers``; return what each check cell printed.
 
-    Every check cell runs twice: the list holds both runs, one after the other.
+    Every check cell runs twice: the list holds both runs, one after the other. ``timeout`` is
+    each cell's limit, scaled.
     """
     answers = dict(answers or {})
     notebook = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
@@ -53,7 +56,8 @@ def run_student_notebook(stem: str, answers: dict[str, str] | None = None,
         cells.append(cell)
     assert not answers, f"no exercise cell for {sorted(answers)} in {stem}"
     notebook.cells = cells
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+    NotebookClient(notebook, timeout=scaled(timeout), startup_timeout=scaled(60),
+                   kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
     return [printed(cell) for cell in notebook.cells
             if "check" in cell.metadata.get("tags", [])]

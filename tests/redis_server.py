@@ -1,8 +1,8 @@
 """A real ``redis-server`` for the scale-out tests, started on a free port for each test; and
 the in-process stand-in elective E5 falls back to without one.
 
-A plain module, not a conftest: a test module imports the fixture it uses from here
-(``from redis_server import redis_server``), so tests that never touch Redis never need it.
+Its fixtures are declared for every test by the root ``conftest.py`` (``pytest_plugins``); a
+test that never asks for one never starts a Redis.
 
 Redis is Debian's ``redis-server`` from the PATH (``.ci/run`` installs it). Without it the tests
 that need it are skipped, with the command that fixes it; in CI (``CI`` set) they are required,
@@ -18,10 +18,8 @@ from typing import Iterator
 
 import pytest
 
-from wslab.broker import RedisServer
+from wslab.redis_server import INSTALL_REDIS, RedisServer
 from wslab.redis_stand_in import RedisStandIn
-
-MISSING_REDIS = "needs redis-server: apt-get install redis-server"
 
 
 def require_redis() -> None:
@@ -29,8 +27,9 @@ def require_redis() -> None:
     if shutil.which("redis-server") is not None:
         return
     if os.environ.get("CI"):
-        pytest.fail(f"{MISSING_REDIS} (required when CI is set)", pytrace=False)
-    pytest.skip(MISSING_REDIS)
+        pytest.fail(f"needs redis-server (required when CI is set). {INSTALL_REDIS}",
+                    pytrace=False)
+    pytest.skip(f"needs redis-server. {INSTALL_REDIS}")
 
 
 @pytest.fixture

@@ -2,37 +2,26 @@
 
 from __future__ import annotations
 
+import inspect
 import socket
-import time
 from pathlib import Path
 
 import httpx2
 import pytest
 import websockets
 
+from deadlines import listening, wait_until
 from wslab import app_process
+from wslab.answers import endpoint as answers
 from wslab.app_process import AppProcess, AppStartError
 
-MAIN = """from fastapi import FastAPI, WebSocket
+pytestmark = pytest.mark.slow  # every test starts a uvicorn process
 
-app = FastAPI()
-
-
-@app.get("/")
-async def health():
-    return {"message": "WebSocket Server is running"}
-
-
-@app.websocket("/ws/echo")
-async def echo(websocket: WebSocket):
-    await websocket.accept()
-    await websocket.send_text(await websocket.receive_text())
-
-
-@app.get("/fail")
-async def fail():
-    raise KeyError("text")
-"""
+#: Lesson 01's main.py (its health check and echo endpoint), and a route that fails.
+MAIN = "\n\n".join([
+    "from fastapi import FastAPI, WebSocket, WebSocketDisconnect\n\napp = FastAPI()",
+    inspect.getsource(answers.health), inspect.getsource(answers.echo),
+    '@app.get("/fail")\nasync def fail():\n    raise KeyError("text")\n'])
 
 
 @pytest.fixture
@@ -56,14 +45,6 @@ def started():
         process.stop()
 
 
-def listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
 async def test_it_serves_main_app_until_stopped_and_keeps_its_log(folder, started):
     server = started("main:app", directory=folder)
     assert server.running and repr(server) == f"<uvicorn main:app: running at {server.url}>"
@@ -84,10 +65,7 @@ async def test_it_serves_main_app_until_stopped_and_keeps_its_log(folder, starte
 def test_the_log_names_the_last_exception(folder, started, capsys):
     server = started("main:app", directory=folder)
     assert httpx2.get(server.url + "/fail").status_code == 500
-    deadline = time.monotonic() + 3
-    while server.last_error() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.last_error() == "KeyError: 'text'"
+    assert wait_until(server.last_error, "the exception in the log") == "KeyError: 'text'"
     server.print_logs(last=1)
     assert capsys.readouterr().out == "KeyError: 'text'\n"
 

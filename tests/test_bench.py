@@ -26,6 +26,7 @@ from wslab.bench import wire
 from wslab.bench.servers import DEFAULT_SERVERS, SERVERS
 
 
+@pytest.mark.slow
 def test_quick_benchmark_measures_every_server(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     # A marker in the environment, which every process the benchmark starts inherits.

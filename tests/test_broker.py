@@ -1,4 +1,5 @@
-"""``wslab.broker`` and the room behind it: events, sequence numbers, backoff, the roster, the
+"""The brokers (``wslab.brokers``) and the room behind them: events (``wslab.events``),
+sequence numbers, the broker's backoff and the roster (``wslab.presence``), the
 room's logic over a stand-in for Redis (everywhere), then ``RedisBroker`` and two in-process
 servers against a real ``redis-server`` (skipped without one, required in CI) and, each test a
 second time, against the fakeredis server that elective E5 starts where there is no Redis
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import pickle
 import signal
 import time
@@ -18,14 +20,16 @@ import time
 import pytest
 
 from peers import join, still_chatting
-from redis_server import redis_or_stand_in, redis_server  # noqa: F401  (fixtures)
+from deadlines import at_once, eventually, scaled
 from wslab import envelope
-from wslab.broker import (Backoff, InProcessBroker, RedisBroker, Roster, SequenceTracker,
-                          backoff_delay, broker_from_url, decode_event, encode_event,
-                          sequence_check)
+from wslab.backoff import Backoff, backoff_delay
+from wslab.brokers import REDIS_BACKOFF, InProcessBroker, RedisBroker, broker_from_url
 from wslab.chat import create_app
 from wslab.checks.manager import FakeSocket, settle
-from wslab.room import ChatRoom
+from wslab.close_codes import KitCloseCode
+from wslab.events import decode_event, encode_event
+from wslab.presence import Roster, SequenceTracker, sequence_check
+from wslab.room import ChatRoom, Member
 from wslab.runner import BackgroundServer
 from wslab.settings import ChatSettings
 
@@ -93,17 +97,25 @@ def test_the_tracker_drops_repeats_and_counts_losses_per_worker():
 # -- backoff ------------------------------------------------------------------------------------
 
 
+def redis_backoff(attempt, rand):
+    return backoff_delay(attempt, rand, REDIS_BACKOFF.first, REDIS_BACKOFF.cap)
+
+
 def test_backoff_doubles_up_to_the_cap_with_at_least_half_of_each_step():
-    lows = [backoff_delay(n, 0.0) for n in range(10)]
-    highs = [backoff_delay(n, 0.999999) for n in range(10)]
+    lows = [redis_backoff(n, 0.0) for n in range(10)]
+    highs = [redis_backoff(n, 0.999999) for n in range(10)]
     assert lows[:4] == pytest.approx([0.05, 0.1, 0.2, 0.4])
     assert highs[:4] == pytest.approx([0.1, 0.2, 0.4, 0.8], rel=1e-5)
     assert max(highs) == pytest.approx(5.0, rel=1e-5) and lows[-1] == pytest.approx(2.5)
-    assert backoff_delay(10_000, 0.5) == pytest.approx(3.75)  # no overflow, ever
+    assert redis_backoff(10_000, 0.5) == pytest.approx(3.75)  # no overflow, ever
+
+
+def test_a_redis_broker_waits_by_the_brokers_numbers():
+    assert RedisBroker("redis://127.0.0.1:6379/0").backoff is REDIS_BACKOFF
 
 
 def test_two_workers_do_not_retry_in_step():
-    first, second = Backoff(), Backoff()
+    first, second = REDIS_BACKOFF, Backoff(REDIS_BACKOFF.first, REDIS_BACKOFF.cap)
     assert [first.delay(n) for n in range(6)] != [second.delay(n) for n in range(6)]
 
 
@@ -115,13 +127,13 @@ def test_the_roster_tracks_other_workers_and_expires_the_silent_ones():
     roster = Roster(timeout=3.0, clock=lambda: now[0])
     roster.replace("w2", ["bob", "carol"])
     roster.add("w3", "dan")
-    assert roster.clients() == {"bob", "carol", "dan"} and roster.where("dan") == "w3"
+    assert roster.client_ids() == {"bob", "carol", "dan"} and roster.where("dan") == "w3"
     roster.remove("w2", "carol")
     now[0] = 102.0
     roster.seen("w3")
     now[0] = 104.0
     assert roster.expire() == ["w2"]  # silent for 4 s; w3 spoke 2 s ago
-    assert roster.clients() == {"dan"} and roster.where("bob") is None
+    assert roster.client_ids() == {"dan"} and roster.where("bob") is None
     now[0] = 110.0
     roster.refresh()  # after our own outage: everyone gets a fresh timeout
     now[0] = 112.0
@@ -235,17 +247,18 @@ class Worker:
     def __init__(self, hub: Hub, name: str, **settings) -> None:
         self.room = ChatRoom(ChatSettings(rate_limit=0, **settings), HubBroker(hub, name))
         self.sockets: dict[str, FakeSocket] = {}
+        self.members: dict[str, Member] = {}
 
     async def connect(self, client_id: str) -> FakeSocket:
         ws = FakeSocket(client_id)
         self.sockets[client_id] = ws
-        await self.room.join(ws, client_id)
+        self.members[client_id] = await self.room.join(ws, client_id)
         await settle()  # the outbox writers send what was queued
         return ws
 
     async def say(self, client_id: str, text: str) -> None:
         frame = {"type": "websocket.receive", "text": json.dumps({"message": text})}
-        await self.room.receive(self.sockets[client_id], frame)
+        await self.room.receive(self.members[client_id], frame)
 
 
 def heard(ws: FakeSocket, kind: str | None = None) -> list[dict]:
@@ -303,7 +316,7 @@ async def test_joins_leaves_and_counts_are_for_the_whole_room(hub):
     assert [(m["user"], m["participants"]) for m in heard(alice, "join")] == [("bob", 2)]
     carol = await two.connect("carol")
     await hub.settled()
-    await two.room.leave(bob)
+    await two.room.leave(two.members["bob"])
     await hub.settled()
     assert [(m["user"], m["participants"]) for m in heard(alice, "disconnect")] == [("bob", 2)]
     assert [(m["user"], m["participants"]) for m in heard(carol, "disconnect")] == [("bob", 2)]
@@ -347,7 +360,7 @@ async def test_the_same_client_id_on_another_worker_replaces_the_older_connectio
     alice_again = await two.connect("alice")
     assert heard(alice_again, "welcome")[0]["participants"] == 2
     await hub.settled()
-    assert alice.closed_with == (envelope.CLOSE_REPLACED,
+    assert alice.closed_with == (KitCloseCode.REPLACED,
                                  "replaced by a newer connection with the same client id")
     # Nobody left and nobody joined: alice is still here, on her new connection.
     assert [m["user"] for m in heard(bob, "join")] == []
@@ -367,7 +380,7 @@ async def test_a_lost_join_is_put_right_by_the_next_heartbeat(hub):
     await one.connect("alice")
     one.room.broker.cut_off = False
     assert two.room.online == ["bob"]
-    await asyncio.sleep(0.15)  # a heartbeat or two
+    await eventually(lambda: two.room.online == ["alice", "bob"], "a heartbeat to put it right")
     await hub.settled()
     assert two.room.online == ["alice", "bob"]
     assert [(m["user"], m["participants"]) for m in heard(bob, "join")] == [("alice", 2)]
@@ -381,7 +394,7 @@ async def test_a_worker_that_goes_silent_is_forgotten_with_its_clients(hub):
     await hub.settled()
     two.room._heartbeat.cancel()  # w2 dies without a word, like a SIGKILL
     hub.brokers.remove(two.room.broker)
-    await asyncio.sleep(0.3)  # three heartbeats of 0.05 s, and then some
+    await eventually(lambda: one.room.online == ["alice"], "w1 to forget w2's clients")
     await hub.settled()
     left = heard(alice, "disconnect")
     assert [(m["user"], m["participants"]) for m in left] == [("bob", 1)]
@@ -459,10 +472,8 @@ class Listener:
         self.status.append(up)
 
     async def until(self, condition, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, f"gave up waiting: {self.status} {self.events}"
-            await asyncio.sleep(0.01)
+        await eventually(condition, lambda: f"the broker (status {self.status}, events "
+                                            f"{self.events})", timeout)
 
 
 async def test_redis_broker_publishes_to_every_worker_itself_included(redis_or_stand_in):
@@ -484,14 +495,13 @@ async def test_redis_broker_publishes_to_every_worker_itself_included(redis_or_s
 
 async def test_redis_broker_fails_fast_while_down_and_recovers_after_a_restart(redis_or_stand_in):
     listener = Listener(RedisBroker(redis_or_stand_in.url, worker_id="w1",
-                                    backoff=Backoff(base=0.05, cap=0.2)))
+                                    backoff=Backoff(first=0.05, cap=0.2)))
     await listener.broker.start()
     try:
         redis_or_stand_in.stop()
         await listener.until(lambda: listener.status == [True, False])
-        started = time.monotonic()
-        assert await listener.broker.publish(chat_event()) is False
-        assert time.monotonic() - started < 0.05  # no waiting for a server that is not there
+        # No waiting for a server that is not there.
+        assert at_once(listener.broker.publish(chat_event())) is False
         redis_or_stand_in.start()
         await listener.until(lambda: listener.status == [True, False, True])
         assert await listener.broker.publish(chat_event(seq=2))
@@ -505,14 +515,14 @@ async def test_redis_broker_fails_fast_while_down_and_recovers_after_a_restart(r
 async def test_redis_broker_notices_a_redis_that_stops_answering(redis_server):
     """A frozen Redis (SIGSTOP) keeps its connections open: only the ping finds out."""
     listener = Listener(RedisBroker(redis_server.url, worker_id="w1", timeout=0.2,
-                                    backoff=Backoff(base=0.05, cap=0.2)))
+                                    backoff=Backoff(first=0.05, cap=0.2)))
     await listener.broker.start()
     try:
-        redis_server.process.send_signal(signal.SIGSTOP)
+        os.kill(redis_server.process.pid, signal.SIGSTOP)
         try:
             await listener.until(lambda: listener.status == [True, False], timeout=3)
         finally:
-            redis_server.process.send_signal(signal.SIGCONT)
+            os.kill(redis_server.process.pid, signal.SIGCONT)
         await listener.until(lambda: listener.status == [True, False, True], timeout=3)
     finally:
         await listener.broker.close()
@@ -521,11 +531,11 @@ async def test_redis_broker_notices_a_redis_that_stops_answering(redis_server):
 async def test_a_server_starts_while_redis_is_down_and_joins_when_it_comes(redis_or_stand_in):
     redis_or_stand_in.stop()
     listener = Listener(RedisBroker(redis_or_stand_in.url, worker_id="w1",
-                                    backoff=Backoff(base=0.05, cap=0.2)))
+                                    backoff=Backoff(first=0.05, cap=0.2)))
     started = time.monotonic()
     await listener.broker.start()
     try:
-        assert time.monotonic() - started < 2 and listener.status == [False]
+        assert time.monotonic() - started < scaled(2) and listener.status == [False]
         redis_or_stand_in.start()
         await listener.until(lambda: listener.status == [False, True])
     finally:
@@ -548,7 +558,7 @@ def pair(redis_or_stand_in, request):
 
     def start(name: str, **settings) -> BackgroundServer:
         broker = RedisBroker(redis_or_stand_in.url, worker_id=name, heartbeat=0.2, channel=channel,
-                             backoff=Backoff(base=0.05, cap=0.5))
+                             backoff=Backoff(first=0.05, cap=0.5))
         server = BackgroundServer(create_app(ChatSettings(**settings), broker),
                                   name=f"test-broker-{name}")
         servers.append(server.start())
@@ -563,7 +573,8 @@ def pair(redis_or_stand_in, request):
 async def test_two_servers_sharing_redis_are_one_room(pair):
     one, two = pair("w1"), pair("w2")
     alice = await join(one.ws_url, "alice")
-    await asyncio.sleep(0.2)  # her join travels through Redis to the other server
+    await eventually(lambda: two.app.state.room.online == ["alice"],
+                     "her join to travel through Redis to the other server")
     bob = await join(two.ws_url, "bob")
     assert bob.welcome["online"] == ["alice", "bob"]
     assert (await alice.next_of("join"))["participants"] == 2
@@ -595,10 +606,9 @@ async def test_redis_going_away_splits_the_room_and_its_return_heals_it(pair, re
     # Each server must have heard the other before the outage, or it has no sequence number
     # of the other's to find a gap after it: a broker that stops at once (the stand-in) could
     # otherwise cut off the joins still on their way.
-    deadline = time.monotonic() + 3
-    while not one.app.state.room.online == two.app.state.room.online == ["alice", "bob", "dan"]:
-        assert time.monotonic() < deadline, "the servers never heard of each other's clients"
-        await asyncio.sleep(0.01)
+    await eventually(lambda: (one.app.state.room.online == two.app.state.room.online
+                              == ["alice", "bob", "dan"]),
+                     "the servers to hear of each other's clients")
     redis_or_stand_in.stop()
     for peer in (alice, dan, bob):
         degraded = await peer.next_of("degraded")
@@ -611,17 +621,14 @@ async def test_redis_going_away_splits_the_room_and_its_return_heals_it(pair, re
     await still_chatting(bob, alice, dan)
     # alice's line never reached bob's server; it counts the gap in her server's sequence
     # numbers once the next event from her server arrives (a heartbeat, at the latest).
-    deadline = time.monotonic() + 3
-    while two.app.state.room.sequence.lost < 1:
-        assert time.monotonic() < deadline, "the lost line was never counted"
-        await asyncio.sleep(0.05)
+    await eventually(lambda: two.app.state.room.sequence.lost >= 1, "the lost line to be counted")
 
 
 async def test_the_same_client_id_on_two_servers_newest_wins(pair):
     one, two = pair("w1"), pair("w2")
     alice, bob = await join(one.ws_url, "alice"), await join(one.ws_url, "bob")
     await alice.next_of("join")
-    await asyncio.sleep(0.2)  # server two has heard of alice by now
+    await eventually(lambda: "alice" in two.app.state.room.online, "server two to hear of alice")
     alice_again = await join(two.ws_url, "alice")
     code, reason = await alice.closed()
     assert code == 4409 and "newer connection" in reason

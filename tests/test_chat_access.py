@@ -9,7 +9,7 @@ import pytest
 import websockets
 
 from peers import join, still_chatting
-from wslab.access import origin_allowed, token_problem
+from wslab.access import given_token_problem, origin_allowed
 
 
 def test_origin_rules():
@@ -22,10 +22,10 @@ def test_origin_rules():
 
 
 def test_token_rules():
-    assert token_problem(None, None) is None
-    assert token_problem("s3cret", "s3cret") is None
-    assert "needs a join token" in token_problem(None, "s3cret")
-    assert "wrong join token" in token_problem("guess", "s3cret")
+    assert given_token_problem(None, None) is None
+    assert given_token_problem("s3cret", "s3cret") is None
+    assert "needs a join token" in given_token_problem(None, "s3cret")
+    assert "wrong join token" in given_token_problem("guess", "s3cret")
 
 
 @pytest.mark.parametrize("query, words", [("", "needs a join token"), ("?token=guess", "wrong")])

@@ -2,8 +2,10 @@
 
 What the page must do, as a student would see it: chat with other pages and with a Python
 client, show markup as text and never run it, show error replies, say who is online, reconnect
-by itself after a server restart, stop retrying after a policy close, keep a heartbeat, and find
-its socket from its own address (wss behind https, any path prefix, the join token).
+by itself after a server restart, stop retrying after a final close, keep a heartbeat, and find
+its socket from its own address (wss behind https, any path prefix, the join token). And that it
+follows the package's reconnect policy and close-code table (``wslab.reconnect``,
+``wslab.close_codes``), served to it as data, with nothing of them typed in the page.
 
 Screenshots land in ``test-artifacts/chat-page/``.
 """
@@ -23,9 +25,12 @@ require_browser()  # skips this module without Chromium or Playwright (fails ins
 from playwright.sync_api import WebSocketRoute, expect  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
-from browser import (PHONE, browser, new_page, page_url, screenshot,  # noqa: E402,F401
-                     serve_kit_page)
+from browser import PHONE, page_url, screenshot, serve_kit_page  # noqa: E402
+from wslab import close_codes  # noqa: E402
+from wslab.backoff import backoff_delay  # noqa: E402
 from wslab.chat import create_app  # noqa: E402
+from wslab.close_codes import Close  # noqa: E402
+from wslab.reconnect import CHAT_POLICY  # noqa: E402
 from wslab.runner import BackgroundServer  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -36,6 +41,10 @@ CONNECTED = re.compile(r"(^|\s)connected(\s|$)")
 DISCONNECTED = re.compile(r"(^|\s)disconnected(\s|$)")
 #: Fast reconnects (the first after 0.05-0.1 s), so the tests need not wait for the real delays.
 FAST = {"retry": "0.1"}
+#: The status of a page whose name a newer connection took (the server's reason, after 4409).
+REPLACED = re.compile(r"^Disconnected: replaced by a newer connection")
+
+
 def connected(page: Any) -> None:
     expect(page.locator("#connectionStatus")).to_have_text("Connected")
     expect(page.locator("#connectionStatus")).to_have_class(CONNECTED)
@@ -66,6 +75,18 @@ def system_lines(page: Any, text: str | re.Pattern[str]) -> Any:
 
 def read_json(client: Any) -> dict[str, Any]:
     return json.loads(client.recv(timeout=3))
+
+
+def connected_to_a_stand_in(new_page: Any, query: str) -> tuple[Any, list[WebSocketRoute]]:
+    """The kit's page (as served now, table and all) at ``kit.example/chat`` + ``query``, its
+    sockets answered by the test itself: the list holds one route per socket the page opened."""
+    page = new_page()
+    sockets: list[WebSocketRoute] = []
+    page.route_web_socket(re.compile(r"/ws/"), lambda ws: sockets.append(ws))
+    serve_kit_page(page, "http://kit.example/chat")
+    page.goto(f"http://kit.example/chat{query}")
+    connected(page)
+    return page, sockets
 
 
 def next_chat_line(client: Any) -> dict[str, Any]:
@@ -235,8 +256,11 @@ def test_a_newer_tab_with_the_same_name_wins_without_a_fight(start_chat, new_pag
     second = new_page(page_url(server.url, name="alice", **FAST))
     connected(second)
     status = first.locator("#connectionStatus")
-    expect(status).to_have_text("Disconnected: opened elsewhere")
-    expect(first.locator("#messages .message.error")).to_contain_text("opened again elsewhere")
+    expect(status).to_have_text(REPLACED)
+    error = first.locator("#messages .message.error")
+    expect(error).to_have_count(1)  # the error reply and the close say it once, not twice
+    expect(error).to_have_attribute("data-code", "replaced")
+    expect(error).to_contain_text("replaced by a newer connection", ignore_case=True)
     first.wait_for_timeout(1000)
     assert len(sockets) == 1, "the replaced page must not reconnect by itself"
     connected(second)
@@ -244,7 +268,7 @@ def test_a_newer_tab_with_the_same_name_wins_without_a_fight(start_chat, new_pag
 
     first.click("#reconnectButton")  # the person decides: this tab takes the name back
     connected(first)
-    expect(second.locator("#connectionStatus")).to_have_text("Disconnected: opened elsewhere")
+    expect(second.locator("#connectionStatus")).to_have_text(REPLACED)
 
 
 def test_heartbeat_pings_the_real_server_and_hides_the_pongs(start_chat, new_page):
@@ -303,12 +327,7 @@ def test_a_silent_connection_is_given_up_and_replaced(new_page):
 
 
 def test_the_list_follows_new_lines_unless_the_reader_scrolled_up(new_page):
-    page = new_page()
-    sockets: list[WebSocketRoute] = []
-    page.route_web_socket(re.compile(r"/ws/"), lambda ws: sockets.append(ws))
-    serve_kit_page(page, "http://kit.example/chat")
-    page.goto("http://kit.example/chat?name=alice")
-    connected(page)
+    page, sockets = connected_to_a_stand_in(new_page, "?name=alice")
 
     def chat(number: int) -> None:
         sockets[0].send(json.dumps({"message": f"line {number}", "client_id": "bob",
@@ -363,3 +382,47 @@ def test_the_socket_address_comes_from_the_page_address(new_page, address, socke
     expect(page.locator("#participants")).to_have_text("1 online")
     bad_name = page.locator("#messages .message.error[data-code=bad_name]")
     expect(bad_name).to_have_count(1 if "%3C" in address else 0)
+
+
+def test_the_page_follows_the_package_s_policy(start_chat, new_page):
+    server = start_chat()
+    page = new_page(page_url(server.url, name="alice"))
+    connected(page)
+    assert page.evaluate("POLICY") == CHAT_POLICY.for_page()
+    assert page.evaluate("[RETRY_FIRST_MS, RETRY_MAX_MS, STABLE_MS]") == [1000, 30000, 10000]
+    for attempt in (0, 1, 2, 4, 5, 9, 1100):
+        for rand in (0.0, 0.3, 0.999):
+            expected = backoff_delay(attempt, rand, CHAT_POLICY.first, CHAT_POLICY.cap) * 1000
+            assert page.evaluate(f"backoffDelay({attempt}, {rand})") == pytest.approx(expected)
+
+    fast = new_page(page_url(server.url, name="bob", **FAST))  # ?retry= overrides first only
+    connected(fast)
+    assert fast.evaluate("[RETRY_FIRST_MS, RETRY_MAX_MS, STABLE_MS]") == [100, 30000, 10000]
+    assert fast.evaluate("backoffDelay(3, 0.5)") == pytest.approx(
+        backoff_delay(3, 0.5, 0.1, CHAT_POLICY.cap) * 1000)
+
+
+def test_a_final_close_added_to_the_table_is_honoured_without_editing_the_page(monkeypatch,
+                                                                              new_page):
+    meaning = "banned for today </script><script>window.pwned = 1</script>"
+    monkeypatch.setitem(close_codes.CLOSES, 4403, Close(4403, meaning, final=True))
+    page, sockets = connected_to_a_stand_in(new_page, "?name=alice&retry=0.1")
+
+    sockets[0].close(code=4403)
+    expect(page.locator("#connectionStatus")).to_have_text(f"Disconnected: {meaning}")
+    error = page.locator("#messages .message.error")
+    expect(error).to_have_attribute("data-code", "close_4403")
+    expect(error).to_have_text(re.compile(re.escape(f"Disconnected: {meaning}")))
+    expect(page.locator("#reconnectButton")).to_have_text("Reconnect")
+    page.wait_for_timeout(1000)  # retries would come every 0.05-0.1 s here
+    assert len(sockets) == 1, "a final close must not be retried"
+    assert page.evaluate("typeof window.pwned") == "undefined"
+
+
+def test_a_close_the_table_does_not_know_is_retried_and_named_by_its_number(new_page):
+    page, sockets = connected_to_a_stand_in(new_page, "?name=alice&retry=0.1")
+    sockets[0].close(code=4403, reason="not today")
+    expect(system_lines(page, "Disconnected: the connection closed (code 4403): not today.")
+           ).to_have_count(1)
+    expect(system_lines(page, "Reconnected.")).to_have_count(1)
+    assert len(sockets) == 2

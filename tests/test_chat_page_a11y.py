@@ -27,8 +27,8 @@ from playwright.sync_api import WebSocketRoute, expect  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from axe import BLOCKING, describe, violations  # noqa: E402
-from browser import (ARTIFACTS, DESKTOP, PHONE, browser, kit_page_html,  # noqa: E402,F401
-                     new_page, page_url, serve_kit_page)
+from browser import (ARTIFACTS, DESKTOP, PHONE, kit_page_html, page_url,  # noqa: E402
+                     serve_kit_page)
 from wslab import envelope  # noqa: E402
 from wslab.chat import create_app  # noqa: E402
 from wslab.runner import BackgroundServer  # noqa: E402

@@ -39,7 +39,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 import labdriver  # noqa: E402
-from browser import browser, new_page, page_url, screenshot  # noqa: E402,F401
+from browser import page_url, screenshot  # noqa: E402
 from fastapi.responses import HTMLResponse  # noqa: E402
 from wslab.display import LECTURE_PAGE  # noqa: E402
 

@@ -9,27 +9,25 @@ wrong answer is one that never answers.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-import itertools
 import json
 
 import pytest
-from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, WebSocket
 from fastapi.testclient import TestClient
 
-from notebook_run import passes, run_student_notebook
-from verdicts import failure, flat, stale, verdict
+from exercises import never_passed, none_passed, untouched, wrong_in_the_notebook
+from mutants import mutant, mutant_of
+from verdicts import failure, flat, not_done, stale, verdict
+from wslab import envelope
 from wslab.answers import chat as answers
 from wslab.checks import chat
 from wslab.checks import endpoint as ep
 from wslab.checks.chat import (check_endpoint_tests, check_hardened_endpoint, check_read_message,
                                check_read_strict, check_reply)
 from wslab.checks.progress import show_progress
-from wslab.envelope import (Chat, PlainText, Rejected, chat_message, error_message, leave_message,
-                            plain_text_message, read_client_text)
+from wslab.envelope import Chat, PlainText, Rejected, read_client_text
 from wslab.lecture import create_lecture_app
-from wslab.manager import ConnectionManager
 
 
 # Wrong answers that forget an await leave coroutines unawaited, in the server: that is the point.
@@ -47,180 +45,104 @@ def short_deadlines(monkeypatch):
 # -- exercise 1: reply ----------------------------------------------------------------------------
 
 
-async def reply_stub(websocket: WebSocket) -> None:
-    await websocket.accept()
-    try:
-        while True:
-            raise NotImplementedError("exercise: reply")
-    except WebSocketDisconnect:
-        pass
-
-
-def replier(answer):
-    """An endpoint that answers each text message with ``answer(websocket, text)``."""
-    async def endpoint(websocket: WebSocket) -> None:
-        await websocket.accept()
-        try:
-            while True:
-                await answer(websocket, await websocket.receive_text())
-        except WebSocketDisconnect:
-            pass
-    return endpoint
-
-
-async def trusts_json(websocket, text):
-    message = json.loads(text)["message"]
-    await websocket.send_json({"reply": message, "length": len(message)})
-
-
-async def no_shape_check(websocket, text):
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        await websocket.send_json({"error": "not JSON"})
-        return
-    message = data.get("message")
-    await websocket.send_json({"reply": message, "length": len(message)})
-
-
-async def python_repr(websocket, text):
-    await websocket.send_text(str({"reply": "hello", "length": 5}))
-
-
-async def counts_bytes(websocket, text):
-    message = json.loads(text)["message"]
-    await websocket.send_json({"reply": message, "length": len(message.encode())})
-
-
-async def wrong_field_name_reply(websocket, text):
-    message = json.loads(text)["message"]
-    await websocket.send_json({"reply": message, "len": len(message)})
-
-
-async def error_in_wrong_field(websocket, text):
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        await websocket.send_json({"message": "that was not JSON"})
-        return
-    await websocket.send_json({"reply": data["message"], "length": len(data["message"])})
-
-
-async def closes_after_error(websocket: WebSocket) -> None:
-    await websocket.accept()
-    try:
-        while True:
-            try:
+# The lesson's answer, each with one mistake.
+NOT_JSON = 'await websocket.send_json({"error": "that was not JSON"})'
+CATCH_NOT_JSON = f"""try:
                 data = await websocket.receive_json()
             except json.JSONDecodeError:
-                await websocket.send_json({"error": "not JSON"})
-                break  # a bad message ends the conversation
-            message = data["message"]
-            await websocket.send_json({"reply": message, "length": len(message)})
-    except WebSocketDisconnect:
-        pass
+                {NOT_JSON}
+                continue
+"""
+SHAPE_CHECK = """if not isinstance(data, dict) or not isinstance(data.get("message"), str):
+                await websocket.send_json({"error": 'send an object with a text "message"'})
+                continue
+            message = data["message"]"""
+REPLY = 'await websocket.send_json({"reply": message, "length": len(message)})'
 
 
-async def reply_not_awaited(websocket: WebSocket) -> None:
+def reply_mutant(name, *edits):
+    """The lesson's reply with ``edits`` made: a wrong answer named ``name``."""
+    return mutant_of(answers.reply, name, *edits)
+
+
+#: The exercise's stub, as the student's cell holds it before any work.
+reply_stub = reply_mutant("reply_stub",
+                          (f"{CATCH_NOT_JSON}            {SHAPE_CHECK}\n            {REPLY}",
+                           'raise NotImplementedError("exercise: reply")'))
+
+
+async def replies_to_everything(websocket: WebSocket) -> None:
     await websocket.accept()
-    try:
-        while True:
-            data = await websocket.receive_json()
-            websocket.send_json({"reply": data["message"], "length": len(data["message"])})
-    except WebSocketDisconnect:
-        pass
-
-
-async def error_as_string(websocket, text):
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        await websocket.send_json("error: not JSON")
-        return
-    await websocket.send_json({"reply": data["message"], "length": len(data["message"])})
-
-
-async def replies_to_everything(websocket, text):
-    try:
-        message = str(json.loads(text).get("message"))
-    except (json.JSONDecodeError, AttributeError):
-        message = text
-    await websocket.send_json({"reply": message, "length": len(message)})
-
-
-async def uncaught_disconnect(websocket: WebSocket) -> None:
-    await websocket.accept()
-    while True:
+    async for text in websocket.iter_text():
         try:
-            data = await websocket.receive_json()
-        except json.JSONDecodeError:
-            await websocket.send_json({"error": "not JSON"})
-            continue
-        if not isinstance(data, dict) or not isinstance(data.get("message"), str):
-            await websocket.send_json({"error": "no text message"})
-            continue
-        await websocket.send_json({"reply": data["message"], "length": len(data["message"])})
+            message = str(json.loads(text).get("message"))
+        except (json.JSONDecodeError, AttributeError):
+            message = text
+        await websocket.send_json({"reply": message, "length": len(message)})
 
 
 @pytest.mark.parametrize("wrong, hint, words", [
-    (replier(trusts_json), "Text that is not JSON gets an error object",
+    (reply_mutant("trusts_json", (CATCH_NOT_JSON, "data = await websocket.receive_json()\n")),
+     "Text that is not JSON gets an error object",
      ["send 'hello'", "the connection ended (code 1006): the endpoint raised JSONDecodeError"]),
-    (replier(no_shape_check), "Valid JSON is not always an object",
-     ["send '[\"hello\"]'", "raised AttributeError"]),
-    (replier(python_repr), "str() of a dict writes Python",
+    (reply_mutant("no_shape_check", (SHAPE_CHECK, 'message = data.get("message")')),
+     "Valid JSON is not always an object", ["send '[\"hello\"]'", "raised AttributeError"]),
+    (reply_mutant("python_repr", (REPLY, 'await websocket.send_text(str({"reply": message, '
+                                         '"length": len(message)}))')),
+     "str() of a dict writes Python",
      ["text that is not JSON: \"{'reply': 'hello', 'length': 5}\""]),
-    (replier(counts_bytes), "characters, not bytes",
+    (reply_mutant("counts_bytes", ("len(message)", "len(message.encode())")),
+     "characters, not bytes",
      ['expected: {"reply": "naïve café", "length": 10}', "'length': 12"]),
-    (replier(wrong_field_name_reply), "A field name differs: the client looks for ['length']",
-     ["'len': 5"]),
-    (replier(error_in_wrong_field), 'An error answer is an object with the field "error"',
+    (reply_mutant("wrong_field_name_reply", ('"length": len(message)', '"len": len(message)')),
+     "A field name differs: the client looks for ['length']", ["'len': 5"]),
+    (reply_mutant("error_in_wrong_field", ('{"error": "that was not JSON"}',
+                                           '{"message": "that was not JSON"}')),
+     'An error answer is an object with the field "error"',
      ["{'message': 'that was not JSON'}"]),
-    (closes_after_error, "keep answering in a while True",
+    (reply_mutant("closes_after_error", (f"{NOT_JSON}\n                continue",
+                                         f"{NOT_JSON}\n                break  # that ends it")),
+     "keep answering in a while True",
      ["send '[\"hello\"]'", "code 1006", "the endpoint returned"]),
-    (reply_not_awaited,
-     "`websocket.send_json({'reply': data['message'], 'length': len(data['message'])})` is a "
+    (reply_mutant("reply_not_awaited", (REPLY, REPLY.removeprefix("await "))),
+     "`websocket.send_json({'reply': message, 'length': len(message)})` is a "
      "call to an async function without await", ["got: nothing within 0.5 s"]),
-    (replier(error_as_string), "Your answer is JSON, but a str, not an object",
-     ["got: 'error: not JSON'"]),
-    (replier(replies_to_everything), "Text that is not JSON gets an error object, not a reply",
+    (reply_mutant("error_as_string", ('{"error": "that was not JSON"}', '"error: not JSON"')),
+     "Your answer is JSON, but a str, not an object", ["got: 'error: not JSON'"]),
+    (replies_to_everything, "Text that is not JSON gets an error object, not a reply",
      ["expected: an error object", "'reply': 'hello'"]),
-    (uncaught_disconnect, "nothing in your endpoint catches it", ["close the connection"]),
-], ids=["trusts_json", "no_shape_check", "python_repr", "counts_bytes", "wrong_field_name",
-        "error_in_wrong_field", "closes_after_error", "reply_not_awaited", "error_as_string",
-        "replies_to_everything", "uncaught_disconnect"])
+    (reply_mutant("uncaught_disconnect", ("except WebSocketDisconnect:", "except KeyError:")),
+     "nothing in your endpoint catches it", ["close the connection"]),
+], ids=lambda value: getattr(value, "__name__", None))
+@pytest.mark.slow
 async def test_each_wrong_reply_gets_the_hint_that_names_its_mistake_first(
         wrong, hint, words, short_deadlines, capsys):
     assert await check_reply(wrong) is answers.reply
     failure(verdict(capsys), "reply", *words, hint=hint)
 
 
+@pytest.mark.slow
 async def test_untouched_reply_stub_is_not_done_yet(capsys):
-    assert await check_reply(reply_stub) is answers.reply
-    assert capsys.readouterr().out.startswith("⏳ reply: not done yet.")
+    untouched(await check_reply(reply_stub), answers.reply, "reply", capsys)
 
 
 async def test_the_kits_own_reply_is_never_passed(capsys):
-    assert await check_reply(answers.reply) is answers.reply
-    assert stale(capsys.readouterr().out, "reply")
+    never_passed(await check_reply(answers.reply), answers.reply, "reply", capsys)
 
 
+@pytest.mark.slow
 async def test_a_right_reply_in_another_style_passes_as_a_router_too(capsys):
     async def reply(websocket: WebSocket) -> None:
         await websocket.accept()
-        try:
-            while True:
-                try:
-                    data = await websocket.receive_json()
-                except json.JSONDecodeError:
-                    await websocket.send_json({"error": "not JSON"})
-                    continue
-                message = data.get("message") if isinstance(data, dict) else None
-                if isinstance(message, str):
-                    await websocket.send_json({"reply": message, "length": len(message)})
-                else:
-                    await websocket.send_json({"error": "no text message"})
-        except WebSocketDisconnect:
-            pass
+        async for text in websocket.iter_text():
+            try:
+                message = json.loads(text)["message"]
+            except (ValueError, TypeError, KeyError):  # not JSON, not an object, no message
+                message = None
+            if isinstance(message, str):
+                await websocket.send_json({"reply": message, "length": len(message)})
+            else:
+                await websocket.send_json({"error": "no text message"})
 
     assert await check_reply(reply) is reply
     assert capsys.readouterr().out.startswith("✅ reply: 7 messages answered")
@@ -297,16 +219,16 @@ def trusts_json_reader(text, max_bytes):
 
 
 def swapped_reader(text, max_bytes):
-    frame = answers.read_message(text, max_bytes)
+    frame = envelope.read_message(text, max_bytes)
     return Rejected(frame.reason, frame.code) if isinstance(frame, Rejected) else frame
 
 
 def printing_reader(text, max_bytes):
-    print(answers.read_message(text, max_bytes))
+    print(envelope.read_message(text, max_bytes))
 
 
 def forgets_a_return(text, max_bytes):
-    frame = answers.read_message(text, max_bytes)
+    frame = envelope.read_message(text, max_bytes)
     if not isinstance(frame, Chat):
         return frame
 
@@ -343,7 +265,7 @@ def forgets_a_return(text, max_bytes):
 ])
 def test_each_wrong_reader_gets_the_hint_that_names_its_mistake_first(wrong, hint, words,
                                                                       capsys):
-    assert check_read_message(wrong) is answers.read_message
+    assert check_read_message(wrong) is envelope.read_message
     failure(verdict(capsys), "read_message", *words, hint=hint)
 
 
@@ -351,14 +273,12 @@ def test_untouched_reader_is_not_done_yet(capsys):
     def read_message(text, max_bytes):
         raise NotImplementedError("exercise: read_message")
 
-    assert check_read_message(read_message) is answers.read_message
-    assert capsys.readouterr().out.startswith("⏳ read_message: not done yet.")
+    untouched(check_read_message(read_message), envelope.read_message, "read_message", capsys)
 
 
-@pytest.mark.parametrize("kit", [answers.read_message, read_client_text])
+@pytest.mark.parametrize("kit", [envelope.read_message, read_client_text])
 def test_the_kits_own_reader_is_never_passed(kit, capsys):
-    assert check_read_message(kit) is answers.read_message
-    assert stale(capsys.readouterr().out, "read_message")
+    never_passed(check_read_message(kit), envelope.read_message, "read_message", capsys)
 
 
 @pytest.mark.parametrize("right", [make_reader(), make_reader(nan=False, caught=RecursionError,
@@ -427,10 +347,12 @@ def strict_that_ignores_its_reader(text, max_bytes, read_message):
     (make_strict(delegate=False), "read_message's business",
      ["'{\"message\": \"hi\", \"type\": \"disconnect\"}'"]),
     (strict_that_ignores_its_reader, "a return is missing", ["got: None"]),
+    (make_strict(), "refuses NaN or Infinity while json.loads is still reading",
+     ["read_strict('Infinity war was great', 100)", "got: Rejected(code='invalid_json'"]),
 ])
 def test_each_wrong_strict_reader_gets_the_hint_that_names_its_mistake_first(wrong, hint, words,
                                                                              capsys):
-    assert check_read_strict(wrong) is answers.read_strict
+    assert check_read_strict(wrong) is envelope.read_strict
     failure(verdict(capsys), "read_strict", *words, hint=hint)
 
 
@@ -438,13 +360,12 @@ def test_untouched_strict_reader_is_not_done_yet(capsys):
     def read_strict(text, max_bytes, read_message=None):
         raise NotImplementedError("exercise: read_strict")
 
-    assert check_read_strict(read_strict) is answers.read_strict
-    assert capsys.readouterr().out.startswith("⏳ read_strict: not done yet.")
+    untouched(check_read_strict(read_strict), envelope.read_strict, "read_strict", capsys)
 
 
 def test_the_kits_own_strict_reader_is_never_passed(capsys):
-    assert check_read_strict(answers.read_strict) is answers.read_strict
-    assert stale(capsys.readouterr().out, "read_strict")
+    never_passed(check_read_strict(envelope.read_strict),
+                 envelope.read_strict, "read_strict", capsys)
 
 
 def test_a_right_strict_reader_in_another_style_passes(capsys):
@@ -481,7 +402,7 @@ def same_decision(mine, kit):
 @pytest.mark.parametrize("text, limit", [(text, limit) for text, limit, _, _ in
                                          chat.READ_MESSAGE_TABLE])
 def test_the_lessons_reader_agrees_with_the_kits_on_the_main_rules(text, limit):
-    assert same_decision(answers.read_message(text, limit), read_client_text(text, limit))
+    assert same_decision(envelope.read_message(text, limit), read_client_text(text, limit))
 
 
 @pytest.mark.parametrize("text, limit", [(text, limit) for text, limit, _, _ in
@@ -489,7 +410,7 @@ def test_the_lessons_reader_agrees_with_the_kits_on_the_main_rules(text, limit):
                          + [(text, 100) for text, _, _ in chat.READ_STRICT_TABLE]
                          + [(text, 100) for text in MORE_FRAMES])
 def test_the_lessons_guarded_reader_agrees_with_the_kits_on_everything(text, limit):
-    assert same_decision(answers.read_strict(text, limit), read_client_text(text, limit))
+    assert same_decision(envelope.read_strict(text, limit), read_client_text(text, limit))
 
 
 def test_the_tables_cover_every_refusal_and_both_kinds_of_line():
@@ -507,46 +428,21 @@ def test_the_lessons_plain_reader_lets_the_edge_cases_escape():
     """What read_strict guards against: without it, these raise or slip through."""
     deep = '{"message": "hi", "deep": ' + "[" * 100_000 + "]" * 100_000 + "}"
     with pytest.raises(RecursionError):
-        answers.read_message(deep, 100)
+        envelope.read_message(deep, 100)
     with pytest.raises(UnicodeEncodeError):
-        answers.read_message('{"message": "\\ud800"}', 100)
-    assert answers.read_message('{"message": "hi", "n": NaN}', 100) == Chat("hi")
+        envelope.read_message('{"message": "\\ud800"}', 100)
+    assert envelope.read_message('{"message": "hi", "n": NaN}', 100) == Chat("hi")
 
 
 # -- exercise 3: the hardened endpoint ------------------------------------------------------------
 
 ANSWER = inspect.getsource(answers.create_hardened_app)
-IMPORTS = """\
-from fastapi import FastAPI, WebSocket
-
-from wslab.answers.chat import MAX_MESSAGE_BYTES, read_message
-from wslab.envelope import (Chat, PlainText, Rejected, chat_message, error_message, leave_message,
-                            plain_text_message)
-from wslab.manager import ConnectionManager
-
-
-"""
-_modules = itertools.count()
-
-
-@pytest.fixture
-def student_factory(tmp_path):
-    """The lesson's answer with ``old`` edited into ``new``, as a module of its own."""
-
-    def edited(old: str, new: str):
-        assert old in ANSWER, old
-        path = tmp_path / f"student_answer_{next(_modules)}.py"
-        path.write_text(IMPORTS + ANSWER.replace(old, new))
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.create_hardened_app
-
-    return edited
+NO_BREAK = ('                if event["type"] == "websocket.disconnect":\n'
+            "                    break\n")
 
 
 EDITED_MISTAKES = [
-    ('                if event["type"] == "websocket.disconnect":\n                    break\n', "",
+    (NO_BREAK, "",
      "The loop needs a break on that event",
      ["the whole conversation above, then everyone leaving",
       'Cannot call "receive" once a disconnect message has been received']),
@@ -578,95 +474,41 @@ EDITED_MISTAKES = [
                               "error not awaited", "close not awaited", "wrong event key",
                               "wrong frame field", "no return", "async factory",
                               "no max_message_bytes"])
+@pytest.mark.slow
 async def test_each_wrong_endpoint_gets_the_hint_that_names_its_mistake_first(
-        old, new, hint, words, student_factory, capsys):
-    factory = student_factory(old, new)
+        old, new, hint, words, capsys):
+    factory = mutant_of(answers.create_hardened_app, "create_hardened_app", (old, new))
     assert await check_hardened_endpoint(factory) is answers.create_hardened_app
     failure(verdict(capsys), "hardened endpoint", *words, hint=hint)
 
 
-def make_factory(loop):
-    """A create_hardened_app whose endpoint body is ``loop(websocket, client_id, ...)``."""
-
-    def factory(read_message=answers.read_message, max_message_bytes=1000):
-        app = FastAPI()
-        manager = ConnectionManager()
-        app.state.manager = manager
-
-        @app.websocket("/ws/{client_id}")
-        async def websocket_endpoint(websocket: WebSocket, client_id: str):
-            await manager.connect(websocket)
-            await loop(websocket, client_id, manager, read_message, max_message_bytes)
-
-        return app
-
-    return factory
-
-
-async def relay(frame, websocket, client_id, manager, *, errors_to_all=False, close=False):
-    """What the correct loop does with one classified frame (or a chosen mistake)."""
-    if isinstance(frame, Rejected):
-        if close:
-            await websocket.close(code=1008)
-        elif errors_to_all:
-            await manager.broadcast(error_message(frame.code, frame.reason))
-        else:
-            await manager.send_personal_message(error_message(frame.code, frame.reason),
-                                                websocket)
-    elif isinstance(frame, Chat):
-        await manager.broadcast(chat_message(client_id, frame.text))
-    elif isinstance(frame, PlainText):
-        await manager.broadcast(plain_text_message(client_id, frame.text))
-
-
-def loop_with(*, text_only=False, errors_to_all=False, close=False, limit=None, leave=True,
-              cleanup="finally", catch_all=False):
-    async def loop(websocket, client_id, manager, read_message, max_message_bytes):
-        async def cleanup_now():
-            manager.disconnect(websocket)
-            if leave:
-                await manager.broadcast(leave_message(client_id, manager.connection_count))
-
-        async def body():
-            while True:
-                if text_only:
-                    frame = read_message(await websocket.receive_text(), limit or max_message_bytes)
-                else:
-                    event = await websocket.receive()
-                    if event["type"] == "websocket.disconnect":
-                        break
-                    if event.get("text") is None:
-                        frame = Rejected("binary_not_supported", "no binary")
-                    else:
-                        try:
-                            frame = read_message(event["text"], limit or max_message_bytes)
-                        except Exception:
-                            if not catch_all:
-                                raise
-                            frame = Rejected("internal_error", "something went wrong")
-                await relay(frame, websocket, client_id, manager, errors_to_all=errors_to_all,
-                            close=close)
-                if close and isinstance(frame, Rejected):
+RECEIVE = """event = await websocket.receive()  # a dict: text, bytes or a disconnect
+                if event["type"] == "websocket.disconnect":
                     break
+                if event.get("text") is None:  # a binary frame
+                    frame = Rejected("binary_not_supported", "send text, not binary data")
+                else:
+                    frame = read_message(event["text"], max_message_bytes)"""
+READ = 'frame = read_message(event["text"], max_message_bytes)'
+TO_THE_SENDER = """await manager.send_personal_message(
+                        error_message(frame.code, frame.reason), websocket)"""
+LEAVE = "\n            await manager.broadcast(leave_message(client_id, manager.connection_count))"
 
-        if cleanup == "finally":
-            try:
-                await body()
-            finally:
-                await cleanup_now()
-        else:  # after the loop: skipped when the body raises
-            await body()
-            await cleanup_now()
 
-    return loop
+def endpoint_mutant(name, *edits):
+    """The lesson's create_hardened_app with ``edits`` made, named ``name``."""
+    return mutant_of(answers.create_hardened_app, name, *edits)
+
+
+#: The exercise's stub: the endpoint connects, then raises where the loop belongs.
+stub_after_accept = endpoint_mutant("stub_after_accept", (
+    "        try:\n            while True:",
+    '        raise NotImplementedError("exercise: hardened endpoint")\n'
+    "        try:\n            while True:"))
 
 
 def lecture_factory(read_message, max_message_bytes=1000):
     return create_lecture_app()
-
-
-async def stub_loop(websocket, client_id, manager, read_message, max_message_bytes):
-    raise NotImplementedError("exercise: hardened endpoint")
 
 
 def stub_before_accept(read_message=None, max_message_bytes=1000):
@@ -687,22 +529,35 @@ def stub_factory(read_message=None, max_message_bytes=1000):
     (lecture_factory, "what it refuses goes back to the sender alone",
      ["eve sends the JSON list [1, 2, 3]", "without a close frame",
       "the server logged: the endpoint raised AttributeError"]),
-    (make_factory(loop_with(text_only=True)), "A binary frame's event has no 'text' key",
+    (endpoint_mutant("text_only", (RECEIVE, "frame = read_message(await websocket.receive_text(), "
+                                            "max_message_bytes)")),
+     "A binary frame's event has no 'text' key",
      ["eve sends a binary frame", "raised KeyError: 'text'"]),
-    (make_factory(loop_with(errors_to_all=True)), "no error to everyone",
+    (endpoint_mutant("errors_to_all", (TO_THE_SENDER, "await manager.broadcast("
+                                                      "error_message(frame.code, frame.reason))")),
+     "no error to everyone",
      ["then alice says", "alice received", '"type": "error"']),
-    (make_factory(loop_with(close=True)), "goes back to the sender alone",
+    (endpoint_mutant("closes_on_error", (TO_THE_SENDER, "await websocket.close(code=1008)\n"
+                                                        "                    break")),
+     "goes back to the sender alone",
      ["eve: its connection was closed with code 1008"]),
-    (make_factory(loop_with(limit=1000)), "pass that one on to read_message",
+    (endpoint_mutant("ignores_the_limit", (READ, READ.replace("max_message_bytes", "1000"))),
+     "pass that one on to read_message",
      ["max_message_bytes=200", "message_too_long", "eve received {\"message\": \"xxx", "(cut)"]),
-    (make_factory(loop_with(leave=False)), "the others hear it",
+    (endpoint_mutant("no_leave_message", (LEAVE, "")),
+     "the others hear it",
      ["eve closes her connection", "received nothing", "leave_message"]),
-    (make_factory(loop_with(cleanup="after the loop")),
+    (endpoint_mutant("cleanup_after_the_loop",
+                     ("finally:  # however the loop ended: a disconnect, or a bug that raised\n"
+                      "            manager.disconnect(websocket)\n            await",
+                      "except WebSocketDisconnect:\n            pass\n"
+                      "        manager.disconnect(websocket)\n        await")),
      "Your cleanup did not run when your own code raised",
      ["(a bug the check planted)", "Client #bob left the chat",
       "the server logged: the endpoint raised RuntimeError: a bug in read_message"]),
 ], ids=["lecture", "receive_text", "errors to all", "closes on error", "ignores the limit",
         "no leave message", "cleanup not in finally"])
+@pytest.mark.slow
 async def test_each_wrong_loop_gets_the_hint_that_names_its_mistake_first(factory, hint, words,
                                                                           capsys):
     assert await check_hardened_endpoint(factory) is answers.create_hardened_app
@@ -710,30 +565,33 @@ async def test_each_wrong_loop_gets_the_hint_that_names_its_mistake_first(factor
     assert "_PlantedBug" not in said and said.count("planted") <= 1, said
 
 
-@pytest.mark.parametrize("factory", [make_factory(stub_loop), stub_before_accept, stub_factory],
+@pytest.mark.parametrize("factory", [stub_after_accept, stub_before_accept, stub_factory],
                          ids=["after accept", "before accept", "in the factory"])
+@pytest.mark.slow
 async def test_untouched_endpoint_is_not_done_yet(factory, capsys):
-    assert await check_hardened_endpoint(factory) is answers.create_hardened_app
-    assert capsys.readouterr().out.startswith("⏳ hardened endpoint: not done yet.")
+    untouched(await check_hardened_endpoint(factory),
+              answers.create_hardened_app, "hardened endpoint", capsys)
 
 
 async def test_the_kits_own_endpoint_is_never_passed(capsys):
-    assert await check_hardened_endpoint(answers.create_hardened_app) \
-        is answers.create_hardened_app
-    out = capsys.readouterr().out
-    assert out.startswith("⚠️ hardened endpoint: run your exercise cell first.")
-    assert "✅" not in out
+    never_passed(await check_hardened_endpoint(answers.create_hardened_app),
+                 answers.create_hardened_app, "hardened endpoint", capsys)
 
 
-async def test_the_answer_passes_once_it_is_the_students(student_factory, capsys):
-    factory = student_factory("", "")
+@pytest.mark.slow
+async def test_the_answer_passes_once_it_is_the_students(capsys):
+    factory = mutant_of(answers.create_hardened_app, "create_hardened_app")
     assert await check_hardened_endpoint(factory) is factory
     out = capsys.readouterr().out
     assert out.startswith("✅ hardened endpoint: 5 kinds of bad input") and "no ghost" in out
 
 
+@pytest.mark.slow
 async def test_a_right_endpoint_in_another_style_passes(capsys):
-    factory = make_factory(loop_with(catch_all=True))
+    factory = endpoint_mutant("catches_a_bug_in_read_message", (READ, f"""try:
+                        {READ}
+                    except Exception:  # a bug in read_message: an error reply, not a crash
+                        frame = Rejected("internal_error", "something went wrong")"""))
     assert await check_hardened_endpoint(factory) is factory
     out = capsys.readouterr().out
     assert out.startswith("✅ hardened endpoint:") and "got an error reply" in out, out
@@ -744,11 +602,43 @@ async def test_a_right_endpoint_in_another_style_passes(capsys):
 FORGED = {"message": "hi", "type": "disconnect"}
 
 
-def asserts_nothing(app):
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json(FORGED)
-            alice.receive_json()
+# The lesson's two answers, each with one mistake.
+FORGED_TEST = answers.test_forged_field_is_refused
+BINARY_TEST = answers.test_binary_frame_is_refused
+FORGED_CODE = 'assert reply["type"] == "error" and reply["code"] == "reserved_field", reply'
+FORGED_NEXT = """
+            alice.send_json({"message": "next"})
+            assert alice.receive_json()["message"] == "next"  # and not her forged line"""
+BINARY_CODE = 'reply["type"] == "error" and reply["code"] == "binary_not_supported"'
+BINARY_NEXT = ("\n            alice.send_json({\"message\": \"still here\"})"
+               '\n            assert alice.receive_json()["message"] == "still here"')
+
+#: Each wrong test: the lesson's test it is made from, and the edit that makes it wrong. The
+#: "only"/"stops"/"checks" ones are the weak tests a student run of the old lesson let through:
+#: each stops at "an error came".
+EDITED_TESTS = {
+    "asserts_nothing": (FORGED_TEST, (f"reply = alice.receive_json()\n            {FORGED_CODE}",
+                                      "alice.receive_json()"), (FORGED_NEXT, "")),
+    "wrong_code": (FORGED_TEST, ('"reserved_field", reply', '"forged", reply')),
+    "wrong_field_name": (FORGED_TEST, ('reply["code"]', 'reply["error"]')),
+    "text_for_bytes": (BINARY_TEST, ('alice.send_bytes(b"\\x00\\x01")',
+                                     'alice.send_text("\\x00\\x01")')),
+    "own_app": (FORGED_TEST, ("TestClient(app)", "TestClient(create_hardened_app())")),
+    "async_test": (FORGED_TEST, ("def test_", "async def test_")),
+    # The forged field gets some error: the code is never looked at.
+    "only_the_type": (FORGED_TEST, (FORGED_CODE, 'assert reply["type"] == "error", reply'),
+                      (FORGED_NEXT, "")),
+    # The right error, but nothing after it: a relay that follows it goes unseen.
+    "forged_stops_at_the_error": (FORGED_TEST, (FORGED_NEXT, "")),
+    # Something from alice follows the error, but it may be her forged line.
+    "forged_checks_the_sender_only": (FORGED_TEST,
+                                      ('alice.receive_json()["message"] == "next"',
+                                       'alice.receive_json()["client_id"] == "alice"')),
+    # The right error for a binary frame, and the connection never tried again.
+    "binary_stops_at_the_error": (BINARY_TEST, (BINARY_NEXT, "")),
+    "binary_only_the_type": (BINARY_TEST, (BINARY_CODE, 'reply["type"] == "error"')),
+}
+edited = {name: mutant_of(test, name, *edits) for name, (test, *edits) in EDITED_TESTS.items()}
 
 
 def compares_without_assert(app):
@@ -760,41 +650,6 @@ def compares_without_assert(app):
             alice.receive_json()["message"] == "next"
 
 
-def wrong_code(app):
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json(FORGED)
-            assert alice.receive_json()["code"] == "forged"
-
-
-def wrong_field_name(app):
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json(FORGED)
-            assert alice.receive_json()["error"] == "reserved_field"
-
-
-def text_for_bytes(app):
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_text("\x00\x01")
-            assert alice.receive_json()["code"] == "binary_not_supported"
-
-
-def own_app(app):
-    with TestClient(answers.create_hardened_app()) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json(FORGED)
-            assert alice.receive_json()["code"] == "reserved_field"
-
-
-async def async_test(app):
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json(FORGED)
-            assert alice.receive_json()["code"] == "reserved_field"
-
-
 def waits_for_bob(app):
     with TestClient(app) as client:
         with client.websocket_connect("/ws/alice") as alice, \
@@ -802,53 +657,6 @@ def waits_for_bob(app):
             alice.send_json(FORGED)
             assert alice.receive_json()["type"] == "error"
             bob.receive_json()  # bob is sent nothing: this waits for ever
-
-
-# The weak tests a student run of the old lesson let through: each stops at "an error came".
-
-def only_the_type(app):
-    """The forged field gets some error: the code is never looked at."""
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json(FORGED)
-            assert alice.receive_json()["type"] == "error"
-
-
-def forged_stops_at_the_error(app):
-    """The right error, but nothing after it: a relay that follows it goes unseen."""
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json(FORGED)
-            reply = alice.receive_json()
-            assert reply["type"] == "error" and reply["code"] == "reserved_field"
-
-
-def forged_checks_the_sender_only(app):
-    """Something from alice follows the error, but it may be her forged line."""
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json(FORGED)
-            assert alice.receive_json()["code"] == "reserved_field"
-            alice.send_json({"message": "next"})
-            assert alice.receive_json()["client_id"] == "alice"
-
-
-def binary_stops_at_the_error(app):
-    """The right error for a binary frame, and the connection never tried again."""
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_bytes(b"\x00\x01")
-            reply = alice.receive_json()
-            assert reply["type"] == "error" and reply["code"] == "binary_not_supported"
-
-
-def binary_only_the_type(app):
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_bytes(b"\x00\x01")
-            assert alice.receive_json()["type"] == "error"
-            alice.send_json({"message": "again"})
-            assert alice.receive_json()["message"] == "again"
 
 
 def stub_test(app):
@@ -876,33 +684,35 @@ REFERENCES = (answers.test_forged_field_is_refused, answers.test_binary_frame_is
 
 
 @pytest.mark.parametrize("tests, hint, words", [
-    ((asserts_nothing, right_binary), "does not test the fix",
+    ((edited["asserts_nothing"], right_binary), "does not test the fix",
      ["asserts_nothing(app) with the lecture's endpoint", "got: it passed"]),
     ((compares_without_assert, right_binary),
      "`alice.receive_json()['code'] == 'reserved_field'` checks nothing",
      ["compares_without_assert(app) with an endpoint that answers every bad frame"]),
-    ((own_app, right_binary), "never uses the app it is given",
+    ((edited["own_app"], right_binary), "never uses the app it is given",
      ["own_app(app) with the lecture's endpoint"]),
-    ((wrong_code, right_binary), "asserts does not hold",
+    ((edited["wrong_code"], right_binary), "asserts does not hold",
      ["wrong_code(app) with the hardened endpoint", "got: AssertionError"]),
-    ((wrong_field_name, right_binary), "The reply has no field 'error'", ["raised KeyError"]),
-    ((right_forged, text_for_bytes), "send_bytes() sends a binary frame",
+    ((edited["wrong_field_name"], right_binary), "The reply has no field 'error'",
+     ["raised KeyError"]),
+    ((right_forged, edited["text_for_bytes"]), "send_bytes() sends a binary frame",
      ["raised JSONDecodeError"]),
-    ((async_test, right_binary), "declared async def", ["got: async def"]),
+    ((edited["async_test"], right_binary), "declared async def", ["got: async def"]),
     ((waits_for_bob, right_binary), "receive_json() has no timeout",
      ["waits_for_bob(app) with the hardened endpoint", "still waiting after 3 s"]),
-    ((only_the_type, right_binary), "Your test accepts any error reply",
+    ((edited["only_the_type"], right_binary), "Your test accepts any error reply",
      ["only_the_type(app) with an endpoint that answers every bad frame with the same error "
       "code, 'bad_input'", "expected: the test fails", "got: it passed"]),
-    ((forged_stops_at_the_error, right_binary), "relays the forged message anyway",
+    ((edited["forged_stops_at_the_error"], right_binary), "relays the forged message anyway",
      ["forged_stops_at_the_error(app) with an endpoint that sends alice the right error, then "
       "relays her forged message"]),
-    ((forged_checks_the_sender_only, right_binary), "not her forged one",
+    ((edited["forged_checks_the_sender_only"], right_binary), "not her forged one",
      ["forged_checks_the_sender_only(app) with an endpoint that sends alice the right error"]),
-    ((right_forged, binary_stops_at_the_error), "check that alice's connection still works",
+    ((right_forged, edited["binary_stops_at_the_error"]),
+     "check that alice's connection still works",
      ["binary_stops_at_the_error(app) with an endpoint that answers the binary frame with the "
       "right error, then closes the connection"]),
-    ((right_forged, binary_only_the_type), "Assert the reply's code as well",
+    ((right_forged, edited["binary_only_the_type"]), "Assert the reply's code as well",
      ["binary_only_the_type(app) with an endpoint that answers every bad frame with the same"]),
     ((), "Pass the test functions themselves", ["no tests"]),
     ((right_forged,), "in this order: check_endpoint_tests(test_forged_field_is_refused, "
@@ -917,12 +727,12 @@ def test_each_wrong_test_gets_the_hint_that_names_its_mistake_first(tests, hint,
     failure(verdict(capsys), "endpoint tests", *words, hint=hint)
 
 
-@pytest.mark.parametrize("weak", [only_the_type, forged_stops_at_the_error,
-                                  forged_checks_the_sender_only])
+@pytest.mark.parametrize("weak", ["only_the_type", "forged_stops_at_the_error",
+                                  "forged_checks_the_sender_only"])
 def test_the_weak_forged_tests_pass_on_the_fix_and_fail_on_the_lecture(weak):
     """What makes them weak: the old check, which tried only those two endpoints, passed them."""
-    assert chat._run_test(weak, answers.create_hardened_app()).passed
-    assert not chat._run_test(weak, create_lecture_app()).passed
+    assert chat._run_test(edited[weak], answers.create_hardened_app()).passed
+    assert not chat._run_test(edited[weak], create_lecture_app()).passed
 
 
 def chat_line_reaches_everyone(app):
@@ -950,11 +760,11 @@ def test_untouched_tests_are_not_done_yet(capsys):
         raise NotImplementedError("exercise: endpoint tests")
 
     assert check_endpoint_tests(forged_stub, stub_test) == REFERENCES
-    assert capsys.readouterr().out.startswith("⏳ endpoint tests: not done yet.")
+    assert not_done(capsys.readouterr().out, "endpoint tests")
 
 
 @pytest.mark.parametrize("tests", [REFERENCES, (REFERENCES[0],),
-                                   (asserts_nothing, REFERENCES[1])])
+                                   (edited["asserts_nothing"], REFERENCES[1])])
 def test_the_kits_own_tests_are_never_passed(tests, capsys):
     assert check_endpoint_tests(*tests) == REFERENCES
     assert stale(capsys.readouterr().out, "endpoint tests")
@@ -969,6 +779,7 @@ def test_right_tests_in_another_style_pass(capsys):
 
 # -- the summary, and the notebook ----------------------------------------------------------------
 
+@pytest.mark.slow
 async def test_the_summary_judges_the_current_code(capsys):
     namespace = {"reply": reply_stub,
                  "read_message": make_reader(inclusive=False),
@@ -992,85 +803,44 @@ async def test_the_summary_judges_the_current_code(capsys):
 NOTEBOOK_IMPORTS = """\
 from fastapi import FastAPI
 
-from wslab.manager import ConnectionManager
 
 MAX_MESSAGE_BYTES = 1000
 
 
 """
 
+def rules_3_and_4_swapped() -> str:
+    """The lesson's read_message, with the missing message refused before a reserved field."""
+    source = inspect.getsource(envelope.read_message)
+    rule_3 = source[source.index("    forged = "):source.index('    if "message" not in data:')]
+    rule_5 = '    if not isinstance(data["message"], str):'
+    return mutant(mutant(source, rule_3, ""), rule_5, rule_3 + rule_5)
+
+
 WRONG_IN_THE_NOTEBOOK = {
-    "reply": """\
-from fastapi import WebSocket, WebSocketDisconnect
-
-
-async def reply(websocket: WebSocket) -> None:
-    await websocket.accept()
-    try:
-        while True:
-            data = await websocket.receive_json()
-            await websocket.send_json({"reply": data["message"], "length": len(data["message"])})
-    except WebSocketDisconnect:
-        pass""",
-    "read_message": """\
-import json
-
-from wslab.envelope import Chat, PlainText, Rejected
-
-
-def read_message(text, max_bytes):
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return read_line(text, max_bytes, PlainText)
-    if not isinstance(data, dict):
-        return Rejected("not_an_object", "send an object")
-    if "message" not in data:  # rule 4 before rule 3: a reserved field alone slips through
-        return Rejected("missing_message", "no message")
-    if set(data) & {"client_id", "timestamp", "type"}:
-        return Rejected("reserved_field", "only the server sets those")
-    if not isinstance(data["message"], str):
-        return Rejected("message_not_text", "not text")
-    return read_line(data["message"], max_bytes, Chat)
-
-
-def read_line(text, max_bytes, kind):
-    if not text.strip():
-        return Rejected("empty_message", "empty")
-    if len(text.encode("utf-8")) > max_bytes:
-        return Rejected("message_too_long", "too long")
-    return kind(text)""",
-    "hardened endpoint": NOTEBOOK_IMPORTS + ANSWER.replace(
-        '                if event["type"] == "websocket.disconnect":\n                    break\n',
-        ""),
-    "endpoint tests": """\
-def test_forged_field_is_refused(app):
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_json({"message": "hi", "type": "disconnect"})
-            assert alice.receive_json()["type"] == "error"
-
-
-def test_binary_frame_is_refused(app):
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws/alice") as alice:
-            alice.send_bytes(b"\\x00\\x01")
-            assert alice.receive_json()["code"] == 'binary_not_supported'""",
+    "reply": "from fastapi import WebSocket, WebSocketDisconnect\n\n\n" + mutant(
+        inspect.getsource(answers.reply), CATCH_NOT_JSON,
+        "data = await websocket.receive_json()\n"),
+    "read_message": "import json\n\nfrom wslab.envelope import (RESERVED_FIELDS, Chat, PlainText, "
+                    "Rejected, checked_line, json_kind)\n\n\n" + rules_3_and_4_swapped(),
+    "hardened endpoint": NOTEBOOK_IMPORTS + mutant(ANSWER, NO_BREAK, ""),
+    "endpoint tests": mutant(mutant(inspect.getsource(FORGED_TEST), FORGED_CODE,
+                                    'assert reply["type"] == "error", reply'), FORGED_NEXT, "")
+                      + "\n\n" + mutant(inspect.getsource(BINARY_TEST), BINARY_NEXT, ""),
     "read_strict": """\
 def read_strict(text, max_bytes, read_message=read_message):
     try:
-        json.loads(text, parse_constant=refuse_constant)
+        json.loads(text)
     except ValueError:
         return Rejected("invalid_json", "not JSON")
     return read_message(text, max_bytes)""",
 }
 
 
+@pytest.mark.slow
 def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run():
-    outputs = run_student_notebook("E2_hardening_the_endpoint", WRONG_IN_THE_NOTEBOOK)
-    assert len(outputs) == 10  # five checks, each run twice
-    for output in outputs:
-        assert passes(output) == [] and "❌" in output, output
+    outputs = wrong_in_the_notebook("E2_hardening_the_endpoint", WRONG_IN_THE_NOTEBOOK, 10)
+    none_passed(outputs)  # five checks, each run twice
     assert "Rules 3 and 4 are checked in the wrong order" in flat(outputs[2])
 
 

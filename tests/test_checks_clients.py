@@ -10,9 +10,10 @@ import random
 
 import pytest
 
-from notebook_run import passes, run_student_notebook
-from verdicts import failure, said, verdict
+from exercises import judged, never_passed, none_passed, untouched, wrong_in_the_notebook
+from verdicts import failure, verdict
 from wslab import client
+from wslab.backoff import backoff_delay
 from wslab.checks.clients import GATHER, check_backoff, check_receive_chat
 
 
@@ -153,14 +154,12 @@ async def test_untouched_receiver_is_not_done_yet(capsys):
     async def receive_chat(ws, count):
         raise NotImplementedError("exercise: receive_chat")
 
-    assert await check_receive_chat(receive_chat) is client.receive_chat
-    assert verdict(capsys).startswith("⏳ receive_chat: not done yet.")
+    untouched(await check_receive_chat(receive_chat), client.receive_chat, "receive_chat", capsys)
 
 
 async def test_the_kits_own_receiver_is_never_passed(capsys):
-    assert await check_receive_chat(client.receive_chat) is client.receive_chat
-    out = verdict(capsys)
-    assert out.startswith("⚠️ receive_chat: run your exercise cell first.") and "✅" not in out
+    never_passed(await check_receive_chat(client.receive_chat),
+                 client.receive_chat, "receive_chat", capsys)
 
 
 async def async_for_version(ws, count):
@@ -185,76 +184,74 @@ async def test_a_right_receiver_in_another_style_passes(capsys):
 
 # -- exercise 2: backoff ------------------------------------------------------------------------
 
-def jittered(ceiling):
-    return ceiling / 2 + random.random() * ceiling / 2
+def jittered(ceiling, rand):
+    return ceiling / 2 + rand * ceiling / 2
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (lambda attempt, first=0.5, cap=10.0: random.random() * min(cap, first * 2 ** attempt),
-     ["backoff(0), 300 times", "(the shortest of the 300 delays)", "at least half the ceiling"]),
-    (lambda attempt, first=0.5, cap=10.0: min(cap, first * 2 ** attempt),
-     ["300 delays, all exactly 0.5 s", "The delays are the same every time",
-      "add a random part"]),
-    (lambda attempt, first=0.5, cap=10.0: min(cap, jittered(first * 2 ** attempt)),
-     ["backoff(6), 300 times", "all exactly 10 s", "must still be random"]),
-    (lambda attempt, first=0.5, cap=10.0: jittered(first * 2 ** min(attempt, 60)),
-     ["backoff(5)", "(the longest of the 300 delays)", "No delay may pass the cap (10 s)"]),
-    (lambda attempt, first=0.5, cap=10.0: jittered(min(cap, first * 1.5 ** attempt)),
-     ["backoff(1), 300 times", "the random part is right, but the ceiling for attempt 1 is 1 s"]),
-    (lambda attempt, first=0.5, cap=10.0: jittered(min(cap, first * 2 ** (attempt + 1))),
-     ["backoff(0)", "the ceiling one attempt later: the count is off by one"]),
-    (lambda attempt, first=0.5, cap=10.0: jittered(min(cap, first * 2 * attempt)),
-     ["backoff(0)", "every delay was 0", "raised to the power attempt"]),
-    (lambda attempt, first=0.5, cap=10.0: jittered(min(10.0, 0.5 * 2 ** min(attempt, 60))),
-     ["backoff(3, 1.0, 6.0)", "use the arguments first and cap"]),
-    (lambda attempt, first=0.5, cap=10.0: jittered(min(cap, first * 2 ** attempt)),
-     ["backoff(1100), 300 times", "raised OverflowError",
+    (lambda attempt, rand, first, cap: rand * min(cap, first * 2 ** attempt),
+     ["backoff(0, rand, 1, 30)", "got: 0, 0.5, 0.999 s", "at least half the ceiling"]),
+    (lambda attempt, rand, first, cap: min(cap, first * 2 ** attempt),
+     ["got: 1, 1, 1 s", "the same whatever rand is", "add the random part"]),
+    (lambda attempt, rand, first, cap: min(cap, jittered(first * 2 ** attempt, rand)),
+     ["backoff(5, rand, 1, 30)", "got: 16, 24, 30 s", "must still be spread out"]),
+    (lambda attempt, rand, first, cap: jittered(first * 2 ** min(attempt, 60), rand),
+     ["backoff(5, rand, 1, 30)", "No delay may pass the cap (30 s)"]),
+    (lambda attempt, rand, first, cap: jittered(min(cap, first * 1.5 ** attempt), rand),
+     ["backoff(1, rand, 1, 30)", "the random part is right, but the ceiling for attempt 1 is 2 s"]),
+    (lambda attempt, rand, first, cap: jittered(min(cap, first * 2 ** (attempt + 1)), rand),
+     ["backoff(0, rand, 1, 30)", "the ceiling one attempt later: the count is off by one"]),
+    (lambda attempt, rand, first, cap: jittered(min(cap, first * 2 * attempt), rand),
+     ["backoff(0, rand, 1, 30)", "every delay was 0", "raised to the power attempt"]),
+    (lambda attempt, rand, first, cap: jittered(min(30.0, 1.0 * 2 ** min(attempt, 60)), rand),
+     ["backoff(3, rand, 1, 6)", "use the arguments first and cap"]),
+    (lambda attempt, rand, first, cap: jittered(min(cap, first * 2 ** attempt), rand),
+     ["backoff(1100, rand, 1, 30)", "raised OverflowError",
       "A number grew too large for a float (OverflowError): 2 ** attempt is huge"]),
-    (lambda attempt, first=0.5, cap=10.0: int(jittered(min(cap, first * 2 ** min(attempt, 60)))),
-     ["backoff(0)", "whole numbers: int()"]),
-    (lambda attempt, first=0.5, cap=10.0: str(jittered(min(cap, first * 2 ** attempt))),
-     ["got: '0.", "a number of seconds"]),
-    (lambda attempt, first=0.5, cap=10.0: print(jittered(min(cap, first * 2 ** attempt))),
+    (lambda attempt, rand, first, cap: jittered(min(cap, first * 2 ** min(attempt, 60)),
+                                                random.random()),
+     ["backoff(0, rand, 1, 30)", "two different delays", "use rand"]),
+    (lambda attempt, rand, first, cap: int(jittered(min(cap, first * 2 ** min(attempt, 60)),
+                                                    rand)),
+     ["backoff(0, rand, 1, 30)", "whole numbers: int()"]),
+    (lambda attempt, rand, first, cap: str(jittered(min(cap, first * 2 ** attempt), rand)),
+     ["got: '0.5'", "a number of seconds"]),
+    (lambda attempt, rand, first, cap: print(jittered(min(cap, first * 2 ** attempt), rand)),
      ["printed its answer and returned None"]),
 ])
 def test_wrong_backoffs_are_explained(wrong, words, capsys):
-    assert check_backoff(wrong) is client.backoff
+    assert check_backoff(wrong) is backoff_delay
     out = failure(verdict(capsys), "backoff", *words)
     assert "min(attempt" not in out  # a hint never spells out the answer
 
 
 def test_untouched_backoff_is_not_done_yet(capsys):
-    def backoff(attempt, first=0.5, cap=10.0):
+    def backoff(attempt, rand, first, cap):
         raise NotImplementedError("exercise: backoff")
 
-    assert check_backoff(backoff) is client.backoff
-    assert capsys.readouterr().out.startswith("⏳ backoff: not done yet.")
+    untouched(check_backoff(backoff), backoff_delay, "backoff", capsys)
 
 
 def test_the_kits_own_backoff_is_never_passed(capsys):
-    assert check_backoff(client.backoff) is client.backoff
-    out = capsys.readouterr().out
-    assert out.startswith("⚠️ backoff: run your exercise cell first.") and "✅" not in out
+    never_passed(check_backoff(backoff_delay), backoff_delay, "backoff", capsys)
 
 
-def uniform_backoff(attempt, first=0.5, cap=10.0):
-    ceiling = first * 2 ** attempt if attempt < 40 else cap
-    return random.uniform(min(ceiling, cap) / 2, min(ceiling, cap))
+def another_style(attempt, rand, first, cap):
+    ceiling = min(first * 2 ** attempt if attempt < 40 else cap, cap)
+    low = ceiling / 2
+    return low + (ceiling - low) * rand
 
 
 def test_a_right_backoff_in_another_style_passes(capsys):
-    assert check_backoff(uniform_backoff) is uniform_backoff
+    assert check_backoff(another_style) is another_style
     assert capsys.readouterr().out.startswith("✅ backoff: all 17 checks passed")
 
 
 # -- the prediction, and the notebook as a student runs it ---------------------------------------
 
 def test_the_prediction_is_judged_on_what_the_demo_did(capsys):
-    GATHER.prediction = GATHER.happened = None
-    GATHER.late = False
-    GATHER.predict("a")
-    assert GATHER.check("timed out") is False
-    out = said(capsys)
+    right, out = judged(GATHER, "a", "timed out", capsys)
+    assert right is False
     assert "you predicted (a)" in out and "what happened was (b)" in out
     assert "gather waits until every one of its coroutines has ended" in out
 
@@ -264,15 +261,14 @@ WRONG_IN_THE_NOTEBOOK = {
     "receive_chat": "async def receive_chat(ws, count):\n"
                     "    return [json.loads(await ws.recv())['message'] for _ in range(count)]",
     "backoff": "import random\n\n"
-               "def backoff(attempt, first=0.5, cap=10.0):\n"
+               "def backoff(attempt, rand, first, cap):\n"
                "    ceiling = min(cap, first * 2 ** attempt)\n"
-               "    return ceiling / 2 + random.random() * ceiling / 2",
+               "    return ceiling / 2 + rand * ceiling / 2",
 }
 
 
+@pytest.mark.slow
 def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run():
-    outputs = run_student_notebook("E3_python_clients", WRONG_IN_THE_NOTEBOOK)
-    assert len(outputs) == 2 * len(WRONG_IN_THE_NOTEBOOK)
-    for output, name in zip(outputs, [name for name in WRONG_IN_THE_NOTEBOOK for _ in "12"]):
-        assert f"❌ {name}: not right yet.\n   hint:" in output and passes(output) == [], output
+    outputs = wrong_in_the_notebook("E3_python_clients", WRONG_IN_THE_NOTEBOOK, 4)
+    none_passed(outputs, *WRONG_IN_THE_NOTEBOOK)
     assert "2 ** attempt is huge" in outputs[2]

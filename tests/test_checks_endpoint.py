@@ -8,12 +8,14 @@ do too. The deadlines are shortened where a wrong answer is one that never answe
 from __future__ import annotations
 
 import asyncio
+import inspect
 from pathlib import Path
 
 import pytest
 from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 
-from notebook_run import passes, run_student_notebook
+from exercises import fresh, judged, never_passed, none_passed, untouched, wrong_in_the_notebook
+from mutants import mutant, mutant_of
 from verdicts import failure, verdict
 from wslab.answers import endpoint as answers
 from wslab.checks import endpoint as ep
@@ -40,26 +42,23 @@ IMPORTS = """from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 app = FastAPI()
 
 """
-ECHO = """
-
-@app.websocket("/ws/echo")
-async def echo(websocket: WebSocket):
-    await websocket.accept()
-    try:
-        while True:
-            text = await websocket.receive_text()
-            await websocket.send_text(text)
-    except WebSocketDisconnect:
-        pass
-"""
+#: The lecture's echo endpoint, as main.py holds it below the health check.
+ECHO = "\n\n" + inspect.getsource(answers.echo)
 STUB = """# TODO: the health check, GET / (see the exercise above)
 def health():
     raise NotImplementedError("exercise: main.py")
 """
-RIGHT = """@app.get("/")
-async def health():
-    return {"message": "WebSocket Server is running"}
-"""
+#: The health check, the exercise's answer.
+RIGHT = inspect.getsource(answers.health)
+RESPONSE = '{"message": "WebSocket Server is running"}'
+
+
+def health(*edits: tuple[str, str]) -> str:
+    """The health check with ``edits`` made: a wrong answer."""
+    source = RIGHT
+    for old, new in edits:
+        source = mutant(source, old, new)
+    return source
 
 
 def main_py(folder: Path, health: str, *, imports: str = IMPORTS, echo: str = ECHO) -> Path:
@@ -70,54 +69,31 @@ def main_py(folder: Path, health: str, *, imports: str = IMPORTS, echo: str = EC
 
 
 WRONG_MAINS = {
-    "returns_the_text": ("""@app.get("/")
-async def health():
-    return "WebSocket Server is running"
-""", "answered a JSON string, not an object", ['got: 200 OK, "WebSocket Server is running"']),
-    "prints_the_answer": ("""@app.get("/")
-async def health():
-    print({"message": "WebSocket Server is running"})
-""", "printed its answer and returned None", ["got: 200 OK, null"]),
-    "returns_nothing": ("""@app.get("/")
-async def health():
-    {"message": "WebSocket Server is running"}
-""", "answered null, JSON's None", ["got: 200 OK, null"]),
-    "other_path": ("""@app.get("/health")
-async def health():
-    return {"message": "WebSocket Server is running"}
-""", "Nothing answers GET /", ["404 Not Found", "['/health']"]),
-    "no_decorator": ("""async def health():
-    return {"message": "WebSocket Server is running"}
-""", "Nothing answers GET /", ["404 Not Found", "routes of your app: none"]),
-    "websocket_decorator": ("""@app.websocket("/")
-async def health():
-    return {"message": "WebSocket Server is running"}
-""", "@app.websocket is for WebSocket connections only", ["404 Not Found"]),
-    "post_not_get": ("""@app.post("/")
-async def health():
-    return {"message": "WebSocket Server is running"}
-""", "does not take GET", ["405 Method Not Allowed"]),
-    "other_words": ("""@app.get("/")
-def health():
-    return {"message": "Websocket server is running"}
-""", "differs from the lecture's", ['{"message": "Websocket server is running"}']),
-    "other_field": ("""@app.get("/")
-async def health():
-    return {"status": "WebSocket Server is running"}
-""", "A field name differs", ["['status']"]),
-    "a_list": ("""@app.get("/")
-async def health():
-    return ["WebSocket Server is running"]
-""", "a JSON list, not an object", []),
-    "raises": ("""@app.get("/")
-async def health():
-    return {"message": "WebSocket Server is running", "load": 1 / 0}
-""", "raised an exception, so the server answered 500",
-        ["500 Internal Server Error", "ZeroDivisionError: division by zero"]),
-    "syntax_error": ("""@app.get("/")
-async def health()
-    return {"message": "WebSocket Server is running"}
-""", "Python cannot read main.py", ["SyntaxError at line 6"]),
+    "returns_the_text": (health((RESPONSE, '"WebSocket Server is running"')),
+                         "answered a JSON string, not an object",
+                         ['got: 200 OK, "WebSocket Server is running"']),
+    "prints_the_answer": (health((f"return {RESPONSE}", f"print({RESPONSE})")),
+                          "printed its answer and returned None", ["got: 200 OK, null"]),
+    "returns_nothing": (health((f"return {RESPONSE}", RESPONSE)),
+                        "answered null, JSON's None", ["got: 200 OK, null"]),
+    "other_path": (health(('@app.get("/")', '@app.get("/health")')),
+                   "Nothing answers GET /", ["404 Not Found", "['/health']"]),
+    "no_decorator": (health(('@app.get("/")\n', "")),
+                     "Nothing answers GET /", ["404 Not Found", "routes of your app: none"]),
+    "websocket_decorator": (health(("@app.get", "@app.websocket")),
+                            "@app.websocket is for WebSocket connections only", ["404 Not Found"]),
+    "post_not_get": (health(("@app.get", "@app.post")), "does not take GET",
+                     ["405 Method Not Allowed"]),
+    "other_words": (health(("async def", "def"), ("WebSocket Server", "Websocket server")),
+                    "differs from the lecture's", ['{"message": "Websocket server is running"}']),
+    "other_field": (health(('"message"', '"status"')), "A field name differs", ["['status']"]),
+    "a_list": (health((RESPONSE, '["WebSocket Server is running"]')),
+               "a JSON list, not an object", []),
+    "raises": (health(('running"}', 'running", "load": 1 / 0}')),
+               "raised an exception, so the server answered 500",
+               ["500 Internal Server Error", "ZeroDivisionError: division by zero"]),
+    "syntax_error": (health(("health():", "health()")), "Python cannot read main.py",
+                     ["SyntaxError at line 6"]),
     "runs_a_server": (RIGHT + """
 import uvicorn
 
@@ -133,6 +109,7 @@ from wslab.answers.endpoint import app
 
 
 @pytest.mark.parametrize("name", WRONG_MAINS)
+@pytest.mark.slow
 async def test_each_wrong_main_py_gets_the_hint_that_names_its_mistake_first(
         name, tmp_path, capsys):
     health, hint, words = WRONG_MAINS[name]
@@ -156,9 +133,9 @@ async def test_a_file_never_written_is_named(tmp_path, capsys):
             hint="Run the cell that starts with %%writefile main.py")
 
 
+@pytest.mark.slow
 async def test_a_broken_echo_is_named_too(tmp_path, short_deadlines, capsys):
-    unawaited = ECHO.replace("            await websocket.send_text(text)",
-                             "            websocket.send_text(text)")
+    unawaited = mutant(ECHO, "await websocket.send_text(text)", "websocket.send_text(text)")
     assert await ep.check_main_py(main_py(tmp_path, RIGHT, echo=unawaited)) is answers.app
     failure(verdict(capsys), "main.py", "nothing within 0.5 s",
             hint="`websocket.send_text(text)` is a call to an async function without await")
@@ -166,11 +143,12 @@ async def test_a_broken_echo_is_named_too(tmp_path, short_deadlines, capsys):
 
 @pytest.mark.parametrize("stub", [STUB, '@app.get("/")\n' + STUB],
                          ids=["untouched", "decorated_stub"])
+@pytest.mark.slow
 async def test_the_untouched_main_py_stub_is_not_done_yet(stub, tmp_path, capsys):
-    assert await ep.check_main_py(main_py(tmp_path, stub)) is answers.app
-    assert capsys.readouterr().out.startswith("⏳ main.py: not done yet.")
+    untouched(await ep.check_main_py(main_py(tmp_path, stub)), answers.app, "main.py", capsys)
 
 
+@pytest.mark.slow
 async def test_a_right_main_py_in_another_style_passes_and_is_carried_on(tmp_path, capsys):
     other_style = """@app.api_route("/", methods=["GET"])
 def health() -> dict[str, str]:
@@ -184,6 +162,7 @@ def health() -> dict[str, str]:
     assert {route.path for route in app.routes} >= {"/", "/ws/echo"}
 
 
+@pytest.mark.slow
 async def test_the_summary_checks_the_file_as_it_is_now(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     exercise = ep.MainFileExercise()
@@ -236,100 +215,15 @@ async def closes_before_accept(websocket: WebSocket) -> None:
     await websocket.close()
 
 
-async def forgets_accept(websocket: WebSocket) -> None:
-    await websocket.send_text(GREETING)
-    try:
-        while True:
-            await websocket.send_text((await websocket.receive_text()).upper())
-    except WebSocketDisconnect:
-        pass
+# The lesson's answer, each with one mistake.
+ACCEPT = "await websocket.accept()"
+GREET = "await websocket.send_text(GREETING)"
+SHOUT = "send_text(text.upper())"
 
 
-async def accept_not_awaited(websocket: WebSocket) -> None:
-    websocket.accept()
-    await websocket.send_text(GREETING)
-    try:
-        while True:
-            await websocket.send_text((await websocket.receive_text()).upper())
-    except WebSocketDisconnect:
-        pass
-
-
-async def greeting_not_awaited(websocket: WebSocket) -> None:
-    await websocket.accept()
-    websocket.send_text(GREETING)
-    try:
-        while True:
-            text = await websocket.receive_text()
-            await websocket.send_text(text.upper())
-    except WebSocketDisconnect:
-        pass
-
-
-async def receive_not_awaited(websocket: WebSocket) -> None:
-    await websocket.accept()
-    await websocket.send_text(GREETING)
-    try:
-        while True:
-            text = websocket.receive_text()
-            await websocket.send_text(text.upper())
-    except WebSocketDisconnect:
-        pass
-
-
-async def no_greeting(websocket: WebSocket) -> None:
-    await websocket.accept()
-    try:
-        while True:
-            await websocket.send_text((await websocket.receive_text()).upper())
-    except WebSocketDisconnect:
-        pass
-
-
-def greeter(greet, answer):
-    async def endpoint(websocket: WebSocket) -> None:
-        await websocket.accept()
-        await greet(websocket)
-        try:
-            while True:
-                await answer(websocket, await websocket.receive_text())
-        except WebSocketDisconnect:
-            pass
-    return endpoint
-
-
-async def greet(websocket):
-    await websocket.send_text(GREETING)
-
-
-async def greet_loudly(websocket):
-    await websocket.send_text(GREETING.upper())
-
-
-async def greet_in_bytes(websocket):
-    await websocket.send_text(GREETING.encode())
-
-
-async def send_greeting_json(websocket):
-    await websocket.send_json(GREETING)
-
-
-async def shout_back(websocket, text):
-    await websocket.send_text(text.upper())
-
-
-async def echo_unchanged(websocket, text):
-    await websocket.send_text(text)
-
-
-async def shout_bytes(websocket, text):
-    await websocket.send_bytes(text.upper().encode())
-
-
-async def answers_once(websocket: WebSocket) -> None:
-    await websocket.accept()
-    await websocket.send_text(GREETING)
-    await websocket.send_text((await websocket.receive_text()).upper())
+def shout_mutant(name, *edits):
+    """The lesson's shout with ``edits`` made: a wrong answer named ``name``."""
+    return mutant_of(answers.shout, name, *edits)
 
 
 async def crashes_on_second(websocket: WebSocket) -> None:
@@ -338,13 +232,6 @@ async def crashes_on_second(websocket: WebSocket) -> None:
     await websocket.send_text((await websocket.receive_text()).upper())
     await websocket.receive_text()
     raise ValueError("boom")
-
-
-async def no_disconnect_handling(websocket: WebSocket) -> None:
-    await websocket.accept()
-    await websocket.send_text(GREETING)
-    while True:
-        await websocket.send_text((await websocket.receive_text()).upper())
 
 
 async def carries_on_after_disconnect(websocket: WebSocket) -> None:
@@ -372,27 +259,39 @@ WRONG_SHOUTS = [
      ["HTTP 500: the endpoint raised KeyError: 'client_id' before accepting"]),
     (returns_without_accept, "never accepted the connection", ["returned without accepting"]),
     (closes_before_accept, "closed the connection before accepting", ["HTTP 403"]),
-    (forgets_accept, "used the connection before accepting it", ["HTTP 500"]),
-    (accept_not_awaited, "`websocket.accept()` is a call to an async function without await",
+    (shout_mutant("forgets_accept", (f"{ACCEPT}\n    ", "")),
+     "used the connection before accepting it", ["HTTP 500"]),
+    (shout_mutant("accept_not_awaited", (ACCEPT, "websocket.accept()")),
+     "`websocket.accept()` is a call to an async function without await",
      []),
-    (greeting_not_awaited,
+    (shout_mutant("greeting_not_awaited", (GREET, "websocket.send_text(GREETING)")),
      "`websocket.send_text(GREETING)` is a call to an async function without await",
      ["got: nothing within 0.5 s"]),
-    (receive_not_awaited,
+    (shout_mutant("receive_not_awaited", ("= await websocket.receive_text()",
+                                          "= websocket.receive_text()")),
      "`websocket.receive_text()` is a call to an async function without await",
      ["'coroutine' object has no attribute 'upper'"]),
-    (no_greeting, "the greeting is the endpoint's first message",
+    (shout_mutant("no_greeting", (f"\n    {GREET}", "")),
+     "the greeting is the endpoint's first message",
      [f"expected: the greeting {GREETING!r}", "got: nothing within 0.5 s"]),
-    (greeter(lambda ws: ws.send_text("Hello"), shout_back), "exactly GREETING", ["got: 'Hello'"]),
-    (greeter(greet_loudly, shout_back), "greeting went out upper-cased", []),
-    (greeter(greet_in_bytes, shout_back), "handed send_text() bytes", []),
-    (greeter(send_greeting_json, shout_back), "That is JSON", []),
-    (greeter(greet, echo_unchanged), "not upper-cased", ["expected: 'HELLO'", "got: 'hello'"]),
-    (greeter(greet, shout_bytes), "arrived as a binary frame", []),
-    (answers_once, "keep answering in a while True", ["code 1006", "the endpoint returned"]),
+    (shout_mutant("greets_otherwise", ("send_text(GREETING)", 'send_text("Hello")')),
+     "exactly GREETING", ["got: 'Hello'"]),
+    (shout_mutant("greet_loudly", ("send_text(GREETING)", "send_text(GREETING.upper())")),
+     "greeting went out upper-cased", []),
+    (shout_mutant("greet_in_bytes", ("send_text(GREETING)", "send_text(GREETING.encode())")),
+     "handed send_text() bytes", []),
+    (shout_mutant("send_greeting_json", ("send_text(GREETING)", "send_json(GREETING)")),
+     "That is JSON", []),
+    (shout_mutant("echo_unchanged", (SHOUT, "send_text(text)")),
+     "not upper-cased", ["expected: 'HELLO'", "got: 'hello'"]),
+    (shout_mutant("shout_bytes", (SHOUT, "send_bytes(text.upper().encode())")),
+     "arrived as a binary frame", []),
+    (shout_mutant("answers_once", ("while True:", "if True:")), "keep answering in a while True",
+     ["code 1006", "the endpoint returned"]),
     (crashes_on_second, "Read the exception",
      ["the connection ended (code 1006): the endpoint raised ValueError: boom"]),
-    (no_disconnect_handling, "nothing in your endpoint catches it",
+    (shout_mutant("no_disconnect_handling", ("except WebSocketDisconnect:", "except KeyError:")),
+     "nothing in your endpoint catches it",
      ["raised WebSocketDisconnect (code 1000) when the client left"]),
     (carries_on_after_disconnect, "went on receiving after the client had left",
      ["raised WebSocketDisconnected"]),
@@ -405,6 +304,7 @@ WRONG_SHOUTS = [
 @pytest.mark.parametrize("wrong, hint, words", WRONG_SHOUTS,
                          ids=lambda value: getattr(value, "__name__", None)
                          if callable(value) else None)
+@pytest.mark.slow
 async def test_each_wrong_shout_gets_the_hint_that_names_its_mistake_first(
         wrong, hint, words, short_deadlines, capsys):
     carried_on = await ep.check_shout(wrong)
@@ -415,6 +315,7 @@ async def test_each_wrong_shout_gets_the_hint_that_names_its_mistake_first(
         assert carried_on is answers.shout
 
 
+@pytest.mark.slow
 async def test_an_endless_loop_without_await_is_stopped_and_named(short_deadlines, capsys):
     async def spins(websocket: WebSocket) -> None:
         await websocket.accept()
@@ -427,15 +328,13 @@ async def test_an_endless_loop_without_await_is_stopped_and_named(short_deadline
             hint="`websocket.receive_text()` is a call to an async function without await")
 
 
+@pytest.mark.slow
 async def test_untouched_shout_stub_is_not_done_yet(capsys):
-    assert await ep.check_shout(shout_stub) is answers.shout
-    assert capsys.readouterr().out.startswith("⏳ shout: not done yet.")
+    untouched(await ep.check_shout(shout_stub), answers.shout, "shout", capsys)
 
 
 async def test_the_kits_own_shout_is_never_passed(capsys):
-    assert await ep.check_shout(answers.shout) is answers.shout
-    out = capsys.readouterr().out
-    assert out.startswith("⚠️ shout: run your exercise cell first.") and "✅" not in out
+    never_passed(await ep.check_shout(answers.shout), answers.shout, "shout", capsys)
 
 
 async def iterating_shout(websocket: WebSocket) -> None:
@@ -446,6 +345,7 @@ async def iterating_shout(websocket: WebSocket) -> None:
 
 
 @pytest.mark.parametrize("form", ["function", "router", "app"])
+@pytest.mark.slow
 async def test_a_right_shout_in_another_style_passes_in_every_form(form, capsys):
     if form == "function":
         answer = iterating_shout
@@ -464,19 +364,17 @@ async def test_a_right_shout_in_another_style_passes_in_every_form(form, capsys)
 
 @pytest.mark.parametrize("observed, letter", [(b"\x00", "a"), ("\x00", "b"), (None, "c")])
 def test_the_prediction_is_judged_on_what_came_back(observed, letter, capsys):
-    question = ep.BINARY_TO_ECHO
-    question.prediction = question.happened = None
-    question.late = False
-    question.predict("c")
-    assert question.check(observed) is (letter == "c")
-    assert question.happened == letter
-    assert "why:" in capsys.readouterr().out
+    right, out = judged(ep.BINARY_TO_ECHO, "c", observed, capsys)
+    assert right is (letter == "c")
+    assert ep.BINARY_TO_ECHO.happened == letter
+    assert "why:" in out
 
 
+@pytest.mark.slow
 async def test_the_summary_judges_the_current_code(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     main_py(tmp_path, STUB)
-    ep.BINARY_TO_ECHO.prediction = ep.BINARY_TO_ECHO.happened = None
+    fresh(ep.BINARY_TO_ECHO)
     namespace = {"shout": shout_stub}
     statuses = await show_progress(ep.EXERCISES, namespace)
     assert statuses == {"main.py": "not_done", "predict: bytes to the echo endpoint":
@@ -490,24 +388,12 @@ async def test_the_summary_judges_the_current_code(tmp_path, monkeypatch, capsys
 
 WRONG_IN_THE_NOTEBOOK = {
     "main.py": "%%writefile main.py\n" + IMPORTS + WRONG_MAINS["returns_the_text"][0] + ECHO,
-    "shout": '''from fastapi import WebSocket, WebSocketDisconnect
-
-GREETING = "Welcome! I shout back."
-
-
-async def shout(websocket: WebSocket) -> None:
-    await websocket.accept()
-    websocket.send_text(GREETING)
-    try:
-        while True:
-            await websocket.send_text((await websocket.receive_text()).upper())
-    except WebSocketDisconnect:
-        pass''',
+    "shout": (f"from fastapi import WebSocket, WebSocketDisconnect\n\nGREETING = {GREETING!r}\n\n\n"
+              + mutant(inspect.getsource(answers.shout), GREET, "websocket.send_text(GREETING)")),
 }
 
 
+@pytest.mark.slow
 def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run():
-    outputs = run_student_notebook("01_first_endpoint", WRONG_IN_THE_NOTEBOOK)
-    assert len(outputs) == 4  # two checks, each run twice
-    for output in outputs:
-        assert passes(output) == [] and "❌" in output, output
+    outputs = wrong_in_the_notebook("01_first_endpoint", WRONG_IN_THE_NOTEBOOK, 4)
+    none_passed(outputs, "main.py", "shout")

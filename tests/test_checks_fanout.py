@@ -8,12 +8,13 @@ import math
 
 import pytest
 
-from notebook_run import passes, run_student_notebook
-from verdicts import failure, flat, said, stale, verdict
+from exercises import fresh, judged, never_passed, none_passed, untouched, wrong_in_the_notebook
+from verdicts import failure, flat, verdict
 from wslab.checks import fanout
 from wslab.checks.fanout import STALLED, check_percentile
 from wslab.checks.progress import show_progress
-from wslab.fanoutlab import FanoutRun, fanout_sweep, percentile
+from wslab.bench.latency import percentile
+from wslab.fanoutlab import FanoutRun, fanout_sweep
 from wslab.lecture import ConnectionManager as LectureManager
 
 
@@ -85,47 +86,37 @@ def test_a_right_percentile_in_another_style_passes(capsys):
 
 
 def test_the_kits_own_percentile_is_never_passed(capsys):
-    assert check_percentile(percentile) is percentile
-    assert stale(capsys.readouterr().out, "percentile")
+    never_passed(check_percentile(percentile), percentile, "percentile", capsys)
 
 
 def test_the_percentile_stub_is_not_done_yet(capsys):
     def percentile_stub(latencies, missing, fraction):
         raise NotImplementedError("exercise: percentile")
 
-    check_percentile(percentile_stub)
-    assert capsys.readouterr().out.startswith("⏳ percentile: not done yet.")
+    untouched(check_percentile(percentile_stub), percentile, "percentile", capsys)
 
 
 # -- the prediction, the summary, and the lesson in a kernel ------------------------------------
 
-def _fresh(question):
-    question.prediction = question.happened = None
-    question.late = False
-
-
 @pytest.mark.parametrize("latencies, missing, letter", [
     ([1.0, 2.0], 0, "a"), ([1.0], 1, "b"), ([], 2, "c")])
 def test_the_prediction_is_judged_on_what_was_delivered(latencies, missing, letter, capsys):
-    _fresh(STALLED)
-    STALLED.predict("a")
-    run = FanoutRun("lecture", 2, True, 1, latencies, missing)
-    assert STALLED.check(run) is (letter == "a")
+    right, out = judged(STALLED, "a", FanoutRun("lecture", 2, True, 1, latencies, missing), capsys)
+    assert right is (letter == "a")
     assert STALLED.happened == letter
-    assert "why:" in said(capsys)
+    assert "why:" in out
 
 
+@pytest.mark.slow
 async def test_the_prediction_on_a_real_run_of_the_lecture_manager(capsys):
-    _fresh(STALLED)
-    STALLED.predict("a")
     runs = await fanout_sweep(LectureManager, (5,), stalled=True, lines=3, name="lecture")
-    assert STALLED.check(runs[0]) is False
-    out = said(capsys)
+    right, out = judged(STALLED, "a", runs[0], capsys)
+    assert right is False
     assert "what happened was (c) no line reaches anyone" in out, out
 
 
 async def test_the_summary_judges_the_current_code(capsys):
-    _fresh(STALLED)
+    fresh(STALLED)
 
     def percentile_stub(latencies, missing, fraction):
         raise NotImplementedError("exercise: percentile")
@@ -151,9 +142,8 @@ def percentile(latencies, missing, fraction):
 }
 
 
+@pytest.mark.slow
 def test_in_the_notebook_a_wrong_answer_never_passes_however_often_its_check_runs():
-    outputs = run_student_notebook("E7_fanout_lab", WRONG_ANSWERS, timeout=180)
-    assert len(outputs) == 2  # one check cell, run twice
-    for output in outputs:
-        assert "❌" in output and not passes(output), output
-        assert "rounded down" in flat(output), output
+    outputs = wrong_in_the_notebook("E7_fanout_lab", WRONG_ANSWERS, 2, timeout=180)
+    none_passed(outputs, "percentile")
+    assert all("rounded down" in flat(output) for output in outputs), outputs

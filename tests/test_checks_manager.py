@@ -15,8 +15,9 @@ import pytest
 import websockets
 from starlette.websockets import WebSocketDisconnect
 
-from notebook_run import passes, run_student_notebook
-from verdicts import failure, said, stale
+from exercises import fresh, judged, never_passed, none_passed, untouched, wrong_in_the_notebook
+from mutants import mutant, mutant_of
+from verdicts import failure
 from wslab import lecture
 from wslab.answers import manager as answers
 from wslab.checks import manager as checks
@@ -38,23 +39,23 @@ class LectureStub:
         raise NotImplementedError("exercise: ConnectionManager.__init__")
 
 
-class HalfDone:
-    """__init__ and connect written, broadcast still the stub."""
+def lecture_mutant(name, *edits, **names):
+    """The lecture's ConnectionManager with ``edits`` made: a wrong answer named ``name``."""
+    return mutant_of(answers.ConnectionManager, name, *edits, **names)
 
-    def __init__(self):
-        self.active_connections = []
-        self.connection_count = 0
 
-    async def connect(self, websocket):
-        await websocket.accept()
-        self.active_connections.append(websocket)
-        self.connection_count += 1
+def safe_mutant(name, *edits, **names):
+    """The lesson's SafeConnectionManager with ``edits`` made: a wrong answer named ``name``."""
+    return mutant_of(answers.SafeConnectionManager, name, *edits, **names)
 
-    def disconnect(self, websocket):
-        raise NotImplementedError("exercise: ConnectionManager.disconnect")
 
-    async def broadcast(self, message):
-        raise NotImplementedError("exercise: ConnectionManager.broadcast")
+#: __init__ and connect written, disconnect and broadcast still the stubs.
+HalfDone = lecture_mutant("HalfDone",
+                          ("self.active_connections.remove(websocket)",
+                           'raise NotImplementedError("exercise: ConnectionManager.disconnect")'),
+                          ("for connection in self.active_connections:\n"
+                           "            await connection.send_text(message)",
+                           'raise NotImplementedError("exercise: ConnectionManager.broadcast")'))
 
 
 class Lecture:
@@ -78,93 +79,39 @@ class Lecture:
         await asyncio.gather(*(ws.send_text(message) for ws in self.active_connections))
 
 
-class NoAccept(Lecture):
-    async def connect(self, websocket):
-        self.active_connections.append(websocket)
-        self.connection_count += 1
+# The lecture's answer, each with one mistake.
+ACCEPT = "await websocket.accept()"
+APPEND = "self.active_connections.append(websocket)"
+REMOVE = "self.active_connections.remove(websocket)"
+SEND = "await connection.send_text(message)"
 
-
-class AcceptNotAwaited(Lecture):
-    async def connect(self, websocket):
-        websocket.accept()
-        self.active_connections.append(websocket)
-        self.connection_count += 1
-
-
-class NoCount(Lecture):
-    async def connect(self, websocket):
-        await websocket.accept()
-        self.active_connections.append(websocket)
-
-
-class NotKept(Lecture):
-    async def connect(self, websocket):
-        await websocket.accept()
-        self.connection_count += 1
-
-
-class SharedList:
-    active_connections = []  # the class-body list: one for every manager
-
-    def __init__(self):
-        self.connection_count = 0
-
-    async def connect(self, websocket):
-        await websocket.accept()
-        self.active_connections.append(websocket)
-        self.connection_count += 1
-
-
-class ReturnsEarly(Lecture):
-    async def broadcast(self, message):
-        for connection in self.active_connections:
-            await connection.send_text(message)
-            return
-
-
-class SendNotAwaited(Lecture):
-    async def broadcast(self, message):
-        for connection in self.active_connections:
-            connection.send_text(message)
-
-
-class PlainDefBroadcast(Lecture):
-    def broadcast(self, message):
-        for connection in self.active_connections:
-            connection.send_text(message)
-
-
-class AsyncDisconnect(Lecture):
-    async def disconnect(self, websocket):
-        self.active_connections.remove(websocket)
-        self.connection_count -= 1
-
-
-class ForgetsToRemove(Lecture):
-    def disconnect(self, websocket):
-        self.connection_count -= 1
-
-
-class NoCountDown(Lecture):
-    def disconnect(self, websocket):
-        self.active_connections.remove(websocket)
-
-
-class PopsTheLast(Lecture):
-    def disconnect(self, websocket):
-        self.active_connections.pop()
-        self.connection_count -= 1
-
-
-class DisconnectDoesNothing(Lecture):
-    def disconnect(self, websocket):
-        pass
-
-
-class SendsJson(Lecture):
-    async def broadcast(self, message):
-        for connection in self.active_connections:
-            await connection.send_json(message)
+NoAccept = lecture_mutant("NoAccept", (ACCEPT, "pass"))
+AcceptNotAwaited = lecture_mutant("AcceptNotAwaited",
+                                  (ACCEPT, "websocket.accept()"))
+NoCount = lecture_mutant("NoCount", ("self.connection_count += 1", "pass"))
+NotKept = lecture_mutant("NotKept", (APPEND, "pass"))
+SharedList = lecture_mutant("SharedList",
+                            ("    def __init__(self):\n        self.active_connections = []",
+                             "    active_connections = []  # in the class body: one for every"
+                             " manager\n\n    def __init__(self):"))
+ReturnsEarly = lecture_mutant("ReturnsEarly",
+                              (SEND, f"{SEND}\n            return"))
+SendNotAwaited = lecture_mutant("SendNotAwaited",
+                                (SEND, "connection.send_text(message)"))
+PlainDefBroadcast = lecture_mutant("PlainDefBroadcast",
+                                   ("async def broadcast", "def broadcast"),
+                                   (SEND, "connection.send_text(message)"))
+AsyncDisconnect = lecture_mutant("AsyncDisconnect",
+                                 ("def disconnect", "async def disconnect"))
+ForgetsToRemove = lecture_mutant("ForgetsToRemove", (REMOVE, "pass"))
+NoCountDown = lecture_mutant("NoCountDown",
+                             ("self.connection_count -= 1", "pass"))
+PopsTheLast = lecture_mutant("PopsTheLast",
+                             (REMOVE, "self.active_connections.pop()"))
+DisconnectDoesNothing = lecture_mutant("DisconnectDoesNothing",
+                                       (REMOVE, "pass"), ("self.connection_count -= 1", "pass"))
+SendsJson = lecture_mutant("SendsJson",
+                           (SEND, "await connection.send_json(message)"))
 
 
 @pytest.mark.filterwarnings("ignore:coroutine .* was never awaited")
@@ -185,7 +132,7 @@ class SendsJson(Lecture):
     (PopsTheLast, "disconnect() removed cat instead of bob"),
     (DisconnectDoesNothing, "disconnect() changed nothing"),
     (SendsJson, "sent with send_json: it is already JSON text"),
-])
+], ids=lambda value: getattr(value, "__name__", None))
 async def test_each_wrong_lecture_manager_gets_the_hint_that_names_its_mistake(wrong, words,
                                                                                capsys):
     assert await check_lecture_manager(wrong) is lecture.ConnectionManager
@@ -194,14 +141,14 @@ async def test_each_wrong_lecture_manager_gets_the_hint_that_names_its_mistake(w
 
 @pytest.mark.parametrize("stub", [LectureStub, HalfDone])
 async def test_lecture_stub_is_not_done_yet(stub, capsys):
-    assert await check_lecture_manager(stub) is lecture.ConnectionManager
-    assert capsys.readouterr().out.startswith("⏳ ConnectionManager: not done yet.")
+    untouched(await check_lecture_manager(stub),
+              lecture.ConnectionManager, "ConnectionManager", capsys)
 
 
 @pytest.mark.parametrize("kits", [lecture.ConnectionManager, answers.ConnectionManager])
 async def test_the_kits_own_lecture_manager_is_never_passed(kits, capsys):
-    assert await check_lecture_manager(kits) is lecture.ConnectionManager
-    assert stale(capsys.readouterr().out, "ConnectionManager")
+    never_passed(await check_lecture_manager(kits),
+                 lecture.ConnectionManager, "ConnectionManager", capsys)
 
 
 @pytest.mark.parametrize("right", [Lecture, type("Copied", (lecture.ConnectionManager,), {}),
@@ -224,11 +171,8 @@ async def test_right_lecture_managers_pass(right, capsys):
       "registered": ["ann", "bob", "cat"]}, "b"),
 ])
 def test_the_prediction_is_judged_on_what_the_demo_saw(seen, happened, capsys):
-    GHOST.prediction = GHOST.happened = None
-    GHOST.late = False
-    GHOST.predict("a")
-    assert GHOST.check(seen) is (happened == "a")
-    out = said(capsys)
+    right, out = judged(GHOST, "a", seen, capsys)
+    assert right is (happened == "a")
     assert f"what happened was ({happened})" in out or "you predicted it: (a)" in out
     assert "why: Ann's handler died of a KeyError" in out
 
@@ -258,108 +202,39 @@ class PutsByKey(Given):
                 outbox.put_nowait(message)
 
 
-class AwaitsPut(Given):
-    async def broadcast(self, message):
-        for outbox in list(self.outboxes.values()):
-            await outbox.put(message)
+# The lesson's answer, each with one mistake in broadcast.
+PUT = "outbox.put_nowait(message)"
+DROP = "self.drop(websocket)"
+TRY_PUT = f"try:\n                {PUT}\n            except asyncio.QueueFull:"
 
-
-class SendsItself(Given):
-    """Sends in broadcast, as the lecture does, past the outboxes."""
-
-    async def broadcast(self, message):
-        for websocket in list(self.outboxes):
-            await websocket.send_text(message)
-
-
-class QueueFullNotCaught(Given):
-    async def broadcast(self, message):
-        for outbox in list(self.outboxes.values()):
-            outbox.put_nowait(message)
-
-
-class SwallowsQueueFull(Given):
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                pass
-
-
-class DropsTheOutbox(Given):
-    async def broadcast(self, message):
-        for outbox in list(self.outboxes.values()):
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                self.drop(outbox)
-
-
-class DisconnectsInsteadOfDropping(Given):
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                self.disconnect(websocket)
-
-
-class AwaitsDrop(Given):
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                await self.drop(websocket)
-
-
-class IteratesTheLiveDict(Given):
-    async def broadcast(self, message):
-        for websocket, outbox in self.outboxes.items():
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                self.drop(websocket)
-
-
-class ReturnsEarly(Given):
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                self.drop(websocket)
-            return
-
-
-class DropsWhenBehind(Given):
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            if not outbox.empty():
-                self.drop(websocket)
-            else:
-                outbox.put_nowait(message)
-
-
-class ClosesAndWaits(Given):
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                self.disconnect(websocket)
-                await websocket.close(code=4408)
-
-
-class WrongCloseCode(Given):
-    async def broadcast(self, message):
-        for websocket, outbox in list(self.outboxes.items()):
-            try:
-                outbox.put_nowait(message)
-            except asyncio.QueueFull:
-                self.disconnect(websocket)
-                self.closing.add(asyncio.create_task(websocket.close(code=1000)))
+AwaitsPut = safe_mutant("AwaitsPut",
+                        (PUT, "await outbox.put(message)"))
+#: Sends in broadcast, as the lecture does, past the outboxes.
+SendsItself = safe_mutant("SendsItself",
+                          (PUT, "await websocket.send_text(message)"))
+#: Catches another exception than the one put_nowait() raises.
+QueueFullNotCaught = safe_mutant("QueueFullNotCaught",
+                                 ("except asyncio.QueueFull:", "except asyncio.QueueEmpty:"))
+SwallowsQueueFull = safe_mutant("SwallowsQueueFull", (DROP, "pass"))
+DropsTheOutbox = safe_mutant("DropsTheOutbox",
+                             (DROP, "self.drop(outbox)"))
+DisconnectsInsteadOfDropping = mutant_of(answers.SafeConnectionManager,
+                                         "DisconnectsInsteadOfDropping",
+                                         (DROP, "self.disconnect(websocket)"))
+AwaitsDrop = safe_mutant("AwaitsDrop", (DROP, f"await {DROP}"))
+IteratesTheLiveDict = safe_mutant("IteratesTheLiveDict",
+                                  ("in list(self.outboxes.items()):", "in self.outboxes.items():"))
+ReturnsEarlyFromBroadcast = safe_mutant("ReturnsEarly",
+                                        (DROP, f"{DROP}\n            return"))
+DropsWhenBehind = safe_mutant("DropsWhenBehind",
+                              (TRY_PUT, "if not outbox.empty():"),
+                              (DROP, f"{DROP}\n            else:\n                {PUT}"))
+ClosesAndWaits = safe_mutant("ClosesAndWaits",
+                             (DROP, "self.disconnect(websocket)\n"
+                                    "                await websocket.close(code=4408)"))
+WrongCloseCode = safe_mutant("WrongCloseCode",
+                             (DROP, "self.disconnect(websocket)\n                self.closing.add("
+                                    "asyncio.create_task(websocket.close(code=1000)))"))
 
 
 @pytest.mark.filterwarnings("ignore:coroutine .* was never awaited")
@@ -372,11 +247,11 @@ class WrongCloseCode(Given):
     (DisconnectsInsteadOfDropping, "dropped without a word: disconnect() only forgets it"),
     (AwaitsDrop, "drop() and disconnect() are plain defs"),
     (IteratesTheLiveDict, "broadcast removed a client from self.outboxes while looping over it"),
-    (ReturnsEarly, "Only ann got the messages: broadcast stops early"),
+    (ReturnsEarlyFromBroadcast, "Only ann got the messages: broadcast stops early"),
     (DropsWhenBehind, "drop it only when put_nowait() raises asyncio.QueueFull"),
     (ClosesAndWaits, "broadcast awaits the slow client's close()"),
     (WrongCloseCode, "The slow client was closed with 1000: close it with code 4408"),
-])
+], ids=lambda value: getattr(value, "__name__", None))
 async def test_each_wrong_broadcast_gets_the_hint_that_names_its_mistake(wrong, words, capsys):
     assert await check_safe_manager(wrong) is answers.SafeConnectionManager
     failure(capsys.readouterr().out, "SafeConnectionManager", hint=words)
@@ -447,11 +322,6 @@ class Safe:
                 return
 
 
-class NoQueueParameter(Safe):
-    def __init__(self):
-        super().__init__()
-
-
 class LectureWithQueue(lecture.ConnectionManager):
     """The lecture's manager, given the parameter."""
 
@@ -459,13 +329,44 @@ class LectureWithQueue(lecture.ConnectionManager):
         super().__init__()
 
 
-class CatchesOnlyDisconnect(Safe):
-    async def _write(self, websocket, outbox):
-        try:
-            while True:
-                await websocket.send_text(await outbox.get())
-        except WebSocketDisconnect:
-            self.disconnect(websocket)
+# The lesson's answer, each with one mistake in a method the lesson gives.
+CREATE_WRITER = "asyncio.create_task(self._write(websocket, outbox))"
+WRITER_GONE = "only its own writer notices\n            self.disconnect(websocket)"
+
+NoQueueParameter = safe_mutant("NoQueueParameter",
+                               ("def __init__(self, outbound_queue: int = 16):",
+                                "def __init__(self):"),
+                               ("self.outbound_queue = outbound_queue", "self.outbound_queue = 16"))
+CatchesOnlyDisconnect = safe_mutant("CatchesOnlyDisconnect",
+                                    ("except Exception:", "except WebSocketDisconnect:"),
+                                    WebSocketDisconnect=WebSocketDisconnect)
+QuitsWithoutDisconnecting = safe_mutant("QuitsWithoutDisconnecting",
+                                        (WRITER_GONE, "only its own writer notices\n"
+                                                      "            return"))
+WriterNeverStarted = safe_mutant("WriterNeverStarted",
+                                 (f"self.writers[websocket] = {CREATE_WRITER}", "pass"))
+WriterNotATask = safe_mutant("WriterNotATask",
+                             (CREATE_WRITER, "self._write(websocket, outbox)"))
+WriterCalledNotStarted = safe_mutant("WriterCalledNotStarted",
+                                     (f"self.writers[websocket] = {CREATE_WRITER}",
+                                      "self._write(websocket, outbox)"))
+GetNotAwaited = safe_mutant("GetNotAwaited",
+                            ("message = await outbox.get()", "message = outbox.get()"))
+SendNotAwaitedInWriter = safe_mutant("SendNotAwaitedInWriter",
+                                     ("message = await outbox.get()\n"
+                                      "                await websocket.send_text(message)",
+                                      "websocket.send_text(await outbox.get())"))
+GetNowait = safe_mutant("GetNowait",
+                        ("await outbox.get()", "outbox.get_nowait()"))
+RemoveRaisesTwice = safe_mutant("RemoveRaisesTwice",
+                                ("self.outboxes.pop(websocket, None)",
+                                 "del self.outboxes[websocket]"))
+DisconnectKeepsOutbox = safe_mutant("DisconnectKeepsOutbox",
+                                    ("self.outboxes.pop(websocket, None)", "pass"))
+Unbounded = safe_mutant("Unbounded",
+                        ("asyncio.Queue(maxsize=self.outbound_queue)", "asyncio.Queue()"))
+LeaksWriters = safe_mutant("LeaksWriters",
+                           ("writer.cancel()", "pass"))
 
 
 class SwallowsAndCarriesOn(Safe):
@@ -476,89 +377,6 @@ class SwallowsAndCarriesOn(Safe):
                 await websocket.send_text(message)
             except Exception:
                 continue
-
-
-class QuitsWithoutDisconnecting(Safe):
-    async def _write(self, websocket, outbox):
-        try:
-            while True:
-                await websocket.send_text(await outbox.get())
-        except Exception:
-            return
-
-
-class WriterNeverStarted(Safe):
-    async def connect(self, websocket):
-        await websocket.accept()
-        self.outboxes[websocket] = asyncio.Queue(maxsize=self.outbound_queue)
-
-
-class WriterNotATask(Safe):
-    async def connect(self, websocket):
-        await websocket.accept()
-        outbox = self.outboxes[websocket] = asyncio.Queue(maxsize=self.outbound_queue)
-        self.writers[websocket] = self._write(websocket, outbox)
-
-
-class WriterCalledNotStarted(Safe):
-    async def connect(self, websocket):
-        await websocket.accept()
-        outbox = self.outboxes[websocket] = asyncio.Queue(maxsize=self.outbound_queue)
-        self._write(websocket, outbox)
-
-
-class GetNotAwaited(Safe):
-    async def _write(self, websocket, outbox):
-        try:
-            while True:
-                message = outbox.get()
-                await websocket.send_text(message)
-        except Exception:
-            self.disconnect(websocket)
-
-
-class SendNotAwaitedInWriter(Safe):
-    async def _write(self, websocket, outbox):
-        try:
-            while True:
-                websocket.send_text(await outbox.get())
-        except Exception:
-            self.disconnect(websocket)
-
-
-class GetNowait(Safe):
-    async def _write(self, websocket, outbox):
-        try:
-            while True:
-                await websocket.send_text(outbox.get_nowait())
-        except Exception:
-            self.disconnect(websocket)
-
-
-class RemoveRaisesTwice(Safe):
-    def disconnect(self, websocket):
-        del self.outboxes[websocket]
-        self.writers.pop(websocket).cancel()
-
-
-class DisconnectKeepsOutbox(Safe):
-    def disconnect(self, websocket):
-        writer = self.writers.pop(websocket, None)
-        if writer is not None and writer is not asyncio.current_task():
-            writer.cancel()
-
-
-class Unbounded(Safe):
-    async def connect(self, websocket):
-        await websocket.accept()
-        outbox = self.outboxes[websocket] = asyncio.Queue()
-        self.writers[websocket] = asyncio.create_task(self._write(websocket, outbox))
-
-
-class LeaksWriters(Safe):
-    def disconnect(self, websocket):
-        self.outboxes.pop(websocket, None)
-        self.writers.pop(websocket, None)
 
 
 class CountsSeparately(Safe):
@@ -600,7 +418,7 @@ class CountsSeparately(Safe):
     (Unbounded, "An outbox without a bound never fills up"),
     (LeaksWriters, "disconnect() forgets the writer but leaves it running"),
     (CountsSeparately, "Count the connections instead of keeping a separate counter"),
-])
+], ids=lambda value: getattr(value, "__name__", None))
 async def test_each_broken_given_method_gets_the_hint_that_names_its_mistake(wrong, words,
                                                                              capsys):
     assert await check_safe_manager(wrong) is answers.SafeConnectionManager
@@ -611,14 +429,14 @@ async def test_each_broken_given_method_gets_the_hint_that_names_its_mistake(wro
 
 
 async def test_safe_stub_is_not_done_yet(capsys):
-    assert await check_safe_manager(Given) is answers.SafeConnectionManager
-    assert capsys.readouterr().out.startswith("⏳ SafeConnectionManager: not done yet.")
+    untouched(await check_safe_manager(Given),
+              answers.SafeConnectionManager, "SafeConnectionManager", capsys)
 
 
 @pytest.mark.parametrize("kits", [answers.SafeConnectionManager, WslabManager])
 async def test_the_kits_own_safe_managers_are_never_passed(kits, capsys):
-    assert await check_safe_manager(kits) is answers.SafeConnectionManager
-    assert stale(capsys.readouterr().out, "SafeConnectionManager")
+    never_passed(await check_safe_manager(kits),
+                 answers.SafeConnectionManager, "SafeConnectionManager", capsys)
 
 
 @pytest.mark.parametrize("right", [PutsByKey, Safe])
@@ -662,7 +480,7 @@ async def test_the_task_factory_is_given_back():
 async def test_fake_socket_stalls_until_released():
     lazy = FakeSocket("lazy", stall=True)
     send = asyncio.create_task(lazy.send_text("x"))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # a stall is progress that never comes: the wait is the behaviour
     assert not send.done()
     lazy.release()
     with pytest.raises(ConnectionResetError):
@@ -670,8 +488,7 @@ async def test_fake_socket_stalls_until_released():
 
 
 async def test_the_summary_judges_the_classes_the_notebook_holds_now(capsys):
-    GHOST.prediction = GHOST.happened = None
-    GHOST.late = False
+    fresh(GHOST)
     statuses = await show_progress(checks.EXERCISES, {"ConnectionManager": LectureStub,
                                                       "SafeConnectionManager": PutsByKey})
     assert statuses == {"ConnectionManager": "not_done",
@@ -705,27 +522,9 @@ def test_the_lesson_gives_the_answers_class_but_broadcast():
 
 # -- in the notebook -----------------------------------------------------------------------------
 
-LECTURE_WRONG = '''
-from fastapi import WebSocket
-
-
-class ConnectionManager:
-    def __init__(self):
-        self.active_connections = []
-        self.connection_count = 0
-
-    async def connect(self, websocket: WebSocket):
-        await websocket.accept()
-        self.active_connections.append(websocket)
-        self.connection_count += 1
-
-    def disconnect(self, websocket: WebSocket):
-        self.connection_count -= 1
-
-    async def broadcast(self, message: str):
-        for connection in self.active_connections:
-            await connection.send_text(message)
-'''
+#: The lecture's answer as the student's cell, with a disconnect that forgets to remove.
+LECTURE_WRONG = "from fastapi import WebSocket\n\n\n" + mutant(
+    inspect.getsource(answers.ConnectionManager), REMOVE, "pass")
 
 
 def _safe_wrong() -> str:
@@ -738,14 +537,12 @@ def _safe_wrong() -> str:
               "            await outbox.put(message)\n")
 
 
+@pytest.mark.slow
 def test_in_the_notebook_wrong_managers_never_pass_however_often_their_checks_run():
-    outputs = run_student_notebook("02_chat_room", {
+    outputs = wrong_in_the_notebook("02_chat_room", {
         "ConnectionManager.__init__": LECTURE_WRONG,
-        "SafeConnectionManager.broadcast": _safe_wrong()})
-    assert len(outputs) == 4
-    for output in outputs:
-        assert not passes(output), output
-        assert "❌" in output and "hint:" in output, output
+        "SafeConnectionManager.broadcast": _safe_wrong()}, 4)
+    none_passed(outputs, "ConnectionManager", "SafeConnectionManager")
     assert "does not remove the connection" in outputs[0]
     assert "does not remove the connection" in outputs[1]
     assert "broadcast awaits outbox.put(...)" in outputs[2]
@@ -755,6 +552,7 @@ def test_in_the_notebook_wrong_managers_never_pass_however_often_their_checks_ru
 # -- the lecture's app with another manager -----------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_lecture_app_serves_the_given_manager():
     manager = answers.SafeConnectionManager(outbound_queue=8)
     app = lecture.create_lecture_app(manager)
@@ -775,6 +573,7 @@ async def test_lecture_app_serves_the_given_manager():
 # -- the lesson's figure ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fanout_figure_draws_both_timelines(tmp_path):
     from wslab.figures.fanout import fanout_timelines
 

@@ -18,10 +18,10 @@ import jupytext
 import nbformat
 import pytest
 
-from browser import browser, new_page, page_url, require_browser  # noqa: F401
+from browser import page_url, require_browser
 import notebook_run
 from build_notebooks import split_code
-from notebook_run import passes, run_student_notebook
+from exercises import fresh, judged, none_passed, untouched, wrong_in_the_notebook
 from verdicts import failure, said, verdict
 from wslab.answers import page as answers
 from wslab.checks.page import (INNER_HTML, ScriptError, check_chat_line_js, declared_names,
@@ -127,9 +127,8 @@ def test_a_script_that_is_not_a_string_is_explained(capsys):
 
 
 def test_the_untouched_script_is_not_done_yet(capsys):
-    for untouched in (LECTURE_CHAT_LINE, "\n" + LECTURE_CHAT_LINE + "\n"):
-        assert check_chat_line_js(untouched) is answers.CHAT_LINE_JS
-        assert capsys.readouterr().out.startswith("⏳ chat_line_js: not done yet.")
+    for script in (LECTURE_CHAT_LINE, "\n" + LECTURE_CHAT_LINE + "\n"):
+        untouched(check_chat_line_js(script), answers.CHAT_LINE_JS, "chat_line_js", capsys)
 
 
 @pytest.mark.parametrize("script", [answers.CHAT_LINE_JS, *RIGHT_SCRIPTS.values()],
@@ -166,16 +165,9 @@ def test_the_lesson_starts_from_the_lecture_script_and_solves_it_as_the_answers_
 
 # -- the prediction, its demo, and the notebook as a student runs it -----------------------------
 
-def fresh(question):
-    question.prediction = question.happened = None
-    question.late = False
-    return question
-
-
 def test_the_prediction_is_judged_on_what_the_demo_did(capsys):
-    fresh(INNER_HTML).predict("a")
-    assert INNER_HTML.check("ran") is False
-    out = said(capsys)
+    right, out = judged(INNER_HTML, "a", "ran", capsys)
+    assert right is False
     assert "you predicted (a)" in out and "what happened was (c)" in out
     assert "runs its onerror attribute" in out
 
@@ -195,6 +187,7 @@ async def test_without_a_page_the_demo_reports_the_line_as_text(chat_server, cap
     assert "py sent: hello <b>there</b>" in out and "room heard: py: (that line)" in out
 
 
+@pytest.mark.slow
 def test_in_the_notebook_a_wrong_script_never_passes_however_often_its_check_runs(tmp_path,
                                                                                   monkeypatch):
     """The script is a string, not a stub to replace: the test writes a copy of the notebook
@@ -208,11 +201,11 @@ def test_in_the_notebook_a_wrong_script_never_passes_however_often_its_check_run
     (tmp_path / "notebooks").mkdir()
     nbformat.write(notebook, tmp_path / "notebooks" / f"{LESSON.stem}.ipynb")
     monkeypatch.setattr(notebook_run, "ROOT", tmp_path)
-    outputs = run_student_notebook(LESSON.stem)
-    assert len(outputs) == 2  # one check cell, run twice
+    outputs = wrong_in_the_notebook(LESSON.stem, None, 2)
+    none_passed(outputs, "chat_line_js")
     for output in outputs:
         assert output.startswith("❌ chat_line_js: not right yet.\n   hint:"), output
-        assert hint in " ".join(output.split()) and passes(output) == []
+        assert hint in " ".join(output.split())
 
 
 # -- in a real browser: the check says what the page does ----------------------------------------

@@ -14,6 +14,8 @@ from notebook_run import passes, run_student_notebook
 
 LESSONS = [path.stem for path in lesson_paths([])]
 
+pytestmark = pytest.mark.slow  # every test runs a notebook in a kernel
+
 
 @pytest.mark.parametrize("stem", LESSONS)
 def test_an_untouched_notebook_never_passes_a_check_run_twice(stem):

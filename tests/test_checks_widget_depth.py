@@ -13,22 +13,18 @@ import re
 
 import pytest
 
-from notebook_run import passes, run_student_notebook
+from exercises import never_passed, none_passed, untouched, wrong_in_the_notebook
 from verdicts import failure, verdict
+from widget_checks import FAST_POLICY, carries_on, wrong_widget
 from wslab.answers.widget_depth import MentionChat
 from wslab.answers.widget_depth import message_line as kit_message_line
 from wslab.answers.widgets import OnlineChat
 from wslab.checks.widget_depth import (BLOCKED_TASK, check_mentions, check_message_line,
                                       shown_text, structure)
-from wslab.widgets import ChatWidget, _live
+from wslab.widgets import ChatWidget
 
-
-@pytest.fixture(autouse=True)
-def no_widget_left_open():
-    """Whatever the verdict, a check closes every widget it made."""
-    before = set(_live)
-    yield
-    assert set(_live) == before
+#: Whatever the verdict, a check closes every widget it made.
+pytestmark = pytest.mark.usefixtures("no_widget_left_open")
 
 
 # -- the exercise: message_line -----------------------------------------------------------------
@@ -88,14 +84,11 @@ def test_untouched_line_is_not_done_yet(capsys):
     def message_line(data, me):
         raise NotImplementedError("exercise: message_line")
 
-    assert check_message_line(message_line) is kit_message_line
-    assert capsys.readouterr().out.startswith("⏳ message_line: not done yet.")
+    untouched(check_message_line(message_line), kit_message_line, "message_line", capsys)
 
 
 def test_the_kits_own_line_is_never_passed(capsys):
-    assert check_message_line(kit_message_line) is kit_message_line
-    out = capsys.readouterr().out
-    assert out.startswith("⚠️ message_line: run your exercise cell first.") and "✅" not in out
+    never_passed(check_message_line(kit_message_line), kit_message_line, "message_line", capsys)
 
 
 def lecture_whitespace(data, me):
@@ -132,7 +125,7 @@ class HardCoded(ChatWidget):
 
 class PlainReplace(ChatWidget):
     def render_entry(self, entry):
-        mention = f"@{self.name}"
+        mention = f"@{self.client_id}"
         return super().render_entry(entry).replace(mention, f"<mark>{mention}</mark>")
 
 
@@ -140,27 +133,27 @@ class WordBoundary(ChatWidget):
     r"""``\b`` ends a word at '-': marks @kim in @kim-lee."""
 
     def render_entry(self, entry):
-        return re.sub(rf"@{re.escape(self.name)}\b", r"<mark>\g<0></mark>",
+        return re.sub(rf"@{re.escape(self.client_id)}\b", r"<mark>\g<0></mark>",
                       super().render_entry(entry))
 
 
 class OnlyFirst(ChatWidget):
     def render_entry(self, entry):
-        return re.sub(rf"@{self.name}\b", r"<mark>\g<0></mark>", super().render_entry(entry),
+        return re.sub(rf"@{self.client_id}\b", r"<mark>\g<0></mark>", super().render_entry(entry),
                       count=1)
 
 
 class MarkedBeforeEscaping(ChatWidget):
     def render_entry(self, entry):
-        text = re.sub(rf"@{self.name}\b", r"<mark>\g<0></mark>", str(entry.get("message", "")))
+        text = re.sub(rf"@{self.client_id}\b", r"<mark>\g<0></mark>", str(entry.get("message", "")))
         return super().render_entry({**entry, "message": text})
 
 
 class ChangesTheEntry(ChatWidget):
     def render_entry(self, entry):
         line = super().render_entry(entry)
-        entry["mentioned"] = f"@{self.name}" in str(entry.get("message", ""))
-        return re.sub(rf"@{self.name}\b", r"<mark>\g<0></mark>", line)
+        entry["mentioned"] = f"@{self.client_id}" in str(entry.get("message", ""))
+        return re.sub(rf"@{self.client_id}\b", r"<mark>\g<0></mark>", line)
 
 
 class Unescaped(ChatWidget):
@@ -168,24 +161,24 @@ class Unescaped(ChatWidget):
 
     def render_entry(self, entry):
         text = str(entry.get("message", ""))
-        marked = re.sub(rf"@{self.name}(?![\w-])", r"<mark>\g<0></mark>", text)
+        marked = re.sub(rf"@{self.client_id}(?![\w-])", r"<mark>\g<0></mark>", text)
         return super().render_entry(entry).replace(html.escape(text), marked)
 
 
 class TextOnly(ChatWidget):
     def render_entry(self, entry):
-        return re.sub(rf"@{self.name}\b", r"<mark>\g<0></mark>",
+        return re.sub(rf"@{self.client_id}\b", r"<mark>\g<0></mark>",
                       html.escape(str(entry.get("message", ""))))
 
 
 class AsyncRender(ChatWidget):
     async def render_entry(self, entry):
-        return super().render_entry(entry).replace(f"@{self.name}", "<mark>@kim</mark>")
+        return super().render_entry(entry).replace(f"@{self.client_id}", "<mark>@kim</mark>")
 
 
 class PrintsRender(ChatWidget):
     def render_entry(self, entry):
-        print(re.sub(rf"@{self.name}(?![\w-])", r"<mark>\g<0></mark>",
+        print(re.sub(rf"@{self.client_id}(?![\w-])", r"<mark>\g<0></mark>",
                      super().render_entry(entry)))
 
 
@@ -194,7 +187,7 @@ class NoReturn(ChatWidget):
 
     def render_entry(self, entry):
         line = super().render_entry(entry)
-        line = re.sub(rf"@{self.name}(?![\w-])", r"<mark>\g<0></mark>", line)
+        line = re.sub(rf"@{self.client_id}(?![\w-])", r"<mark>\g<0></mark>", line)
 
 
 class FieldText(ChatWidget):
@@ -202,19 +195,19 @@ class FieldText(ChatWidget):
 
     def render_entry(self, entry):
         line = super().render_entry(entry)
-        if f"@{self.name}" not in entry["text"]:
+        if f"@{self.client_id}" not in entry["text"]:
             return line
-        return re.sub(rf"@{self.name}(?![\w-])", r"<mark>\g<0></mark>", line)
+        return re.sub(rf"@{self.client_id}(?![\w-])", r"<mark>\g<0></mark>", line)
 
 
 class WrongNameAttribute(ChatWidget):
     def render_entry(self, entry):
-        return re.sub(f"@{self.client_id}(?![\\w-])", r"<mark>\g<0></mark>",
+        return re.sub(f"@{self.name}(?![\\w-])", r"<mark>\g<0></mark>",
                       super().render_entry(entry))
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (HardCoded, ["hi @kim, are you there?", "<mark>@kim</mark>", "Use self.name"]),
+    (HardCoded, ["hi @kim, are you there?", "<mark>@kim</mark>", "Use self.client_id"]),
     (PlainReplace, ["hello @kimberly and @kim_2", "are other people",
                     "must not be followed by one of those"]),
     (WordBoundary, ["ask @kim-lee, not @kim.", "takes the '-' for the end of the name"]),
@@ -230,43 +223,41 @@ class WrongNameAttribute(ChatWidget):
     (NoReturn, ["got: None: render_entry returned nothing", "a return is missing"]),
     (FieldText, ["raised KeyError: 'text'", "read the field 'text', which this entry does not "
                  "have", "'message'"]),
-    (WrongNameAttribute, ["raised AttributeError", "no attribute 'client_id'",
-                          "the widget's participant is self.name"]),
+    (WrongNameAttribute, ["raised AttributeError", "no attribute 'name'",
+                          "the widget's participant is self.client_id"]),
 ], ids=lambda value: value.__name__ if isinstance(value, type) else None)
+@pytest.mark.slow
 async def test_each_wrong_mention_widget_gets_the_hint_that_names_its_mistake(wrong, words,
                                                                                  capsys):
-    assert await check_mentions(wrong) is MentionChat
-    out = failure(verdict(capsys), "mentions", *words)
-    assert "carries on with the kit's MentionChat" in out
+    wrong_widget(await check_mentions(wrong), MentionChat, "mentions", capsys, *words)
 
 
+@pytest.mark.slow
 async def test_untouched_mentions_stub_is_not_done_yet(capsys):
-    assert await check_mentions(MentionStub) is MentionChat
-    assert capsys.readouterr().out == (
-        "⏳ mentions: not done yet.\n"
-        "   The notebook carries on with the kit's MentionChat for now.\n")
+    assert untouched(await check_mentions(MentionStub), MentionChat, "mentions", capsys) \
+        == carries_on("mentions", MentionChat)
 
 
 async def test_the_kits_own_mention_widget_is_never_passed(capsys):
-    assert await check_mentions(MentionChat) is MentionChat
-    out = capsys.readouterr().out
-    assert out.startswith("⚠️ mentions: run your exercise cell first.") and "✅" not in out
+    never_passed(await check_mentions(MentionChat), MentionChat, "mentions", capsys)
 
 
 class SplitStyle(ChatWidget):
     """A right answer in another style: a lookahead that also accepts the end of the line."""
 
     def render_entry(self, entry):
-        pattern = re.compile(r"@%s(?=[^\w-]|$)" % re.escape(self.name))
+        pattern = re.compile(r"@%s(?=[^\w-]|$)" % re.escape(self.client_id))
         return pattern.sub(lambda found: "<mark>" + found[0] + "</mark>",
                            ChatWidget.render_entry(self, entry))
 
 
+@pytest.mark.slow
 async def test_a_right_mention_widget_in_another_style_passes(capsys):
     assert await check_mentions(SplitStyle) is SplitStyle
     assert capsys.readouterr().out.startswith("✅ mentions: all 8 checks passed")
 
 
+@pytest.mark.slow
 async def test_a_verdict_shows_the_text_of_a_line_not_the_kits_markup(capsys):
     """Expected and got show what a person reads, marks included; the markup around is cut."""
     await check_mentions(HardCoded)
@@ -276,6 +267,7 @@ async def test_a_verdict_shows_the_text_of_a_line_not_the_kits_markup(capsys):
     assert "wslab-" not in out.split("expected:")[1]  # neither in expected nor in got
 
 
+@pytest.mark.slow
 async def test_a_line_without_the_kits_markup_says_so(capsys):
     await check_mentions(TextOnly)
     failure(verdict(capsys), "mentions", "without the line ChatWidget draws around the text",
@@ -294,12 +286,12 @@ async def test_the_kits_answers_side_by_side(chat_server):
     class Both(MentionChat, OnlineChat):
         pass
 
-    dave = Both(chat_server.ws_url, "dave", retry=0.05)
-    erin = ChatWidget(chat_server.ws_url, "erin", retry=0.05)
+    dave = Both(chat_server.ws_url, "dave", policy=FAST_POLICY)
+    erin = ChatWidget(chat_server.ws_url, "erin", policy=FAST_POLICY)
     try:
         await dave.wait_for(lambda chat: chat.online == {"dave", "erin"})
         assert "Online: dave, erin" in dave.online_html.value
-        assert await erin.send("hi @dave <i>and</i> @dave2")
+        assert await erin.say("hi @dave <i>and</i> @dave2")
         await dave.wait_for_text("hi @dave", sender="erin")
         assert ("hi <mark>@dave</mark> &lt;i&gt;and&lt;/i&gt; @dave2"
                 in dave.log_html.value)
@@ -314,7 +306,7 @@ async def test_the_kits_answers_side_by_side(chat_server):
 WRONG_MENTION_CHAT = '''
 class MentionChat(ChatWidget):
     def render_entry(self, entry):
-        return super().render_entry(entry).replace("@" + self.name, "<mark>@kim</mark>")
+        return super().render_entry(entry).replace("@" + self.client_id, "<mark>@kim</mark>")
 '''
 
 #: The sender's name left unescaped; the exercise cell's import kept.
@@ -333,13 +325,12 @@ def message_line(data, me):
 """
 
 
+@pytest.mark.slow
 def test_in_the_notebook_wrong_answers_never_pass_however_often_their_checks_run():
-    outputs = run_student_notebook("E4_widgets_in_depth", {"message_line": WRONG_MESSAGE_LINE,
-                                                           "mentions": WRONG_MENTION_CHAT})
-    assert len(outputs) == 4  # two check cells, each run twice
+    outputs = wrong_in_the_notebook("E4_widgets_in_depth", {"message_line": WRONG_MESSAGE_LINE,
+                                                            "mentions": WRONG_MENTION_CHAT}, 4)
+    none_passed(outputs, "message_line", "mentions")
     for output in outputs[:2]:
-        assert "❌ message_line: not right yet.\n   hint:" in output and passes(output) == []
         assert "The sender's name went into your line as HTML" in " ".join(output.split())
     for output in outputs[2:]:
-        assert "❌" in output and not passes(output), output
         assert "@kimberly and @kim_2 are other people" in output

@@ -28,8 +28,6 @@ require_browser()  # skips this module without Chromium or Playwright (fails ins
 
 from playwright.sync_api import expect  # noqa: E402
 
-from browser import browser, new_page  # noqa: E402,F401
-from cli_process import serve  # noqa: E402,F401 (fixtures)
 from wslab.classroom import NAME_PLACEHOLDER  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -118,8 +116,8 @@ def test_the_whole_class_chats_through_widgets_and_the_page(serve, students, new
 
     lines = {"ada": "Hello from ada's notebook", "bo": "Hi all, bo here <b>not bold</b>",
              "ada-web": "And hello from ada's browser"}
-    ada.run(f"await me.send({lines['ada']!r})")
-    bo.run(f"await me.send({lines['bo']!r})")
+    ada.run(f"await me.say({lines['ada']!r})")
+    bo.run(f"await me.say({lines['bo']!r})")
     page.locator("#messageText").fill(lines["ada-web"])
     page.locator("#messageText").press("Enter")
 

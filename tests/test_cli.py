@@ -12,7 +12,6 @@ import sys
 import pytest
 import websockets
 
-from cli_process import serve  # noqa: F401 (a fixture)
 from peers import join, still_chatting
 
 
@@ -46,6 +45,7 @@ async def test_beyond_loopback_a_token_is_made_up_printed_and_required(serve):
     assert alice.welcome["user"] == "alice"
 
 
+@pytest.mark.slow
 def test_bad_arguments_are_explained():
     result = subprocess.run([sys.executable, "-m", "wslab", "serve", "--max-message-bytes", "0"],
                             capture_output=True, text=True, timeout=30)

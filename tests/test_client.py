@@ -1,15 +1,17 @@
-"""``wslab.client``: two tasks on one connection, reading chat lines, backoff, and ChatClient.
+"""``wslab.client``: two tasks on one connection, reading chat lines, and ChatClient.
 
 ChatClient is tested against real uvicorn servers on loopback: a restart on the same port, a
 refusal (1008) and a replacement (4409) that must not be retried, a server that is not there,
-and a server that accepts and closes at once, again and again.
+and a server that accepts and closes at once, again and again. The policy's rules without a
+socket, the backoff rule and the close-code table are tested with their modules
+(``wslab.reconnect``, ``wslab.backoff``, ``wslab.close_codes``); here, that the client follows
+them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import random
 import re
 
 import pytest
@@ -19,36 +21,23 @@ from websockets.asyncio.client import connect
 from wslab import envelope
 from wslab.chat import create_app
 from wslab.checks.clients import ScriptedSocket
-from wslab.client import (ChatClient, backoff, chat_line, close_all, describe_close,
-                          receive_chat, run_until_first_done, settled_close_code, socket_url)
+from wslab.client import (CLOSED, RECONNECTING, ChatClient, chat_line, close_all, parse_frame,
+                          receive_chat, run_until_first_done, socket_url)
+from wslab.reconnect import CHAT_POLICY, ReconnectPolicy
 from wslab.runner import BackgroundServer
 
-FAST = {"backoff": lambda attempt: 0.05}
+#: Fast reconnects, so that the tests need not wait for the real delays.
+FAST_POLICY = ReconnectPolicy(first=0.05, cap=0.1)
+FAST = {"policy": FAST_POLICY}
 
 
-# -- backoff -----------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("attempt, low, high", [
-    (0, 0.25, 0.5), (1, 0.5, 1.0), (2, 1.0, 2.0), (4, 4.0, 8.0), (5, 5.0, 10.0),
-    (9, 5.0, 10.0), (10_000, 5.0, 10.0),
-])
-def test_backoff_stays_between_half_the_ceiling_and_the_ceiling(attempt, low, high):
-    delays = [backoff(attempt) for _ in range(500)]
-    assert low <= min(delays) and max(delays) <= high
-    assert max(delays) - min(delays) > (high - low) / 2  # spread out: jitter
+def texts(client: ChatClient) -> list[str]:
+    return [event.text for event in client.events]
 
 
-def test_backoff_uses_its_arguments():
-    delays = [backoff(3, 1.0, 4.0) for _ in range(200)]
-    assert 2.0 <= min(delays) and max(delays) <= 4.0
-    assert all(0.05 <= backoff(0, first=0.1, cap=5.0) <= 0.1 for _ in range(100))
-
-
-def test_backoff_is_random_not_fixed():
-    random.seed(1)
-    first = [backoff(2) for _ in range(5)]
-    random.seed(2)
-    assert first != [backoff(2) for _ in range(5)]
+def attempts(client: ChatClient) -> list[int]:
+    """The attempt numbers of the reconnects the client waited for, in order."""
+    return [event.step.attempt for event in client.events if event.kind == "waiting"]
 
 
 # -- run_until_first_done --------------------------------------------------------------------
@@ -146,6 +135,15 @@ def test_chat_line(frame, line):
     assert chat_line(frame) == line
 
 
+def test_parse_frame_gives_every_frame_as_a_message():
+    assert parse_frame(envelope.chat_message("bob", "hi"))["client_id"] == "bob"
+    for frame, text in (("Client bob: plain", "Client bob: plain"), ("[1, 2]", "[1, 2]"),
+                        (b"\x00\x01", "(a binary frame of 2 bytes)")):
+        message = parse_frame(frame)
+        assert message["type"] == "plain" and message["message"] == text
+        assert set(message) == {"type", "message", "timestamp"}
+
+
 async def test_receive_chat_stops_at_count_and_skips_system_messages():
     socket = ScriptedSocket([envelope.welcome_message("a", ["a"]), envelope.chat_message("b", "1"),
                              "Client c: 2", envelope.chat_message("d", "3")])
@@ -169,23 +167,18 @@ async def test_receive_chat_on_a_real_server(chat_server):
     ("http://127.0.0.1:8000/", None, "ws://127.0.0.1:8000/ws/py"),
     ("https://hub.example/user/a/proxy/8000", None, "wss://hub.example/user/a/proxy/8000/ws/py"),
     ("ws://127.0.0.1:8000", "s3 cret", "ws://127.0.0.1:8000/ws/py?token=s3+cret"),
+    ("https://hub.example/user/x/proxy/8000", "a b&c",
+     "wss://hub.example/user/x/proxy/8000/ws/py?token=a+b%26c"),
 ])
 def test_socket_url(url, token, expected):
     assert socket_url(url, "py", token) == expected
 
 
-@pytest.mark.parametrize("url", ["127.0.0.1:8000", "ftp://host", "ws://host:1/?token=x", ""])
+@pytest.mark.parametrize("url", ["127.0.0.1:8000", "ftp://host", "ws://host:1/?token=x",
+                                 "http://host/?token=x", ""])
 def test_socket_url_refuses_what_is_not_a_server_address(url):
     with pytest.raises(ValueError):
         socket_url(url, "py")
-
-
-def test_describe_close():
-    assert describe_close(1012) == "1012 (the server is restarting)"
-    assert describe_close(1008, "wrong token") == \
-        "1008 (refused by the server (policy violation)): wrong token"
-    assert describe_close(4000) == "4000"
-    assert describe_close(None) == "no close code"
 
 
 # -- ChatClient ----------------------------------------------------------------------------------
@@ -199,42 +192,44 @@ async def clients():
 async def test_a_client_connects_says_and_hears(chat_server, clients):
     py = ChatClient(chat_server.ws_url, "py", **FAST)
     await py.say("hello")
-    assert await py.wait_until(lambda client: ("py", "hello") in client.heard, 3)
+    assert await py.wait_for(lambda client: ("py", "hello") in client.chat_lines, 3)
     assert py.connected and py.connections == 1
-    assert [text for _, text in py.events] == ["connected as py", "heard py: hello"]
-    assert json.loads(py.messages[0])["type"] == "welcome"
+    assert texts(py) == ["connected as py", "heard welcome: Welcome, py! Online: nobody else yet.",
+                         "heard py: hello"]
+    assert py.messages[0]["type"] == "welcome"  # parsed once, by the client
     await py.close()
-    assert py.status == "closed" and py.events[-1][1] == "closed"
+    assert py.status == CLOSED and py.events[-1].text == "closed"
     with pytest.raises(ConnectionError):
         await py.say("after close")
 
 
+@pytest.mark.slow
 async def test_a_client_reconnects_after_a_restart_on_the_same_port(clients):
-    attempts = []
-
-    def recording_backoff(attempt):
-        attempts.append(attempt)
-        return 0.05
-
     first = BackgroundServer(create_app(), name="client-restart-1").start()
     second = None
     try:
-        py = ChatClient(first.ws_url, "py", backoff=recording_backoff)
-        assert await py.wait_until(lambda client: client.connected, 3)
+        py = ChatClient(first.ws_url, "py", **FAST)
+        assert await py.wait_for(lambda client: client.connected, 3)
         first.stop()
-        assert await py.wait_until(lambda client: len(attempts) >= 3, 3)
-        texts = [text for _, text in py.events]
-        assert "connection closed: 1012 (the server is restarting)" in texts
-        assert any(text.startswith("connect failed: nothing is listening") for text in texts)
-        assert any(text.startswith("reconnecting in 0.1 s (attempt 1)") for text in texts)
-        assert py.status == "reconnecting"
+        assert await py.wait_for(lambda client: len(attempts(client)) >= 3, 3)
+        said = texts(py)
+        assert "connection closed: 1012 (the server is restarting)" in said
+        assert any(text.startswith("connect failed: nothing is listening") for text in said)
+        assert any(re.fullmatch(r"reconnecting in 0\.\d s \(attempt 1\)", text) for text in said)
+        assert py.status == RECONNECTING
+        # The waits follow the policy's backoff: half the ceiling at least, the ceiling at most.
+        backoff = FAST_POLICY.backoff()
+        for event in py.events:
+            if event.kind == "waiting":
+                ceiling = backoff.ceiling(event.step.attempt - 1)
+                assert ceiling / 2 <= event.step.delay <= ceiling
 
         second = BackgroundServer(create_app(), name="client-restart-2", port=first.port).start()
-        assert await py.wait_until(lambda client: client.connected, 3)
+        assert await py.wait_for(lambda client: client.connected, 3)
         await py.say("back")
-        assert await py.wait_until(lambda client: ("py", "back") in client.heard, 3)
+        assert await py.wait_for(lambda client: ("py", "back") in client.chat_lines, 3)
         assert py.connections == 2
-        assert attempts[:3] == [0, 1, 2]  # growing while the server stayed away
+        assert attempts(py)[:3] == [1, 2, 3]  # growing while the server stayed away
     finally:
         first.stop()
         if second is not None:
@@ -244,23 +239,23 @@ async def test_a_client_reconnects_after_a_restart_on_the_same_port(clients):
 async def test_a_refusal_is_not_retried(start_chat, clients):
     server = start_chat(token="s3cret")
     py = ChatClient(server.ws_url, "py", **FAST)
-    assert await py.wait_until(lambda client: client.status == "closed", 3)
-    await asyncio.sleep(0.3)
+    assert await py.wait_for(lambda client: client.status == "closed", 3)
+    await asyncio.sleep(0.3)  # no retry meanwhile: the wait is the behaviour tested
     assert py.connections == 1
-    assert py.events[-1][1].startswith("stopped for good: 1008")
-    assert "wrong join token" in py.events[-1][1] or "needs a join token" in py.events[-1][1]
+    assert py.events[-1].text.startswith("stopped for good: 1008")
+    assert "wrong join token" in py.events[-1].text or "needs a join token" in py.events[-1].text
 
     with_token = ChatClient(server.ws_url, "py2", token="s3cret", **FAST)
-    assert await with_token.wait_until(lambda client: client.connected, 3)
+    assert await with_token.wait_for(lambda client: client.connected, 3)
 
 
 async def test_a_replaced_client_stops_and_the_newer_one_stays(chat_server, clients):
     older = ChatClient(chat_server.ws_url, "py", **FAST)
-    assert await older.wait_until(lambda client: client.connected, 3)
+    assert await older.wait_for(lambda client: client.connected, 3)
     newer = ChatClient(chat_server.ws_url, "py", **FAST)
-    assert await older.wait_until(lambda client: client.status == "closed", 3)
-    assert "4409" in older.events[-1][1]
-    await asyncio.sleep(0.3)
+    assert await older.wait_for(lambda client: client.status == "closed", 3)
+    assert "4409" in older.events[-1].text
+    await asyncio.sleep(0.3)  # no retry meanwhile: the wait is the behaviour tested
     assert newer.connected and newer.connections == 1 and older.connections == 1
 
 
@@ -280,52 +275,50 @@ def code_dropping_proxy(error_code: str) -> FastAPI:
 
 @pytest.mark.parametrize(("error_code", "settled"), [("bad_token", 1008), ("bad_client_id", 1008),
                                                      ("replaced", 4409)])
+@pytest.mark.slow
 async def test_a_final_error_reply_stops_the_client_when_a_proxy_drops_the_code(
         clients, error_code, settled):
     with BackgroundServer(code_dropping_proxy(error_code), name="client-proxy") as server:
         py = ChatClient(server.ws_url, "py", **FAST)
-        assert await py.wait_until(lambda client: client.status == "closed", 3)
-        await asyncio.sleep(0.3)
+        assert await py.wait_for(lambda client: client.status == "closed", 3)
+        await asyncio.sleep(0.3)  # no retry meanwhile: the wait is the behaviour tested
         assert py.connections == 1, py.events
-        assert py.events[-1][1].startswith(f"stopped for good: {settled}")
+        assert py.events[-1].text.startswith(f"stopped for good: {settled}")
 
 
+@pytest.mark.slow
 async def test_other_error_replies_do_not_stop_the_client(clients):
     with BackgroundServer(code_dropping_proxy("rate_limited"), name="client-proxy") as server:
         py = ChatClient(server.ws_url, "py", **FAST)
-        assert await py.wait_until(lambda client: client.connections >= 2, 3)
+        assert await py.wait_for(lambda client: client.connections >= 2, 3)
         assert py.status != "closed"
 
 
-@pytest.mark.parametrize(("code", "error", "settled"), [
-    (1000, "bad_token", 1008), (1005, "replaced", 4409), (1008, "replaced", 1008),
-    (4409, None, 4409), (1012, None, 1012), (1000, "rate_limited", 1000), (None, None, None)])
-def test_settled_close_code(code, error, settled):
-    assert settled_close_code(code, error) == settled
-
-
+@pytest.mark.slow
 async def test_an_http_refusal_of_the_handshake_is_final(clients):
     with BackgroundServer(FastAPI(), name="client-no-websockets") as server:
         py = ChatClient(server.ws_url, "py", **FAST)
-        assert await py.wait_until(lambda client: client.status == "closed", 3)
-        assert "HTTP 403" in py.events[-1][1] and py.connections == 0
+        assert await py.wait_for(lambda client: client.status == "closed", 3)
+        assert "HTTP 403" in py.events[-1].text and py.connections == 0
 
 
+@pytest.mark.slow
 async def test_a_client_keeps_trying_while_nothing_listens_and_close_stops_it(clients):
     with BackgroundServer(create_app(), name="client-gone") as server:
         url = server.ws_url
     py = ChatClient(url, "py", **FAST)
-    assert await py.wait_until(lambda client: len(client.events) >= 6, 3)
+    assert await py.wait_for(lambda client: len(client.events) >= 6, 3)
     assert py.status in ("connecting", "reconnecting")
     with pytest.raises(TimeoutError):
         await py.say("nobody hears this", timeout=0.2)
     await py.close()
     assert py.status == "closed" and py._task.done()
     count = len(py.events)
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # nothing more happens once closed: the wait is the behaviour tested
     assert len(py.events) == count
 
 
+@pytest.mark.slow
 async def test_backoff_restarts_only_after_a_stable_connection(clients):
     app = FastAPI()
 
@@ -334,46 +327,49 @@ async def test_backoff_restarts_only_after_a_stable_connection(clients):
         await websocket.accept()
         await websocket.close(code=1011)
 
-    for stable, expected in ((100.0, [0, 1, 2, 3]), (0.0, [0, 0, 0, 0])):
-        attempts = []
-
-        def recording_backoff(attempt):
-            attempts.append(attempt)
-            return 0.02
-
+    for stable, expected in ((100.0, [1, 2, 3, 4]), (0.0, [1, 1, 1, 1])):
+        policy = ReconnectPolicy(first=0.02, cap=0.02, stable=stable)
         with BackgroundServer(app, name="client-flaky") as server:
-            py = ChatClient(server.ws_url, "py", backoff=recording_backoff, stable=stable)
-            assert await py.wait_until(lambda client: len(attempts) >= 4, 3)
+            py = ChatClient(server.ws_url, "py", policy=policy)
+            assert await py.wait_for(lambda client: len(attempts(client)) >= 4, 3)
             await py.close()
-        assert attempts[:4] == expected
+        assert attempts(py)[:4] == expected
 
 
-async def test_a_broken_backoff_stops_the_client_and_says_why(chat_server, clients):
-    def broken(attempt):
-        raise ZeroDivisionError("division by zero")
+async def test_a_failing_listener_stops_the_client_and_says_why(chat_server, clients):
+    seen = []
 
-    py = ChatClient(chat_server.ws_url, "py", backoff=broken)
-    assert await py.wait_until(lambda client: client.connected, 3)
+    def broken(event):
+        seen.append(event.kind)
+        if event.kind == "disconnected":
+            raise ZeroDivisionError("division by zero")
+
+    py = ChatClient(chat_server.ws_url, "py", listener=broken, **FAST)
+    assert await py.wait_for(lambda client: client.connected, 3)
     chat_server.stop()
-    assert await py.wait_until(lambda client: client.status == "closed", 3)
-    assert py.events[-1][1] == "stopped on an error: ZeroDivisionError: division by zero"
+    assert await py.wait_for(lambda client: client.status == CLOSED, 3)
+    assert py.events[-1].text == "stopped on an error: ZeroDivisionError: division by zero"
+    assert seen[-2:] == ["disconnected", "stopped"]  # the listener heard of the stop too
 
 
 async def test_watch_prints_new_events_as_they_happen(chat_server, clients, capsys):
     py = ChatClient(chat_server.ws_url, "py", **FAST)
     await py.watch(until=lambda client: client.connected, timeout=3)
     await py.say("one")
-    await py.watch(until=lambda client: ("py", "one") in client.heard, timeout=3)
+    await py.watch(until=lambda client: ("py", "one") in client.chat_lines, timeout=3)
     lines = capsys.readouterr().out.splitlines()
     shown = [re.fullmatch(r" *\d+\.\d s  (.*)", line) for line in lines]
     assert all(shown), lines
-    assert [match.group(1) for match in shown] == ["py: connected as py", "py: heard py: one"]
+    assert [match.group(1) for match in shown] == [
+        "py: connected as py", "py: heard welcome: Welcome, py! Online: nobody else yet.",
+        "py: heard py: one"]
 
     await py.watch(timeout=0.1)  # nothing new: prints nothing, returns after the time
     assert capsys.readouterr().out == ""
     with pytest.raises(TimeoutError, match="within 0.1 s"):
         await py.watch(until=lambda client: False, timeout=0.1)
-    assert await py.wait_until(lambda client: False, 0.05) is False
+    with pytest.raises(TimeoutError, match="py: waited 0.05 s in vain"):
+        await py.wait_for(lambda client: False, 0.05)
 
 
 async def test_a_bad_name_is_refused_at_once():
@@ -382,7 +378,8 @@ async def test_a_bad_name_is_refused_at_once():
 
 
 async def test_async_with_closes_the_client(chat_server):
-    async with ChatClient(chat_server.ws_url, "py", **FAST) as py:
-        assert await py.wait_until(lambda client: client.connected, 3)
+    async with ChatClient(chat_server.ws_url, "py") as py:
+        assert await py.wait_for(lambda client: client.connected, 3)
+        assert py.policy is CHAT_POLICY  # the kit's policy, unless a test gives a faster one
     assert py.status == "closed"
     assert "closed" in repr(py)

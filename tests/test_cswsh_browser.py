@@ -34,7 +34,7 @@ from fastapi import FastAPI, WebSocket  # noqa: E402
 from fastapi.responses import HTMLResponse  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
-from browser import DESKTOP, browser  # noqa: E402,F401
+from browser import DESKTOP  # noqa: E402
 from wslab.access import origin_allowed  # noqa: E402
 from wslab.runner import BackgroundServer  # noqa: E402
 

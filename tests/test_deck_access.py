@@ -17,9 +17,8 @@ from typing import Any, Callable
 import pytest
 
 from axe import describe, serious_violations
-from browser import browser, new_page  # noqa: F401  (fixtures the watched fixture uses)
-from test_slides import (Watched, built_deck, number_of, open_deck, show,
-                         watched)  # noqa: F401  (watched: a fixture)
+from browser import Watched
+from test_slides import built_deck, number_of, open_deck, show
 
 pytestmark = pytest.mark.browser
 

@@ -15,9 +15,8 @@ from typing import Any, Callable
 
 import pytest
 
-from browser import browser, new_page  # noqa: F401  (fixtures the watched fixture uses)
-from test_slides import (ROOT, SHOTS, Watched, built_deck, screenshot,
-                         watched)  # noqa: F401  (watched: a fixture)
+from browser import Watched
+from test_slides import ROOT, SHOTS, built_deck, screenshot
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +33,7 @@ def sheet(deck: dict[str, Any]) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", "", body)).split())
 
 
+@pytest.mark.slow
 def test_it_lists_the_makefiles_targets(sheet: str) -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     listed = re.findall(r'^\t@echo "make (\S+)', makefile, re.MULTILINE)
@@ -42,6 +42,7 @@ def test_it_lists_the_makefiles_targets(sheet: str) -> None:
         assert f"make {target}" in sheet, target
 
 
+@pytest.mark.slow
 def test_it_lists_every_option_of_serve(sheet: str) -> None:
     """The options as the kit's own command line prints them, not as the build reads them."""
     shown = subprocess.run([sys.executable, "-m", "wslab", "serve", "--help"], check=True,
@@ -51,6 +52,7 @@ def test_it_lists_every_option_of_serve(sheet: str) -> None:
     assert sorted(option for option in options if option not in sheet) == []
 
 
+@pytest.mark.slow
 def test_it_has_the_lectures_calls(sheet: str) -> None:
     for call in ("accept(", "receive_text(", "send_text(", "send_json(", "close(",
                  "WebSocketDisconnect", "websockets.connect(", ".send(", ".recv()",

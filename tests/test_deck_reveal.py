@@ -25,9 +25,9 @@ from typing import Any, Callable
 import pytest
 from playwright.sync_api import expect
 
-from browser import browser, new_page  # noqa: F401  (fixtures the watched fixture uses)
-from test_slides import (SHOTS, Watched, build, built_deck, number_of, open_deck, screenshot,
-                         show, shown, watched)  # noqa: F401  (watched: a fixture)
+from browser import Watched
+from test_slides import (SHOTS, build, built_deck, number_of, open_deck, screenshot, show,
+                         shown)
 
 pytestmark = pytest.mark.browser
 

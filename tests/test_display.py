@@ -249,6 +249,7 @@ def test_jupyter_server_proxy_is_installed_in_the_kit():
     assert display._has_server_proxy()
 
 
+@pytest.mark.slow
 def test_a_running_server_works_and_one_not_started_is_refused(local):
     server = BackgroundServer(lambda scope, receive, send: None, name="display-not-started")
     with pytest.raises(ValueError, match="start"):
@@ -294,6 +295,19 @@ def test_html_frame_keeps_its_document_whole_and_sandboxed():
     assert attrs["sandbox"] == "allow-scripts"  # no allow-same-origin: JupyterLab is out of reach
     assert attrs["height"] == "90" and "src" not in attrs
     assert repr(frame) == f"<PageFrame HTML of {len(document)} characters>"
+
+
+def test_the_frames_template_escapes_every_value_it_fills_in():
+    frame = PageFrame(srcdoc="<p>", width='100%" onload="alert(1)', title="<b>t</b>",
+                      note='<img src=x onerror="alert(2)">')
+    found = elements(frame._repr_html_())
+    assert [tag for tag, _ in found] == ["div", "iframe", "div", "span"]  # no <img>
+    attrs = found[1][1]
+    assert attrs["width"] == '100%" onload="alert(1)' and "onload" not in attrs
+    assert attrs["title"] == "<b>t</b>"
+    assert 'onerror="alert(2)"' not in frame._repr_html_()
+    with pytest.raises(KeyError, match="url"):
+        display._fill("link")  # a value left out fails, rather than showing "$url"
 
 
 def test_a_frame_needs_a_url_or_a_document():

@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from wslab.fanoutlab import FanoutRun, fanout_sweep, percentile
+from wslab.bench.latency import percentile
+from wslab.fanoutlab import FanoutRun, fanout_sweep
 from wslab.lecture import ConnectionManager as LectureManager
 from wslab.manager import ConnectionManager as SafeManager
 
@@ -30,6 +31,7 @@ def test_a_run_summarises_itself():
     assert "3/4" in run.summary() and "never" in run.summary()
 
 
+@pytest.mark.slow
 async def test_every_line_reaches_every_client_without_a_stalled_one():
     for factory in (LectureManager, SafeManager):
         runs = await fanout_sweep(factory, (5, 20), lines=5)
@@ -38,6 +40,7 @@ async def test_every_line_reaches_every_client_without_a_stalled_one():
         assert all(latency >= 0 for run in runs for latency in run.latencies_ms)
 
 
+@pytest.mark.slow
 async def test_a_stalled_client_stops_the_lecture_but_not_the_safe_manager():
     threads_before = threading.active_count()
     lecture = await fanout_sweep(LectureManager, (10,), stalled=True, lines=5, name="lecture")

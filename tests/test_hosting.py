@@ -100,6 +100,7 @@ def build_step(dockerfile: str, pattern: str) -> int:
     return found[0]
 
 
+@pytest.mark.slow
 def test_binder_builds_the_python_of_runtime_txt(repo2docker):
     """repo2docker's own default is 3.10; ``runtime.txt`` asks for 3.13, and repo2docker
     builds its conda environment from the lock file of that version."""
@@ -116,12 +117,14 @@ def test_binder_builds_the_python_of_runtime_txt(repo2docker):
     assert lock.name == f"environment.py-{version}-linux-64.lock"
 
 
+@pytest.mark.slow
 def test_binder_installs_redis_server_with_apt(repo2docker):
     install = build_step(repo2docker["dockerfile"],
                          r"^apt-get install --yes --no-install-recommends .*\bredis-server\b")
     assert install < build_step(repo2docker["dockerfile"], r"^COPY --chown=1000:1000 src/ ")
 
 
+@pytest.mark.slow
 def test_binder_installs_the_locked_requirements_after_copying_the_repository(repo2docker):
     """``binder/requirements.txt`` is ``-r ../requirements.txt``, the students' lock: a local
     reference, so repo2docker installs it once the whole repository is in the image, from the
@@ -139,6 +142,7 @@ def test_binder_installs_the_locked_requirements_after_copying_the_repository(re
     assert (ROOT / "requirements.txt").is_file()
 
 
+@pytest.mark.slow
 def test_binder_installs_the_kit_and_writes_the_jupyterlab_settings_last(repo2docker, tmp_path):
     """``postBuild`` runs after the locked packages, as the student's user: it installs the kit
     without dependencies (the lock has them; pip refuses an unhashed requirement in a hashed

@@ -29,7 +29,6 @@ require_browser()  # skips this module without Chromium or Playwright (fails ins
 
 from playwright.sync_api import expect  # noqa: E402
 
-from browser import browser, new_page  # noqa: E402,F401
 from labdriver import (JupyterLab, check_widget_chat, execute_in_kernel,  # noqa: E402
                        fresh_copy, open_notebook, run_cells, screenshot, start_cell,
                        wait_for_cell)
@@ -106,7 +105,7 @@ def restart_then_replace_alice(page: Any) -> None:
     for chat in chats.values():
         expect(chat.locator(".wslab-status")).to_have_text(re.compile(r"^reconnecting"))
         expect(chat.locator(".wslab-note").filter(
-            has_text="Disconnected: the server is restarting.")).to_have_count(1)
+            has_text="Disconnected: 1012 (the server is restarting).")).to_have_count(1)
     chats["alice"].scroll_into_view_if_needed()
     screenshot(page, "widget-chat-4-reconnecting", chats["alice"].locator("xpath=.."))
     execute_in_kernel(page, 'server = BackgroundServer(create_app(), port=port, '

@@ -87,13 +87,32 @@ def test_the_test_install_covers_the_notebooks():
     assert kit.COVERS["test"] >= kit.COVERS["lab"]
 
 
+@pytest.mark.slow
 def test_setup_refuses_arguments_meant_for_pytest():
     result = subprocess.run([sys.executable, str(ROOT / "kit.py"), "setup", "-k", "x"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "unrecognized arguments: -k x" in result.stderr
 
 
+@pytest.mark.parametrize("fast, xdist, selection", [
+    (False, True, []), (True, False, ["-m", "not slow"]),
+    (True, True, ["-m", "not slow", "-n", "auto"])])
+def test_the_tests_run_with_the_fast_tier_selected_or_not(monkeypatch, fast, xdist, selection):
+    ran = []
+    monkeypatch.setattr(kit, "has_module", lambda env, name: name == "xdist" and xdist)
+    monkeypatch.setattr(kit.subprocess, "call", lambda command, cwd: ran.append(command) or 0)
+    assert kit.run_tests(kit.Environment(ROOT / ".venv"), ["-x"], fast=fast) == 0
+    assert ran == [[str(kit.Environment(ROOT / ".venv").python), "-m", "pytest", *selection, "-x"]]
+
+
+def test_fast_is_refused_for_other_commands(capsys):
+    with pytest.raises(SystemExit) as refused:
+        kit.main(["setup", "--fast"])
+    assert refused.value.code == 2 and "--fast is for `test` only" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("purpose", ["test", "lab"])
+@pytest.mark.slow
 def test_setup_does_nothing_when_nothing_changed(purpose):
     """The environment these tests run in was made by kit.py: setting it up again, for the
     tests or for the notebooks (`make lab` after `make test`), installs nothing."""
@@ -115,6 +134,7 @@ def test_the_lab_settings_land_in_the_environment_and_keep_others(tmp_path):
         "other:plugin": True, "@jupyterlab/apputils-extension:announcements": True}
 
 
+@pytest.mark.slow
 def test_jupyterlab_reads_the_settings_kit_py_writes():
     """JupyterLab's own reader of its sys-prefix page config sees the plugin as disabled."""
     from jupyterlab_server.config import get_static_page_config

@@ -72,6 +72,7 @@ def uv_command() -> str:
 
 
 @pytest.mark.parametrize("group", sorted(kit.LOCKS))
+@pytest.mark.slow
 def test_the_requirements_files_are_exported_from_uv_lock(group):
     exported = subprocess.run([uv_command(), "export", *kit.export_arguments(group)],
                               cwd=ROOT, capture_output=True, text=True, check=True).stdout
@@ -81,6 +82,7 @@ def test_the_requirements_files_are_exported_from_uv_lock(group):
         f"{kit.LOCKS[group].name} is not what uv.lock gives: run `python kit.py lock`")
 
 
+@pytest.mark.slow
 def test_uv_lock_is_in_step_with_pyproject():
     result = subprocess.run([uv_command(), "lock", "--check", "--offline"], cwd=ROOT,
                             capture_output=True, text=True)
@@ -97,6 +99,7 @@ USED_WITHOUT_IMPORT = {
     "pytest-asyncio": "a pytest plugin (asyncio_mode in pyproject.toml)",
     "pytest-timeout": "a pytest plugin (timeout in pyproject.toml)",
     "nbval": "a pytest plugin that runs the notebooks",
+    "pytest-xdist": "a pytest plugin: kit.py test --fast runs on every core with it",
     "uv": "kit.py's installer, and this module's export check",
     "jupyter-repo2docker": "reads the Binder configuration in tests/test_hosting.py",
 }
@@ -122,9 +125,21 @@ def distributions(modules: set[str]) -> set[str]:
     return {canonicalize_name(dist) for module in modules for dist in owners.get(module, [module])}
 
 
+#: The notebooks' side of the package: what may import the ``notebook`` extra's packages.
+NOTEBOOK_SIDE = ("answers", "checks", "figures", "display.py", "widgets.py", "redis_stand_in.py")
+
+
+def core_dependencies() -> set[str]:
+    return {canonicalize_name(Requirement(text).name)
+            for text in PYPROJECT["project"]["dependencies"]}
+
+
 def declared(*groups: str) -> set[str]:
-    """Packages named in the project's dependencies and in these groups (included ones too)."""
+    """Packages named in the project's dependencies, its extras and these groups (included
+    ones too)."""
+    extras = PYPROJECT["project"]["optional-dependencies"].values()
     names = {Requirement(text).name for text in PYPROJECT["project"]["dependencies"]}
+    names |= {Requirement(text).name for extra in extras for text in extra}
     pending = list(groups)
     while pending:
         for entry in PYPROJECT["dependency-groups"][pending.pop()]:
@@ -142,6 +157,17 @@ def python_files(*folders: str) -> list[Path]:
 def test_the_package_declares_what_it_imports():
     imported = distributions(third_party_imports(python_files("labsrc/wslab")))
     assert imported <= declared(), f"import without a dependency: {imported - declared()}"
+
+
+def test_the_server_clients_and_benchmark_need_no_extra():
+    package = ROOT / "labsrc" / "wslab"
+    server_side = [path for path in package.rglob("*.py")
+                   if path.relative_to(package).parts[0] not in NOTEBOOK_SIDE]
+    imported = distributions(third_party_imports(server_side))
+    assert imported <= core_dependencies(), (
+        f"imported outside the notebook side, but only in the notebook extra: "
+        f"{imported - core_dependencies()}")
+    assert any(path.parts[-2] == "bench" for path in server_side)  # the benchmark is checked too
 
 
 def test_the_notebooks_need_only_the_students_install():

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from wslab import protocol
-from wslab.manager import WRITE_FRAME, ConnectionManager
+from wslab.manager import ConnectionManager
+from wslab.uvicorn_protocol import WRITE_FRAME
 
 
 class FakeSocket:

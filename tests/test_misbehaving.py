@@ -36,6 +36,7 @@ def demos():
         demo.server.stop()
 
 
+@pytest.mark.slow
 async def test_a_dead_handler_leaves_a_ghost_that_takes_the_next_speaker_down(demos, capsys):
     demo = await demos(ghost_demo, lecture.ConnectionManager())
     assert demo.seen["cat"] == ["nothing"]
@@ -46,6 +47,7 @@ async def test_a_dead_handler_leaves_a_ghost_that_takes_the_next_speaker_down(de
     assert "cat hears:  ['nothing']" in out
 
 
+@pytest.mark.slow
 async def test_the_safe_manager_outlives_the_ghost(demos):
     demo = await demos(ghost_demo, SafeConnectionManager(outbound_queue=64))
     assert demo.seen["bob"] == ["bob: anyone there?"]
@@ -53,6 +55,7 @@ async def test_the_safe_manager_outlives_the_ghost(demos):
     assert demo.seen["registered"] == ["bob", "cat"]
 
 
+@pytest.mark.slow
 async def test_the_log_shows_the_story_without_traceback_frames(demos, capsys):
     demo = await demos(ghost_demo, lecture.ConnectionManager())
     capsys.readouterr()
@@ -63,6 +66,7 @@ async def test_the_log_shows_the_story_without_traceback_frames(demos, capsys):
     assert all(len(line) <= 62 for line in lines)
 
 
+@pytest.mark.slow
 async def test_a_client_that_never_reads_freezes_the_lectures_room(demos, capsys):
     demo = await demos(stall_demo, lecture.ConnectionManager())
     flooded = demo.seen["flood"]
@@ -74,6 +78,7 @@ async def test_a_client_that_never_reads_freezes_the_lectures_room(demos, capsys
     assert "bob received" in out and "then nothing for" in out
 
 
+@pytest.mark.slow
 async def test_the_safe_manager_drops_the_client_that_never_reads_and_only_it(demos, capsys):
     demo = await demos(stall_demo, SafeConnectionManager(outbound_queue=64))
     flooded = demo.seen["flood"]
@@ -82,12 +87,14 @@ async def test_the_safe_manager_drops_the_client_that_never_reads_and_only_it(de
     assert "bob received all 400" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 async def test_a_cut_connection_is_handled_well_by_the_lectures_endpoint(demos):
     demo = await demos(laptop_lid_demo, lecture.ConnectionManager())
     assert demo.seen["bob"] == ["system: Client #ann left the chat"]
     assert demo.seen["registered"] == ["bob"]
 
 
+@pytest.mark.slow
 async def test_each_demo_replaces_the_previous_server(demos):
     first = await demos(laptop_lid_demo, lecture.ConnectionManager())
     second = await demos(laptop_lid_demo, lecture.ConnectionManager())
@@ -96,6 +103,7 @@ async def test_each_demo_replaces_the_previous_server(demos):
     assert second.server.name == misbehaving.SERVER_NAME
 
 
+@pytest.mark.slow
 async def test_the_stalled_client_is_registered_and_never_reads():
     manager = lecture.ConnectionManager()
     with BackgroundServer(create_lecture_app(manager), name="test-stalled-client") as server:
@@ -109,6 +117,7 @@ async def test_the_stalled_client_is_registered_and_never_reads():
         assert await misbehaving.wait_until(lambda: who(manager) == [])
 
 
+@pytest.mark.slow
 async def test_flood_counts_what_reaches_each_reader():
     with BackgroundServer(create_lecture_app(), name="test-flood") as server:
         async with websockets.connect(f"{server.ws_url}/ws/ann") as ann, \
@@ -119,6 +128,7 @@ async def test_flood_counts_what_reaches_each_reader():
     assert seen.report("bob").startswith("received all 20, within")
 
 
+@pytest.mark.slow
 async def test_inbox_says_what_came_and_how_the_connection_ended():
     with BackgroundServer(create_lecture_app(), name="test-inbox") as server:
         async with websockets.connect(f"{server.ws_url}/ws/ann") as ann:
@@ -136,6 +146,7 @@ def test_short_tells_who_said_what():
     assert short(json.dumps([1, 2])) == "[1, 2]"
 
 
+@pytest.mark.slow
 async def test_no_demo_hangs_on_a_manager_that_never_sends():
     class Silent(lecture.ConnectionManager):
         async def broadcast(self, message):

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LESSONS = lesson_paths([])
 
 
+@pytest.mark.slow
 def test_committed_notebooks_match_their_sources():
     result = subprocess.run([sys.executable, str(ROOT / "labsrc" / "build_notebooks.py"), "--check"],
                             capture_output=True, text=True, timeout=120)

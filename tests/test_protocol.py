@@ -292,6 +292,17 @@ def test_describe_frame_names_every_field():
 # -- against the real chat server ---------------------------------------------------------------
 
 
+def hand_made_handshake(sock: socket.socket, port: int) -> tuple[bytes, str, bytearray]:
+    """Open ``/ws/raw`` on ``sock`` by hand: the response's head, the key sent, what followed."""
+    key = protocol.new_key()
+    sock.sendall(handshake_request(f"127.0.0.1:{port}", "/ws/raw", key))
+    received = b""
+    while split_http_head(received) is None:
+        received += sock.recv(4096)
+    head, rest = split_http_head(received)
+    return head, key, bytearray(rest)
+
+
 def test_a_raw_socket_speaks_to_the_chat_server(chat_server):
     """What elective E1 does by hand: handshake, a masked chat line, ping, close."""
     def next_frame(sock, buffer):
@@ -304,14 +315,8 @@ def test_a_raw_socket_speaks_to_the_chat_server(chat_server):
         return frame
 
     with socket.create_connection(("127.0.0.1", chat_server.port), timeout=5) as sock:
-        key = protocol.new_key()
-        sock.sendall(handshake_request(f"127.0.0.1:{chat_server.port}", "/ws/raw", key))
-        received = b""
-        while split_http_head(received) is None:
-            received += sock.recv(4096)
-        head, rest = split_http_head(received)
+        head, key, buffer = hand_made_handshake(sock, chat_server.port)
         assert handshake_problem(parse_handshake_response(head), key) is None
-        buffer = bytearray(rest)
 
         assert json.loads(next_frame(sock, buffer).payload)["type"] == "welcome"
         line = json.dumps({"message": "hand-made"}).encode()
@@ -330,13 +335,8 @@ def test_a_raw_socket_speaks_to_the_chat_server(chat_server):
 
 def test_the_chat_server_refuses_an_unmasked_frame(chat_server):
     with socket.create_connection(("127.0.0.1", chat_server.port), timeout=5) as sock:
-        key = protocol.new_key()
-        sock.sendall(handshake_request(f"127.0.0.1:{chat_server.port}", "/ws/raw", key))
-        received = b""
-        while split_http_head(received) is None:
-            received += sock.recv(4096)
+        buffer = bytes(hand_made_handshake(sock, chat_server.port)[2])
         sock.sendall(encode_frame(Opcode.TEXT, b'{"message": "no mask"}'))
-        buffer = split_http_head(received)[1]
         frames = []
         while True:
             result = decode_frame(buffer)

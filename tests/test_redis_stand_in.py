@@ -15,7 +15,6 @@ server, in the notebook's own process (``wslab.redis_stand_in``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import shutil
@@ -25,7 +24,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import fakeredis
@@ -36,11 +34,12 @@ import redis
 import redis.asyncio as aioredis
 from nbclient import NotebookClient
 
-from cli_process import free_port
 from peers import join, still_chatting
-from redis_server import redis_or_stand_in, redis_server, require_redis, stand_in  # noqa: F401
-from wslab.broker import STAND_IN_ENV, RedisServer
-from wslab.checks.scaling import redis_for_lesson
+from redis_server import require_redis
+from deadlines import listening, wait_until
+from wslab.checks.scaling import lesson_redis, redis_for_lesson
+from wslab.ports import free_port
+from wslab.redis_server import STAND_IN_ENV, RedisServer
 from wslab.redis_stand_in import RedisStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +55,7 @@ def no_redis_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 # -- the stand-in itself ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_it_serves_on_loopback_says_what_it_is_and_stops_without_a_trace():
     before = set(threading.enumerate())
     with RedisStandIn.spawn() as server:
@@ -70,6 +70,7 @@ def test_it_serves_on_loopback_says_what_it_is_and_stops_without_a_trace():
     subscriber.close()
 
 
+@pytest.mark.slow
 def test_a_subscriber_gets_its_messages_without_fcntl_as_on_windows(monkeypatch):
     """fakeredis makes a connection non-blocking with ``fcntl`` only (Windows has none); its
     own loop then waits for the subscriber's next command before pushing anything."""
@@ -87,6 +88,7 @@ def test_a_subscriber_gets_its_messages_without_fcntl_as_on_windows(monkeypatch)
             publisher.close()
 
 
+@pytest.mark.slow
 def test_a_running_stand_in_is_stopped_when_the_interpreter_exits():
     script = textwrap.dedent("""
         import atexit, threading
@@ -104,6 +106,7 @@ def test_a_running_stand_in_is_stopped_when_the_interpreter_exits():
     assert "serving" in result.stdout and "left: ['MainThread']" in result.stdout, result.stdout
 
 
+@pytest.mark.slow
 def test_without_redis_server_the_lesson_gets_the_stand_in_and_says_why(monkeypatch, tmp_path,
                                                                         capsys):
     no_redis_server(monkeypatch, tmp_path)
@@ -139,7 +142,7 @@ def test_the_environment_variable_picks_the_stand_in_beside_redis_server(monkeyp
 def test_redis_url_still_comes_first(monkeypatch, tmp_path, stand_in):
     no_redis_server(monkeypatch, tmp_path)
     monkeypatch.setenv("REDIS_URL", stand_in.url)
-    found = RedisServer.find(stand_in=True)
+    found = lesson_redis()
     assert type(found) is RedisServer and found.url == stand_in.url and not found.owned
 
 
@@ -158,22 +161,17 @@ class Process:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def running(self) -> bool:
+        assert self.process.poll() is None, f"it exited:\n{self.output()}"
+        return True
+
     def listening(self, port: int, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self.process.poll() is None, f"it exited:\n{self.output()}"
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return
-            assert time.monotonic() < deadline, f"nothing listens on {port}:\n{self.output()}"
-            time.sleep(0.05)
+        wait_until(lambda: self.running() and listening(port),
+                   lambda: f"something to listen on {port}:\n{self.output()}", timeout)
 
     def printed(self, text: str, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.output():
-            assert self.process.poll() is None, f"it exited:\n{self.output()}"
-            assert time.monotonic() < deadline, f"{text!r} never printed:\n{self.output()}"
-            time.sleep(0.05)
+        wait_until(lambda: self.running() and text in self.output(),
+                   lambda: f"{text!r} to be printed:\n{self.output()}", timeout)
 
     def interrupted(self) -> int:
         """Ctrl-C, and the exit code."""
@@ -201,6 +199,7 @@ def processes(tmp_path):
 
 
 @pytest.mark.skipif(os.name == "nt", reason="Ctrl-C is sent as SIGINT")
+@pytest.mark.slow
 async def test_worker_processes_chat_through_the_command_line_stand_in_and_survive_a_restart(
         processes):
     port = free_port()
@@ -238,6 +237,7 @@ async def test_worker_processes_chat_through_the_command_line_stand_in_and_survi
     await still_chatting(alice, bob)
 
 
+@pytest.mark.slow
 def test_the_command_line_says_when_its_port_is_taken():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -376,6 +376,7 @@ def path_without(program: str, folder: Path) -> str:
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("folder", ["solutions", "notebooks"])
+@pytest.mark.slow
 def test_the_lesson_runs_top_to_bottom_without_redis_server(folder, tmp_path):
     path = path_without("redis-server", tmp_path)
     assert shutil.which("redis-server", path=path) is None

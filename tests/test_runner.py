@@ -23,12 +23,14 @@ import urllib.request
 from typing import Any, AsyncIterator, Callable, Iterator
 
 import pytest
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from cli_process import free_port
-from wslab import runner
+from deadlines import scaled
+from wslab import log_capture, runner
+from wslab.answers.endpoint import echo
+from wslab.ports import free_port
 from wslab.runner import BackgroundServer, ServerStartError
 
 StartServer = Callable[..., BackgroundServer]
@@ -75,15 +77,7 @@ def make_app(*, startup_error: str | None = None, startup_hangs: bool = False) -
             app_log.info("line %d", i)
         return {"logged": n}
 
-    @app.websocket("/echo")
-    async def echo(websocket: WebSocket) -> None:
-        await websocket.accept()
-        try:
-            while True:
-                await websocket.send_text(await websocket.receive_text())
-        except WebSocketDisconnect:
-            pass
-
+    app.add_api_websocket_route("/echo", echo)  # lesson 01's echo endpoint
     return app
 
 
@@ -127,6 +121,7 @@ def start() -> Iterator[StartServer]:
         server.stop()
 
 
+@pytest.mark.slow
 def test_start_returns_a_server_that_answers_at_its_url(start: StartServer) -> None:
     server = start()
     assert server.running
@@ -150,6 +145,7 @@ def test_a_server_not_started_says_so() -> None:
         BackgroundServer(make_app(), log_level="loud")
 
 
+@pytest.mark.slow
 async def test_websocket_echo(start: StartServer) -> None:
     server = start()
     async with connect(server.ws_url + "/echo", proxy=None, open_timeout=3) as ws:
@@ -157,6 +153,7 @@ async def test_websocket_echo(start: StartServer) -> None:
         assert await asyncio.wait_for(ws.recv(), 3) == "hello"
 
 
+@pytest.mark.slow
 async def test_stop_is_quick_and_closes_websockets_with_1012(start: StartServer) -> None:
     server = start()
     async with connect(server.ws_url + "/echo", proxy=None, open_timeout=3) as ws:
@@ -164,7 +161,7 @@ async def test_stop_is_quick_and_closes_websockets_with_1012(start: StartServer)
         assert await asyncio.wait_for(ws.recv(), 3) == "ping"
         began = time.monotonic()
         server.stop()  # blocks this loop, so the client cannot answer the closing handshake
-        assert time.monotonic() - began < 1.0
+        assert time.monotonic() - began < scaled(1.0)
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 3)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
@@ -174,6 +171,7 @@ async def test_stop_is_quick_and_closes_websockets_with_1012(start: StartServer)
     server.stop()  # again: nothing happens
 
 
+@pytest.mark.slow
 def test_with_block_stops_the_server() -> None:
     with BackgroundServer(make_app(), name="test-runner-with") as server:
         assert get(server.url + "/") == b'{"hello":"world"}'
@@ -181,6 +179,7 @@ def test_with_block_stops_the_server() -> None:
     assert not accepts_connections(server.port)
 
 
+@pytest.mark.slow
 def test_a_stopped_server_can_start_again(start: StartServer) -> None:
     server = start()
     server.stop()
@@ -189,6 +188,7 @@ def test_a_stopped_server_can_start_again(start: StartServer) -> None:
     assert get(server.url + "/") == b'{"hello":"world"}'
 
 
+@pytest.mark.slow
 async def test_starting_a_name_again_stops_the_earlier_server(start: StartServer) -> None:
     earlier = start(name="test-runner-lesson")
     async with connect(earlier.ws_url + "/echo", proxy=None, open_timeout=3) as ws:
@@ -203,6 +203,7 @@ async def test_starting_a_name_again_stops_the_earlier_server(start: StartServer
         assert not accepts_connections(earlier.port)
 
 
+@pytest.mark.slow
 def test_rerunning_a_cell_with_a_fixed_port_does_not_fail(start: StartServer) -> None:
     port = free_port()
     earlier = start(port=port, name="test-runner-cell")
@@ -213,6 +214,7 @@ def test_rerunning_a_cell_with_a_fixed_port_does_not_fail(start: StartServer) ->
     assert get(later.url + "/") == b'{"hello":"world"}'
 
 
+@pytest.mark.slow
 def test_a_fixed_port_held_by_another_name_is_freed(start: StartServer) -> None:
     port = free_port()
     holder = start(port=port, name="test-runner-holder")
@@ -222,6 +224,7 @@ def test_a_fixed_port_held_by_another_name_is_freed(start: StartServer) -> None:
     assert get(newcomer.url + "/") == b'{"hello":"world"}'
 
 
+@pytest.mark.slow
 def test_two_names_run_side_by_side(start: StartServer) -> None:
     first = start(name="test-runner-first")
     second = start(name="test-runner-second")
@@ -233,6 +236,7 @@ def test_two_names_run_side_by_side(start: StartServer) -> None:
     assert get(first.url + "/") == b'{"hello":"world"}'
 
 
+@pytest.mark.slow
 def test_a_port_used_by_another_program_fails_at_once(start: StartServer) -> None:
     threads = threading.active_count()
     with socket.socket() as other_program:
@@ -242,7 +246,7 @@ def test_a_port_used_by_another_program_fails_at_once(start: StartServer) -> Non
         began = time.monotonic()
         with pytest.raises(ServerStartError) as error:
             start(port=port)
-        assert time.monotonic() - began < 1.0
+        assert time.monotonic() - began < scaled(1.0)
     assert str(error.value) == (f"port {port} is already in use by another program: stop it, "
                                 f"or use port=0 to pick a free port")
     assert threading.active_count() == threads
@@ -258,7 +262,7 @@ def test_a_failing_startup_raises_with_its_cause(start: StartServer) -> None:
     began = time.monotonic()
     with pytest.raises(ServerStartError) as error:
         start(make_app(startup_error="the database is down"), name="test-runner-broken")
-    assert time.monotonic() - began < 3.0
+    assert time.monotonic() - began < scaled(3.0)
     message = str(error.value)
     assert message.startswith("server 'test-runner-broken' could not start: the app's startup "
                               "code (its lifespan) failed with RuntimeError: the database is down.")
@@ -272,10 +276,11 @@ def test_a_startup_that_never_ends_times_out(start: StartServer) -> None:
     began = time.monotonic()
     with pytest.raises(ServerStartError, match=r"did not start within 0\.5 s"):
         start(make_app(startup_hangs=True), start_timeout=0.5)
-    assert time.monotonic() - began < 2.0
+    assert time.monotonic() - began < scaled(2.0)
     assert threading.active_count() == threads
 
 
+@pytest.mark.slow
 def test_twenty_starts_and_stops_leak_no_thread_and_no_file() -> None:
     def cycle() -> None:
         with BackgroundServer(make_app(), name="test-runner-cycle") as server:
@@ -292,6 +297,7 @@ def test_twenty_starts_and_stops_leak_no_thread_and_no_file() -> None:
         assert open_fds() == fds
 
 
+@pytest.mark.slow
 def test_logs_go_to_the_server_not_to_the_running_cell(
         start: StartServer, capfd: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -318,6 +324,7 @@ def test_logs_go_to_the_server_not_to_the_running_cell(
     assert uvicorn_after == uvicorn_before  # logging is given back once no server runs
 
 
+@pytest.mark.slow
 def test_prints_from_the_server_go_to_its_log(
         start: StartServer, capsys: pytest.CaptureFixture[str]) -> None:
     stdout = sys.stdout
@@ -332,19 +339,21 @@ def test_prints_from_the_server_go_to_its_log(
     assert sys.stdout is stdout  # unwrapped once no server runs
 
 
+@pytest.mark.slow
 def test_logs_are_bounded_and_printed_on_demand(
         start: StartServer, capsys: pytest.CaptureFixture[str]) -> None:
     server = start()
-    get(server.url + f"/log?n={runner.LOG_LINES + 100}")
+    get(server.url + f"/log?n={log_capture.LOG_LINES + 100}")
     everything = server.logs(None)
-    assert len(everything) == runner.LOG_LINES
-    assert everything[-1].endswith(f"wslab.testapp: line {runner.LOG_LINES + 99}")
+    assert len(everything) == log_capture.LOG_LINES
+    assert everything[-1].endswith(f"wslab.testapp: line {log_capture.LOG_LINES + 99}")
     assert server.logs(last=3) == everything[-3:]
     capsys.readouterr()
     server.print_logs(last=2)
     assert capsys.readouterr().out == "\n".join(everything[-2:]) + "\n"
 
 
+@pytest.mark.slow
 def test_the_interrupt_button_stays_with_the_notebook(start: StartServer) -> None:
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     server = start()
@@ -353,6 +362,7 @@ def test_the_interrupt_button_stays_with_the_notebook(start: StartServer) -> Non
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
+@pytest.mark.slow
 def test_servers_still_running_are_stopped_at_exit() -> None:
     # atexit runs its functions last registered first: this check, registered before
     # wslab.runner is imported, runs after the runner's stop_all().
@@ -387,16 +397,22 @@ def test_servers_still_running_are_stopped_at_exit() -> None:
     assert done.stderr == ""
 
 
+@pytest.mark.slow
 def test_keep_alive_requests_are_not_delayed_by_nagle(start: StartServer) -> None:
-    """Each response on one keep-alive connection comes at once, not after a 40 ms delayed ACK."""
+    """Each response on one keep-alive connection comes at once, not after a 40 ms delayed ACK.
+
+    Checked as the cause rather than as a time (which a loaded machine blurs): the server's end
+    of the connection has Nagle's algorithm off (TCP_NODELAY).
+    """
     server = start()
     with socket.create_connection(("127.0.0.1", server.port), timeout=3) as sock:
-        durations = []
-        for _ in range(5):
-            began = time.perf_counter()
+        for _ in range(2):  # the second response is the one Nagle's algorithm would hold back
             sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
             response = b""
             while not response.endswith(b"}"):
                 response += sock.recv(4096)
-            durations.append(time.perf_counter() - began)
-    assert max(durations[1:]) < 0.030, durations
+        client_end = sock.getsockname()
+        server_ends = [connection.transport.get_extra_info("socket")
+                       for connection in server._server.server_state.connections]
+        [server_end] = [end for end in server_ends if end.getpeername() == client_end]
+        assert server_end.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)

@@ -35,7 +35,7 @@ from typing import Any, Callable
 import pytest
 
 from build_notebooks import lesson_paths
-from browser import ARTIFACTS, require_browser
+from browser import ARTIFACTS, PROJECTOR, Watched
 
 ROOT = Path(__file__).resolve().parent.parent
 SLIDES = ROOT / "slides"
@@ -45,7 +45,7 @@ SHOTS = ARTIFACTS / "slides"
 SHOWN = ("Real-time chat with FastAPI and WebSockets", "HTTP: the client always asks first",
          "The lecture's ConnectionManager", "The sequence diagram", "Many clients: figure 8.4",
          "The hardened endpoint", "Close codes a chat meets")
-PROJECTORS = {"720p": {"width": 1280, "height": 720}, "1080p": {"width": 1920, "height": 1080},
+PROJECTORS = {"720p": PROJECTOR, "1080p": {"width": 1920, "height": 1080},
               "4x3": {"width": 1024, "height": 768}}
 
 
@@ -84,6 +84,7 @@ def _own_text_files(out: Path) -> list[Path]:
 
 # -- the files ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_command_builds_the_deck_and_checks_the_guide(tmp_path: Path) -> None:
     check = subprocess.run([sys.executable, str(SLIDES / "build.py"), "--check"], cwd=ROOT,
                            capture_output=True, text=True)
@@ -100,6 +101,7 @@ def test_the_command_builds_the_deck_and_checks_the_guide(tmp_path: Path) -> Non
         assert f"{reveal}/{file}" in page, f"the deck does not load reveal.js's {file}"
 
 
+@pytest.mark.slow
 def test_the_deck_covers_the_lecture(deck: dict[str, Any]) -> None:
     titles = " | ".join(deck["titles"])
     for topic in ("HTTP: the client always asks first", "The protocol", "The core functions",
@@ -122,6 +124,7 @@ def test_the_deck_covers_the_lecture(deck: dict[str, Any]) -> None:
         "the deck follows the core track, then the electives in a section of their own")
 
 
+@pytest.mark.slow
 def test_every_content_slide_has_speaker_notes(deck: dict[str, Any]) -> None:
     page = (deck["out"] / "index.html").read_text(encoding="utf-8")
     sections = re.findall(r'<section data-title="([^"]*)">(.*?)</section>', page, re.DOTALL)
@@ -135,6 +138,7 @@ def test_every_content_slide_has_speaker_notes(deck: dict[str, Any]) -> None:
         assert len(text) > 80, f"a slide with too few notes: {title}"
 
 
+@pytest.mark.slow
 def test_diagrams_are_drawn_svg(deck: dict[str, Any]) -> None:
     figures = deck["manifest"]["figures"]
     assert {f"figures/{name}.svg" for name in (
@@ -174,6 +178,7 @@ class _References(HTMLParser):
         self.loads += re.findall(r"url\(['\"]?([^'\")]+)", values.get("style") or "")
 
 
+@pytest.mark.slow
 def test_nothing_in_the_deck_loads_from_outside(deck: dict[str, Any]) -> None:
     """The kit's own files, read: what they load is in the folder. (reveal.js's files are its
     package's, pinned; the browser tests record every request the pages make, theirs included.)"""
@@ -213,6 +218,7 @@ CODE_BLOCK = re.compile(r'<p class="code-source">([^<]+)</p><pre class="code">'
 
 
 @pytest.mark.parametrize("page", ["index.html", "cheatsheet.html"])
+@pytest.mark.slow
 def test_code_on_slides_is_the_kits_code_now(page: str, deck: dict[str, Any]) -> None:
     blocks = CODE_BLOCK.findall((deck["out"] / page).read_text(encoding="utf-8"))
     assert len(blocks) >= (20 if page == "index.html" else 4)
@@ -234,6 +240,7 @@ def test_code_on_slides_is_the_kits_code_now(page: str, deck: dict[str, Any]) ->
                        for line in shown.splitlines()), f"the code is not {source}:\n{shown}"
 
 
+@pytest.mark.slow
 def test_two_builds_give_the_same_bytes(deck: dict[str, Any], tmp_path: Path) -> None:
     build.build(tmp_path)
     def contents(folder: Path) -> dict[Path, bytes]:
@@ -352,62 +359,6 @@ def test_the_3_hour_plan_fits_its_notebook_time_and_ends_in_the_class_chat() -> 
 
 
 # -- in Chromium ---------------------------------------------------------------------------------
-
-class Watched:
-    """A browser context whose every request is recorded: anything not read from the disk is
-    aborted, as a request that would leave the machine; its pages' console errors are recorded
-    too. It watches every page of the context: popups (the speaker view) and frames included."""
-
-    LOCAL = ("file://", "data:", "about:", "blob:")
-
-    def __init__(self, page: Any) -> None:
-        self.page = page
-        self.context = page.context
-        self.outside: list[str] = []
-        self.failed: list[str] = []
-        self.errors: list[str] = []
-        self.context.on("request", self._request)
-        self.context.on("requestfailed", lambda request: self.failed.append(request.url))
-        self.context.on("console", lambda message: message.type == "error"
-                        and self.errors.append(f"{message.page.url if message.page else ''}: "
-                                               f"{message.text}"))
-        self.context.on("page", self._watch_sockets)
-        self._watch_sockets(page)
-        self.context.route("**/*", self._route)
-
-    def _watch_sockets(self, page: Any) -> None:
-        page.on("websocket", lambda socket: self.outside.append(socket.url))
-
-    def _request(self, request: Any) -> None:
-        if not request.url.startswith(self.LOCAL):
-            self.outside.append(request.url)
-
-    def _route(self, route: Any) -> None:
-        if route.request.url.startswith(self.LOCAL):
-            route.continue_()
-        else:
-            self.outside.append(route.request.url)
-            route.abort()
-
-    def assert_clean(self) -> None:
-        assert self.outside == [], f"requests that would leave the machine: {self.outside}"
-        assert [url for url in self.failed if url.startswith("file://")] == [], self.failed
-        assert self.errors == [], f"console errors: {self.errors}"
-
-
-@pytest.fixture
-def watched(request: pytest.FixtureRequest) -> Callable[..., Watched]:
-    """``watched(viewport)``: a new page in headless Chromium, watched (see :class:`Watched`)."""
-    require_browser()
-    opener = request.getfixturevalue("new_page")
-
-    def open_page(viewport: dict[str, int] = PROJECTORS["720p"]) -> Watched:
-        return Watched(opener(viewport=viewport))
-
-    return open_page
-
-
-from browser import browser, new_page  # noqa: E402,F401  (fixtures the watched fixture uses)
 
 #: true once reveal.js has started (after start.js fitted the code).
 READY = "window.Reveal !== undefined && Reveal.isReady()"

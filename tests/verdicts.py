@@ -69,6 +69,11 @@ def failure(out: str, name: str, *words: str, hint: str = "") -> str:
     return one_line
 
 
+def not_done(out: str, name: str) -> bool:
+    """Whether ``out`` says the check ``name`` was given the exercise's untouched stub."""
+    return out.startswith(f"⏳ {name}: not done yet.")
+
+
 def stale(out: str, name: str) -> bool:
     """Whether ``out`` says the check ``name`` was given the kit's own code, and nothing passed."""
     return out.startswith(f"⚠️ {name}: run your exercise cell first.") and "✅" not in out

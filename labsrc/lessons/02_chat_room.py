@@ -250,9 +250,9 @@ import contextlib
 class SafeConnectionManager:
     ### SOURCE wslab.answers.manager:SafeConnectionManager.__init__
 
-    ### SOURCE wslab.answers.manager:SafeConnectionManager.active_connections.fget
+    ### SOURCE wslab.answers.manager:SafeConnectionManager.active_connections
 
-    ### SOURCE wslab.answers.manager:SafeConnectionManager.connection_count.fget
+    ### SOURCE wslab.answers.manager:SafeConnectionManager.connection_count
 
     ### SOURCE wslab.answers.manager:SafeConnectionManager.connect
 

@@ -84,17 +84,17 @@ bob = ChatWidget(server.ws_url, "bob")
 widgets.HBox([alice, bob])
 
 # %% [markdown]
-# A `ChatWidget(url, name)` has a header (name, status, how many are online), the log, a text
-# box where Enter sends, and a Send button. Your lines are on the right, as "You"; others' on
+# A `ChatWidget(url, client_id)` has a header (who, status, how many are online), the log, a
+# text box where Enter sends, and a Send button. Your lines are on the right, as "You"; others' on
 # the left; the server's in grey.
 #
 # When you press Enter in Alice's box:
 #
 # 1. the browser tells the kernel, with a widget message;
-# 2. the widget sends `{"message": "..."}` over Alice's WebSocket;
+# 2. the widget's client, a `ChatClient`, sends `{"message": "..."}` over Alice's WebSocket;
 # 3. the server relays it to everyone in the room;
-# 4. each widget's **receive loop**, an asyncio task (lesson 02), gets the frame and assigns
-#    the log's new HTML to a trait, and your browser redraws the log.
+# 4. each client's **receive loop**, an asyncio task (lesson 02), gets the frame and parses it;
+#    its widget assigns the log's new HTML to a trait, and your browser redraws the log.
 #
 # No cell runs during any of it: the tasks run between cells.
 #
@@ -234,7 +234,7 @@ widgets.HBox([zoe, zoe_again])
 # Your instructor runs one chat server for the whole class, and gives you a line like this:
 #
 # ```python
-# ChatWidget("ws://192.168.1.20:8000", name="your_name", token="k3m9p-x7qtr")
+# ChatWidget("ws://192.168.1.20:8000", client_id="your_name", token="k3m9p-x7qtr")
 # ```
 #
 # Below, replace `None` with that line, and `your_name` with your own name (letters, digits,
@@ -272,8 +272,8 @@ server.stop()
 #
 # - A widget is a Python object in the kernel plus a view in the browser, kept in step by
 #   messages over JupyterLab's own WebSocket.
-# - `ChatWidget` is a chat client: its receive loop is an asyncio task, and it shows what
-#   arrives by assigning traits.
+# - `ChatWidget` is a view of a chat client (`wslab.client.ChatClient`, whose receive loop is
+#   an asyncio task): it shows what the client reports by assigning traits.
 # - Widgets, the page and Python clients can share one room: they speak the same protocol.
 # - A subclass adds a feature by overriding `handle()`, calling `super().handle(message)`.
 # - One name is one connection: the newest takes over, so pick a name of your own.

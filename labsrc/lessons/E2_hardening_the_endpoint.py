@@ -9,7 +9,7 @@
 # %% [markdown]
 # # E2 · Hardening the endpoint: a chat that bad input cannot break
 #
-# **Time:** 155 minutes (55 teaching, 100 exercises) · **Builds on:**
+# **Time:** 155 minutes (53 teaching, 102 exercises) · **Builds on:**
 # [01 · A first endpoint](01_first_endpoint.ipynb) and [02 · The chat room](02_chat_room.ipynb):
 # the five calls, `BackgroundServer`, the lecture's `ConnectionManager` and its `/ws/{client_id}`
 # endpoint. An elective: take it any time after the core track.
@@ -321,13 +321,13 @@ checked_reply = await check_reply(reply)
 # trouble at a time.
 
 # %%
-from wslab.envelope import Chat, PlainText, Rejected
+from wslab.envelope import RESERVED_FIELDS, Chat, PlainText, Rejected, json_kind
 
 ### BEGIN SOLUTION
-### SOURCE wslab.answers.chat:read_message
+### SOURCE wslab.envelope:read_message
 
 
-### SOURCE wslab.answers.chat:checked_line
+### SOURCE wslab.envelope:checked_line
 ### END SOLUTION
 ### BEGIN STUB
 def read_message(text: str, max_bytes: int):
@@ -645,7 +645,7 @@ print(inspect.getsource(room.ChatRoom.receive))
 #
 # | | your endpoint | `wslab.chat.create_app()` |
 # |---|---|---|
-# | checking a frame | `read_message` | `envelope.read_client_text`: the same rules, the edge cases of section 12, and `{"type": "ping"}`, a heartbeat a browser can send |
+# | checking a frame | `read_message` | `envelope.read_client_text`: the answers to sections 4 and 12, and `{"type": "ping"}`, a heartbeat a browser can send |
 # | size | 1000 bytes, by the app | `ChatSettings.max_message_bytes` (4096) by the app, and `max_frame_bytes` (64 KiB) by uvicorn: 1009 |
 # | rate | none | at most 10 messages a second per client, then `rate_limited` errors |
 # | arriving | nothing | a `welcome` to the newcomer, a `join` to the others, both with the participant count |
@@ -685,7 +685,8 @@ Markdown(re.sub(r":\w+:`", "`", envelope.__doc__))
 #
 # - `NaN`, `Infinity` and `-Infinity` are not JSON (a browser's `JSON.parse` refuses them),
 #   but Python reads them as floats. `json.loads(text, parse_constant=f)` calls `f("NaN")`
-#   for each one instead; an `f` that raises `ValueError` makes `json.loads` refuse them.
+#   for each one instead: note them (`found.append`), and refuse them once the whole text has
+#   turned out to be JSON (`Infinity war` is plain text).
 # - `[` nested 100,000 deep makes `json.loads` raise `RecursionError`, and a number with
 #   thousands of digits raises `ValueError` (Python refuses to convert such a number, because
 #   it takes long). Neither is a `JSONDecodeError`, so your `read_message` lets them escape,
@@ -698,30 +699,28 @@ Markdown(re.sub(r":\w+:`", "`", envelope.__doc__))
 #
 # | # | the frame | result |
 # |---|---|---|
-# | 1 | `json.loads` with `refuse_constant` raises `JSONDecodeError` | not JSON at all: whatever `read_message` says |
+# | 1 | `json.loads(text, parse_constant=found.append)` raises `JSONDecodeError` | not JSON at all: whatever `read_message` says |
 # | 2 | it raises another `ValueError`, or `RecursionError` | `Rejected("invalid_json", ...)` |
-# | 3 | `read_message` raises `UnicodeEncodeError` | `Rejected("invalid_text", ...)` |
-# | 4 | anything else | whatever `read_message` says |
+# | 3 | it read the text, and `found` is not empty | `Rejected("invalid_json", ...)` |
+# | 4 | `read_message` raises `UnicodeEncodeError` | `Rejected("invalid_text", ...)` |
+# | 5 | anything else | whatever `read_message` says |
 #
 # `json.JSONDecodeError` is a kind of `ValueError`: catch it first. The check hands your
 # function the lesson's own `read_message`, so only your guard is judged.
 
 # %%
-def refuse_constant(name):
-    """For json.loads(parse_constant=...): NaN, Infinity and -Infinity are not JSON."""
-    raise ValueError(f"{name} is not valid JSON")
-
-
-json.loads('{"message": "hi", "n": NaN}')  # Python reads it, though JSON does not allow it
+found = []
+json.loads('{"message": "hi", "n": NaN}', parse_constant=found.append), found  # Python reads it
 
 # %%
 ### BEGIN SOLUTION
-### SOURCE wslab.answers.chat:read_strict
+### SOURCE wslab.envelope:read_strict
 ### END SOLUTION
 ### BEGIN STUB
 def read_strict(text: str, max_bytes: int, read_message=read_message):
     """read_message, guarded against JSON that JSON does not allow and half characters."""
-    # TODO: the rules in the table above: first json.loads(text, parse_constant=refuse_constant)
+    found = []  # NaN and Infinity: Python reads them, JSON (and browsers) do not
+    # TODO: the rules in the table above: first json.loads(text, parse_constant=found.append)
     # inside a try, then read_message(text, max_bytes) inside another.
     raise NotImplementedError("exercise: read_strict")
 ### END STUB

@@ -9,7 +9,7 @@
 # %% [markdown]
 # # E3 · Python clients: two tasks on one connection, and reconnecting
 #
-# **Time:** 75 minutes (40 teaching, 35 exercises) · **Builds on:**
+# **Time:** 90 minutes (42 teaching, 48 exercises) · **Builds on:**
 # [01 · A first endpoint](01_first_endpoint.ipynb) (a `websockets` client, `BackgroundServer`)
 # and [02 · The chat room](02_chat_room.ipynb) (tasks and their cancellation, the chat server).
 #
@@ -216,6 +216,17 @@ print("done: the sender ended, so the receiver and bob were cancelled")
 
 # %%
 ### BEGIN SOLUTION
+from typing import Any
+
+from wslab import envelope
+
+
+### SOURCE wslab.client:parse_frame
+
+
+### SOURCE wslab.client:line_of
+
+
 ### SOURCE wslab.client:chat_line
 
 
@@ -285,8 +296,8 @@ server
 
 # %% [markdown]
 # When a connection ends, the close code says whether coming back makes sense. The kit's rule
-# (`wslab.client.POLICY_CLOSES`): **stop after 1008 and 4409; reconnect, after a delay, after
-# every other code**.
+# (the codes marked final in `wslab.close_codes.CLOSES`): **stop after 1008 and 4409; reconnect,
+# after a delay, after every other code**.
 #
 # | close code | means | a chat client should |
 # |---|---|---|
@@ -377,10 +388,11 @@ strict.stop()
 # %% [markdown]
 # That still reconnects *at once* after a server restart, when the server is most likely not
 # back yet, and the whole class arrives in the same instant. The kit's client, `ChatClient` in
-# `wslab.client`, is a small loop of its own instead, with the same rules as the kit's page: a
-# delay before **every** reconnect, growing while the server stays away; the table above for the
-# close codes; and it starts the delays afresh only after a connection that lasted (10 s), so a
-# server that accepts and closes again and again cannot make it spin. Here is its loop:
+# `wslab.client`, keeps websockets' loop and adds what it leaves out, by the same policy as the
+# kit's page (`wslab.reconnect`): a delay before **every** reconnect, growing while the server
+# stays away; the table above for the close codes; and it starts the delays afresh only after a
+# connection that lasted (10 s), so a server that accepts and closes again and again cannot make
+# it spin. Here is its loop:
 
 # %%
 import inspect
@@ -393,7 +405,9 @@ from wslab.client import ChatClient
 Code(textwrap.dedent(inspect.getsource(ChatClient._run)), language="python")
 
 # %% [markdown]
-# The delay comes from `self.backoff(attempt)`. That function is the next exercise.
+# After each close, `_after_close` asks the policy for the next step, and after each failed
+# try, `_after_failure` does (websockets calls it through `process_exception`). The policy's
+# delays come from one function, `wslab.backoff.backoff_delay`: the next exercise.
 #
 # ## 7. Exercise: the backoff delay
 #
@@ -413,31 +427,39 @@ reconnect_storm()
 # one by one instead of all at once. The price is that some of them come back a few seconds
 # later than they might have: a fair trade for a server that stays up.
 #
-# Write `backoff(attempt, first=0.5, cap=10.0)`, the delay in seconds before reconnect number
+# Write `backoff(attempt, rand, first, cap)`, the delay in seconds before reconnect number
 # `attempt` (0 for the first reconnect, 1 for the second, ...):
 #
 # - the **ceiling** starts at `first` and doubles with each attempt, but never exceeds `cap`:
-#   `min(cap, first * 2 ** attempt)`, so 0.5, 1, 2, 4, 8, 10, 10, ...;
-# - the **delay** is a random number between half the ceiling and the ceiling.
+#   `min(cap, first * 2 ** attempt)`; with the kit's numbers, `first=1` and `cap=30`, that is
+#   1, 2, 4, 8, 16, 30, 30, ...;
+# - the **delay** is half the ceiling plus `rand` times the other half, where `rand` is a random
+#   number in [0, 1) that the caller draws (`random.random()`): so it falls between half the
+#   ceiling and the ceiling.
 #
-# This is the rule the kit's `/chat` page uses too. The check calls your function hundreds of
-# times for each attempt and looks at where the delays fall, including for a client that has
-# been retrying for hours.
+# Taking `rand` as an argument keeps the function free of chance: the same arguments always give
+# the same delay, so it can be checked exactly. This is the rule every part of the kit that
+# reconnects follows, `ChatClient`, `ChatWidget` and the `/chat` page included. The check calls
+# your function with `rand` at 0, 0.5 and 0.999, for every attempt up to 12, other numbers, and
+# a client that has been retrying for hours.
 
 # %%
 import random
 
 
 ### BEGIN SOLUTION
-### SOURCE wslab.client:backoff
+### SOURCE wslab.backoff:backoff_delay
+
+
+backoff = backoff_delay
 ### END SOLUTION
 ### BEGIN STUB
-def backoff(attempt, first=0.5, cap=10.0):
-    # TODO: the ceiling is first * 2 ** attempt, at most cap; return a random delay between
-    # half the ceiling and the ceiling.
-    # Hint: random.random() returns a random float between 0 and 1. A client may retry for
-    # hours: keep 2 ** attempt from growing without end, or first * 2 ** attempt overflows a
-    # float (OverflowError) once attempt passes about 1000 (2 ** min(attempt, 60) is plenty).
+def backoff(attempt, rand, first, cap):
+    # TODO: the ceiling is first * 2 ** attempt, at most cap; return half the ceiling plus
+    # rand times the other half.
+    # Hint: a client may retry for hours: keep 2 ** attempt from growing without end, or
+    # first * 2 ** attempt overflows a float (OverflowError) once attempt passes about 1000
+    # (2 ** min(attempt, 60) is plenty).
     raise NotImplementedError("exercise: backoff")
 ### END STUB
 
@@ -448,25 +470,30 @@ from wslab.checks.clients import check_backoff
 checked_backoff = check_backoff(backoff)
 
 # %% [markdown]
-# A few draws, one per attempt (run the cell again: they change every time):
+# A few delays, one per attempt, each with a fresh `random.random()` (run the cell again: they
+# change every time), with the kit's numbers:
 
 # %%
-print([round(checked_backoff(attempt), 2) for attempt in range(8)])
+print([round(checked_backoff(attempt, random.random(), 1.0, 30.0), 2) for attempt in range(8)])
 
 # %% [markdown]
 # ## 8. Live: restart the server under a client
 #
-# `ChatClient(url, name, backoff=...)` connects at once and then runs in the background, on
+# `ChatClient(url, client_id, policy=...)` connects at once and then runs in the background, on
 # this kernel's event loop, so the next cells can go on. It never prints by itself (what a
 # background task prints may land in any cell, or none): it keeps a log, and
 # `await client.watch(...)` prints that log, as it grows, in the cell that waits for it. (Each
-# line starts with the seconds since the client started.) It uses your `backoff`, once it
-# passed its check:
+# line starts with the seconds since the client started.) Its policy's numbers are the kit's,
+# `CHAT_POLICY`, unless you give others: here a first delay of half a second, so that the next
+# cells need not wait long.
 
 # %%
-py = ChatClient(server.ws_url, "py", backoff=checked_backoff)
+from wslab.reconnect import CHAT_POLICY, ReconnectPolicy
+
+print(CHAT_POLICY)
+py = ChatClient(server.ws_url, "py", policy=ReconnectPolicy(first=0.5, cap=10.0))
 await py.say("hello from py")
-await py.watch(until=lambda client: ("py", "hello from py") in client.heard)
+await py.watch(until=lambda client: ("py", "hello from py") in client.chat_lines)
 
 # %% [markdown]
 # Now stop the server and watch what `py` does for a second and a half:
@@ -484,10 +511,11 @@ await py.watch(timeout=1.5)
 server = BackgroundServer(create_app(), port=port, name="e3-chat").start()
 await py.watch(until=lambda client: client.connected, timeout=10)
 await py.say("back again")
-await py.watch(until=lambda client: ("py", "back again") in client.heard)
+await py.watch(until=lambda client: ("py", "back again") in client.chat_lines)
 
 # %% tags=["nbval-check-output"]
-print(f"py is {py.status}, after {py.connections} connections; its last line:", py.heard[-1])
+print(f"py is {py.status}, after {py.connections} connections; its last line:",
+      py.chat_lines[-1])
 
 # %% [markdown]
 # Run the last three cells again, the stop, the restart and this one, and compare: the delays

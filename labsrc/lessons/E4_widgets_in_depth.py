@@ -212,7 +212,7 @@ for chat in (alice, bob):
     await chat.wait_for_text("clicking Send", sender="bob")
 
 for chat in (alice, bob):
-    print(f"{chat.name}'s log:")
+    print(f"{chat.client_id}'s log:")
     for sender, text in chat.chat_lines:
         print(f"    {sender}: {text}")
 
@@ -221,13 +221,13 @@ for chat in (alice, bob):
 # `chat.entries` has every entry, as the dicts the server sent. Scroll up: the lines are in
 # both windows.
 #
-# `send(text)` sends without the text box: it is what the box's handler calls. (It replaces
-# ipywidgets' own `Widget.send`, which sends a message to the browser; a chat widget's `send`
-# sends a chat line.) A line over the server's limit of 4096 bytes gets an error back, to the
-# sender only:
+# `say(text)` sends a chat line without the text box: it is what the box's handler calls. (The
+# widget's `wait_for`, `say` and `chat_lines` have the same names as those of the Python client
+# in elective E3, `ChatClient`.) A line over the server's limit of 4096 bytes gets an error
+# back, to the sender only:
 
 # %% tags=["nbval-check-output"]
-await alice.send("x" * 5000)
+await alice.say("x" * 5000)
 error = await alice.wait_for_text("the limit is")
 print(f"alice's log: {error['type']} {error['code']!r}: {error['message']}")
 print("errors in bob's log:", sum(entry.get("type") == "error" for entry in bob.entries))
@@ -235,15 +235,18 @@ print("errors in bob's log:", sum(entry.get("type") == "error" for entry in bob.
 # %% [markdown]
 # ## 4. Inside `ChatWidget`
 #
-# The receive loops are asyncio tasks on this kernel's loop, as asyncio itself can tell you:
+# Each widget's connection is its `client`, a `ChatClient` (`wslab.client`, elective E3), and
+# the client's receive loop is an asyncio task on this kernel's loop, as asyncio itself can
+# tell you:
 
 # %% tags=["nbval-check-output"]
-sorted(task.get_name() for task in asyncio.all_tasks() if task.get_name().startswith("ChatWidget"))
+sorted(task.get_name() for task in asyncio.all_tasks() if task.get_name().startswith("ChatClient"))
 
 # %% [markdown]
-# Each loop connects, then waits for frames with `async for frame in socket`, and reconnects
-# by itself (with growing, jittered delays) if the server goes away. For every frame it calls
-# one method, `handle(message)`, with the frame decoded from JSON. Here it is:
+# Each loop connects, then waits for frames with `async for frame in ws`, parses each one
+# once, and reconnects by itself (with growing, jittered delays) if the server goes away. It
+# reports what happened to its widget, which is only a view: for every message it calls one
+# method, `handle(message)`, with the frame decoded from JSON. Here it is:
 
 # %%
 import inspect
@@ -266,6 +269,7 @@ print(textwrap.dedent(inspect.getsource(ChatWidget.handle)))
 # | `note(text, error=False)` | write a line of the widget's own into the log |
 # | `self.children` | the widget's parts: `(header_html, log_html, the row with text_box and send_button)`; assign a new tuple to add your own |
 # | `entries`, `chat_lines`, `participants`, `status` | what the widget shows, for code and tests |
+# | `self.client` | the connection, a `ChatClient`: its `status`, `close_code`, `messages`... |
 # | `wait_for(condition)`, `wait_for_text(text)` | wait until the widget shows something, with a time limit |
 #
 # An exception in your `handle` does not end the receive loop: the widget catches it and
@@ -299,12 +303,10 @@ print("after frank left:   ", sorted(dave.online))
 # names). Here is its code:
 
 # %%
-from importlib import resources
-
+from wslab.chat_page import page_source
 from wslab.display import excerpt
 
-page = resources.files("wslab").joinpath("static", "chat.html").read_text(encoding="utf-8")
-excerpt(page, "const online = new Set()", "participants.title")
+excerpt(page_source(), "const online = new Set()", "participants.title")
 
 # %% [markdown]
 # ## 5. Exercise: a chat line as safe HTML
@@ -352,7 +354,7 @@ checked_message_line = check_message_line(message_line)
 # ## 6. Exercise: mentions
 #
 # In a busy room you want to notice the lines written to you. Complete `MentionChat`, a
-# `ChatWidget` that marks every `@` + its own name in the log: in kim's widget, each `@kim`
+# `ChatWidget` that marks every `@` + its own client id in the log: in kim's widget, each `@kim`
 # becomes `<mark>@kim</mark>`, which browsers draw with a yellow background.
 #
 # Override `render_entry(entry)`, which returns the HTML of one entry of the log:
@@ -385,8 +387,8 @@ class MentionChat(ChatWidget):
     """A ChatWidget that marks every ``@name`` of its own participant in the log."""
 
     def render_entry(self, entry):
-        # TODO: take the line super().render_entry(entry) returns, wrap every "@" + self.name
-        # in it in <mark>...</mark> (but not a longer name), and return the result.
+        # TODO: take the line super().render_entry(entry) returns, wrap every "@" +
+        # self.client_id in it in <mark>...</mark> (but not a longer name), and return it.
         raise NotImplementedError("exercise: mentions")
 ### END STUB
 
@@ -406,7 +408,7 @@ erin
 
 # %% tags=["nbval-check-output"]
 await erin.wait_for(lambda chat: chat.participants is not None)
-await alice.send("Welcome, @erin! (@erinyes is someone else.)")
+await alice.say("Welcome, @erin! (@erinyes is someone else.)")
 await erin.wait_for_text("Welcome, @erin", sender="alice")
 print("marked in erin's log:  ", "<mark>@erin</mark>!" in erin.log_html.value)
 print("@erinyes left alone:   ", "@erinyes" in erin.log_html.value)

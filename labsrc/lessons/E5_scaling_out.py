@@ -9,9 +9,12 @@
 # %% [markdown]
 # # E5 · Scaling out: several workers, one chat, through Redis
 #
-# **Time:** 70 minutes (50 teaching, 20 exercises) · **Builds on:**
+# **Time:** 65 minutes (50 teaching, 15 exercises) · **Builds on:**
 # [02 · The chat room](02_chat_room.ipynb): the lecture's endpoint and a manager that survives
 # its clients. An elective: take it any time after the core track.
+#
+# Section 11 uses the kit's reconnect backoff, which [E3 · Python clients](E3_python_clients.ipynb)
+# teaches; you need not have taken E3: section 11 says in two lines what it does.
 #
 # So far the chat has been one server process. The lecture ends with a picture of the next
 # step (its Figure 8.6, "Multiple server workers with a message broker"): several processes
@@ -170,7 +173,7 @@ architecture()
 # %% tags=["nbval-check-output"]
 from datetime import datetime
 
-from wslab.broker import encode_event
+from wslab.events import encode_event
 from wslab.envelope import chat_message
 
 line = chat_message("alice", "hi bob, can you hear me?", datetime(2026, 1, 1, 12, 0, 0))
@@ -246,7 +249,7 @@ checked_Worker = await check_worker(Worker)
 # As in every lesson, the check gives back what the notebook carries on with under a name of its
 # own: `checked_Worker` is your class once it passes, and the kit's until then. Your `Worker`
 # stays yours, so running the check again always checks your code. The same goes for
-# `checked_sequence_check` and `checked_backoff_delay` below.
+# `checked_sequence_check` below.
 #
 # The kit's `ChatRoom` does the same with a few more kinds of event (`ChatRoom._on_event` in
 # `wslab/room.py`), and so does every worker it runs.
@@ -281,7 +284,7 @@ CHANNEL = lesson_channel()
 # lines in a row.
 
 # %%
-from wslab.broker import RedisBroker
+from wslab.brokers import RedisBroker
 
 
 def redis_worker(number):
@@ -426,7 +429,7 @@ chart
 
 # %%
 ### BEGIN SOLUTION
-### SOURCE wslab.broker:sequence_check
+### SOURCE wslab.presence:sequence_check
 ### END SOLUTION
 ### BEGIN STUB
 def sequence_check(last: int | None, seq: int) -> tuple[bool, int]:
@@ -458,7 +461,7 @@ print(f"delivered {delivered}, skipped as repeats: {8 - len(delivered)}, lost: {
 
 # %% [markdown]
 # 4, 5 and 6 were lost (5 arrived later, and was then older than 8: it is not delivered out of
-# order). The kit's `SequenceTracker` (in `wslab.broker`) uses the same function and logs each
+# order). The kit's `SequenceTracker` (in `wslab.presence`) uses the same function and logs each
 # loss, so a gap shows up in the server's log and in `room.sequence.lost`.
 #
 # ## 10. When Redis goes away
@@ -518,49 +521,30 @@ else:
     skipped("the outage's log")
 
 # %% [markdown]
-# ## 11. Exercise: reconnecting with backoff
+# ## 11. Reconnecting with backoff
 #
 # The log shows the broker trying again after a short wait. How long to wait matters. Retry at
 # once, in a loop, and a worker hammers a Redis that is restarting; wait a fixed 10 seconds,
-# and the room stays split long after Redis is back. The usual answer is **capped exponential
-# backoff with jitter**:
+# and the room stays split long after Redis is back. The broker waits by the kit's one backoff
+# rule, `wslab.backoff`, the same rule every chat client of the kit follows; elective E3
+# teaches it, and there you write it yourself. In two lines:
 #
-# - the wait's *ceiling* doubles with each failed attempt: `base * 2 ** attempt`, from
-#   `base = 0.1` s;
-# - up to a cap: never more than `cap = 5` s;
-# - and the wait is random below the ceiling (*jitter*), so that the workers, which all lost
-#   Redis at the same moment, do not all come back at the same moment too. The kit waits
-#   at least half the ceiling ("equal jitter"): `ceiling / 2 + rand * ceiling / 2`, with
-#   `rand` a random number from 0 to 1.
+# - the wait's *ceiling* doubles with each failed attempt, from `first` up to `cap`;
+# - the wait is half the ceiling plus a random share (*jitter*) of the other half, so that the
+#   workers, which all lost Redis at the same moment, do not all come back at the same moment.
 #
-# Write `backoff_delay(attempt, rand)`. Attempt 0 is the first retry.
-
-# %%
-### BEGIN SOLUTION
-### SOURCE wslab.broker:backoff_delay
-### END SOLUTION
-### BEGIN STUB
-def backoff_delay(attempt: int, rand: float, base: float = 0.1, cap: float = 5.0) -> float:
-    """Seconds to wait before reconnect attempt ``attempt`` (0 is the first retry)."""
-    # TODO: ceiling = base * 2 ** attempt, but at most cap; then half of it, plus rand times
-    # the other half. Hint: a worker may retry for hours: keep 2 ** attempt from growing
-    # without end (2 ** min(attempt, 32) is plenty).
-    raise NotImplementedError("exercise: backoff_delay")
-### END STUB
-
+# The broker's numbers, `wslab.brokers.REDIS_BACKOFF`, are `first = 0.1` s and `cap = 5` s.
+# The schedule they make, from the shortest to the longest wait of each attempt:
 
 # %% tags=["nbval-check-output"]
-from wslab.checks.scaling import check_backoff_delay
+from wslab.backoff import backoff_delay
+from wslab.brokers import REDIS_BACKOFF
 
-checked_backoff_delay = check_backoff_delay(backoff_delay)
-
-# %% [markdown]
-# The schedule it makes, from the shortest to the longest wait of each attempt:
-
-# %% tags=["nbval-check-output"]
+first, cap = REDIS_BACKOFF.first, REDIS_BACKOFF.cap
+print(f"first = {first} s, cap = {cap} s")
 for attempt in range(8):
-    print(f"attempt {attempt}: wait {checked_backoff_delay(attempt, 0.0):.2f} to "
-          f"{checked_backoff_delay(attempt, 0.999):.2f} s")
+    print(f"attempt {attempt}: wait {backoff_delay(attempt, 0.0, first, cap):.2f} to "
+          f"{backoff_delay(attempt, 0.999, first, cap):.2f} s")
 
 # %% [markdown]
 # Redis back within a second costs the room about a second; Redis down for an hour costs one

@@ -534,7 +534,7 @@ checked_first_message_auth = await check_first_message_auth(first_message_auth)
 # took the name over. After any other code, or no close frame at all, reconnect with backoff
 # (elective E3), and after **1009** without sending the too-big message again: the connection
 # was fine, the message was not. That is the rule of the kit's own client
-# (`wslab.client.POLICY_CLOSES` holds the codes it stops after).
+# (`wslab.close_codes.CLOSES` marks the codes it stops after as final).
 #
 # **Keepalive, seen.** Below, a server that pings every 0.2 s, and a client that completes the
 # handshake and then never reads, so it never answers a ping either: a laptop whose lid was

@@ -125,7 +125,7 @@ import math
 
 
 ### BEGIN SOLUTION
-### SOURCE wslab.fanoutlab:percentile
+### SOURCE wslab.bench.latency:percentile
 ### END SOLUTION
 ### BEGIN STUB
 def percentile(latencies, missing, fraction):

@@ -36,11 +36,15 @@ import uvicorn
 from fastapi import FastAPI
 
 from wslab import classroom
-from wslab.broker import DEFAULT_HEARTBEAT, broker_from_url, safe_url
+from wslab.brokers import broker_from_url
 from wslab.chat import create_app
+from wslab.presence import DEFAULT_HEARTBEAT
+from wslab.redis_server import safe_url
 from wslab.serving import uvicorn_config
 from wslab.settings import (DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_OUTBOUND_QUEUE,
                             DEFAULT_RATE_LIMIT, ChatSettings)
+
+logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,7 +132,7 @@ def settings_for(args: argparse.Namespace, token: str | None = None) -> ChatSett
 def classroom_token(args: argparse.Namespace) -> tuple[str, str]:
     """The classroom's join token, and a note for the banner on where it comes from."""
     if args.token:
-        problem = classroom.token_problem(args.token)
+        problem = classroom.token_format_problem(args.token)
         if problem is not None:
             raise ValueError(f"--token: {problem}")
         return args.token, "(from --token, for this run only)"
@@ -147,7 +151,7 @@ def classroom_token(args: argparse.Namespace) -> tuple[str, str]:
 def join_addresses(host: str, port: int, token: str | None) -> list[str]:
     """The page addresses to give students: every address this machine has on ``host``."""
     hosts = classroom.reachable_hosts(host) or ["<this computer's address>"]
-    return [classroom.page_url(h, port, token) for h in hosts]
+    return [classroom.join_address(h, port, token) for h in hosts]
 
 
 #: The environment variable that carries a worker's settings from ``--workers`` to
@@ -190,7 +194,7 @@ def _stop_when_orphaned(parent: int, every: float = 0.5) -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(every)
-        logging.getLogger("wslab.chat").warning(
+        logger.warning(
             "The supervising process %s is gone: this worker stops too", parent)
         os.kill(os.getpid(), signal.SIGTERM)
 

@@ -14,7 +14,7 @@ import secrets
 from urllib.parse import urlsplit
 
 
-def token_problem(given: str | None, expected: str | None) -> str | None:
+def given_token_problem(given: str | None, expected: str | None) -> str | None:
     """Say why ``given`` does not match the join token, or None when it does (or none is set)."""
     if expected is None:
         return None

@@ -33,13 +33,14 @@ import atexit
 import os
 import re
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import NoReturn
+from typing import IO, NoReturn
+
+from wslab.child_process import ChildProcess
+from wslab.local_server import LocalServer
+from wslab.ports import free_port
 
 __all__ = ["AppProcess", "AppStartError", "stop_all"]
 
@@ -59,14 +60,7 @@ class AppStartError(RuntimeError):
     """The server could not start. The message says why, in words meant for a student."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on now (the system's pick)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-class AppProcess:
+class AppProcess(LocalServer):
     """``uvicorn TARGET`` (such as ``main:app``) run in ``directory`` as a process of its own.
 
     ``directory`` is where uvicorn looks for the module, by default the current one (in a
@@ -84,8 +78,8 @@ class AppProcess:
         self._port: int | None = None
         self.name = name or f"{target} in {self.directory}"
         self.start_timeout = start_timeout
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log_path: Path | None = None
+        self._child: ChildProcess | None = None
+        self._log: IO[bytes] | None = None  # the log file, while the process runs
         self._kept: list[str] = []  # the log, once the process has stopped
 
     # -- where it listens ------------------------------------------------------------------------
@@ -97,18 +91,8 @@ class AppProcess:
         return self._port
 
     @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``: where the server answers HTTP (the health check)."""
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        """``ws://127.0.0.1:PORT``: add an endpoint's path to connect to it."""
-        return f"ws://{self.host}:{self.port}"
-
-    @property
     def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._child is not None and self._child.running
 
     def command(self) -> list[str]:
         """The command the process runs (without the path of Python itself, shown as python)."""
@@ -124,19 +108,15 @@ class AppProcess:
             earlier.stop()
         self.stop()
         self._port = self._requested_port or free_port(self.host)
-        handle, log_path = tempfile.mkstemp(prefix="wslab-app-", suffix=".log")
-        self._log_path = Path(log_path)
+        self._log = tempfile.NamedTemporaryFile(prefix="wslab-app-", suffix=".log", delete=False)
         self._kept = []
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
-        with os.fdopen(handle, "wb") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, *self.command()[1:]], cwd=self.directory, env=env,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+        self._child = ChildProcess(f"uvicorn {self.target}", self.command()[1:], log=self._log,
+                                   cwd=self.directory, env=env)
         _running[self.name] = self
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            if not self._child.running:
                 self._fail(self._why_it_ended())
             # Ready once uvicorn says it listens, and the port answers. (A port that answers
             # is not enough: someone else may listen on it, and then uvicorn ends.)
@@ -149,25 +129,20 @@ class AppProcess:
 
     def stop(self) -> None:
         """Stop the server (gracefully, then by force); keep its log for :meth:`print_logs`."""
-        process, self._process = self._process, None
+        child, self._child = self._child, None
         if _running.get(self.name) is self:
             del _running[self.name]
-        if process is None:
+        if child is None:
             return
-        if process.poll() is None:
-            process.terminate()  # SIGTERM: uvicorn shuts down gracefully; on Windows, at once
+        child.stop(STOP_WAIT)
+        self._kept = child.output().splitlines()[-LOG_LINES:]
+        log, self._log = self._log, None
+        if log is not None:
+            log.close()
             try:
-                process.wait(STOP_WAIT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(STOP_WAIT)
-        self._kept = self._read_log()[-LOG_LINES:]
-        if self._log_path is not None:
-            try:
-                self._log_path.unlink()
+                Path(log.name).unlink()
             except OSError:  # Windows: a process still holds it; the temp folder is cleaned later
                 pass
-            self._log_path = None
 
     def _fail(self, reason: str) -> NoReturn:
         self.stop()
@@ -199,17 +174,12 @@ class AppProcess:
             return False
 
     def _exit_code(self) -> int | None:
-        return None if self._process is None else self._process.returncode
+        return None if self._child is None else self._child.proc.returncode
 
     # -- the log ---------------------------------------------------------------------------------
 
     def _read_log_text(self) -> str:
-        if self._log_path is None:
-            return "\n".join(self._kept)
-        try:
-            return self._log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
+        return "\n".join(self._kept) if self._child is None else self._child.output()
 
     def _read_log(self) -> list[str]:
         return self._read_log_text().splitlines()
@@ -219,24 +189,12 @@ class AppProcess:
         lines = self._read_log()
         return lines if last is None else lines[-last:] if last > 0 else []
 
-    def print_logs(self, last: int | None = 50) -> None:
-        """Show the last ``last`` lines of the server's output."""
-        lines = self.logs(last)
-        print("\n".join(lines) if lines else "(the server has written nothing yet)")
-
     def last_error(self) -> str | None:
         """The last line of the latest traceback in the log, such as ``KeyError: 'text'``."""
         found = [line.strip() for line in self._read_log() if EXCEPTION_LINE.match(line.strip())]
         return found[-1] if found else None
 
-    # -- as a context manager, and shown in a cell ---------------------------------------------
-
-    def __enter__(self) -> AppProcess:
-        return self.start() if not self.running else self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        self.stop()
+    # -- shown in a cell -------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         if self.running:

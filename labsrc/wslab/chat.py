@@ -7,7 +7,7 @@ against it unchanged, and it serves the kit's page at ``/chat``. The path of one
 2. :meth:`ChatRoom.receive` reads it, refuses what is not a chat line (error to the sender only)
    and applies the client's rate limit;
 3. the room builds the outgoing envelope (the server alone sets ``client_id`` and ``timestamp``);
-4. the room publishes it to the broker (``wslab.broker``), which hands it to every worker's room;
+4. the room publishes it to the broker (``wslab.brokers``), which hands it to every worker's room;
 5. each room's ``ConnectionManager`` queues it in every connection's outbox; each outbox's writer
    sends it.
 
@@ -21,18 +21,19 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-from importlib import resources
 from typing import AsyncIterator
 
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import HTMLResponse
 
 from wslab import access, envelope
-from wslab.broker import Broker
+from wslab.brokers import Broker
+from wslab.chat_page import render_page
+from wslab.protocol import CloseCode
 from wslab.room import ChatRoom
 from wslab.settings import ChatSettings
 
-logger = logging.getLogger("wslab.chat")
+logger = logging.getLogger(__name__)
 
 
 def create_app(settings: ChatSettings | None = None, broker: Broker | None = None) -> FastAPI:
@@ -57,7 +58,7 @@ def create_app(settings: ChatSettings | None = None, broker: Broker | None = Non
     app.state.settings = settings
     app.state.room = room
     app.state.broker = room.broker
-    page = resources.files("wslab").joinpath("static", "chat.html").read_text(encoding="utf-8")
+    page = render_page()
 
     @app.get("/")
     async def health() -> dict[str, str]:
@@ -71,15 +72,15 @@ def create_app(settings: ChatSettings | None = None, broker: Broker | None = Non
     async def chat_endpoint(websocket: WebSocket, client_id: str) -> None:
         if not await _admitted(websocket, client_id, settings, room.refused_handshakes):
             return
-        await room.join(websocket, client_id)
+        member = await room.join(websocket, client_id)
         try:
             while True:
                 event = await websocket.receive()
                 if event["type"] == "websocket.disconnect":
                     break
-                await room.receive(websocket, event)
+                await room.receive(member, event)
         finally:
-            await room.leave(websocket)
+            await room.leave(member)
 
     return app
 
@@ -97,10 +98,10 @@ async def _admitted(websocket: WebSocket, client_id: str, settings: ChatSettings
             origin, websocket.headers.get("host"), settings.allowed_origins):
         logger.warning("Refused a handshake from origin %s for client %r", origin, client_id)
         refused["foreign_origin"] += 1
-        await websocket.close(code=envelope.CLOSE_POLICY_VIOLATION)
+        await websocket.close(code=CloseCode.POLICY_VIOLATION)
         return False
     await websocket.accept()
-    code, problem = "bad_token", access.token_problem(websocket.query_params.get("token"),
+    code, problem = "bad_token", access.given_token_problem(websocket.query_params.get("token"),
                                                        settings.token)
     if problem is None:
         code, problem = "bad_client_id", envelope.client_id_problem(client_id)
@@ -109,5 +110,5 @@ async def _admitted(websocket: WebSocket, client_id: str, settings: ChatSettings
     logger.warning("Refused client %r: %s", client_id[:80], problem)
     refused[code] += 1
     await websocket.send_text(envelope.error_message(code, problem))
-    await websocket.close(code=envelope.CLOSE_POLICY_VIOLATION, reason=problem[:120])
+    await websocket.close(code=CloseCode.POLICY_VIOLATION, reason=problem[:120])
     return False

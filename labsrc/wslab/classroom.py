@@ -105,7 +105,7 @@ def make_token() -> str:
     return f"{letters[:5]}-{letters[5:]}"
 
 
-def token_problem(token: str) -> str | None:
+def token_format_problem(token: str) -> str | None:
     """Why ``token`` cannot be a join token (it must fit in an address as it is), or None."""
     if TOKEN_PATTERN.fullmatch(token):
         return None
@@ -125,7 +125,7 @@ def stored_token(path: Path, *, new: bool = False) -> tuple[str, bool]:
         except FileNotFoundError:
             pass
         else:
-            problem = token_problem(token)
+            problem = token_format_problem(token)
             if problem is not None:
                 raise ValueError(f"{path}: {problem}; run with --new-token to replace it")
             return token, False
@@ -186,14 +186,15 @@ def netloc(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def page_url(host: str, port: int, token: str | None) -> str:
+def join_address(host: str, port: int, token: str | None) -> str:
     """The chat page's address on ``host``, with the join token if there is one."""
     return f"http://{netloc(host, port)}/chat" + (f"?token={token}" if token else "")
 
 
 def notebook_line(host: str, port: int, token: str) -> str:
     """The line a student pastes into a notebook: a ``ChatWidget`` on this server."""
-    return f'ChatWidget("ws://{netloc(host, port)}", name="{NAME_PLACEHOLDER}", token="{token}")'
+    return (f'ChatWidget("ws://{netloc(host, port)}", client_id="{NAME_PLACEHOLDER}", '
+            f'token="{token}")')
 
 
 def banner(settings: ChatSettings, host: str, port: int, hosts: list[str], token_note: str) -> str:
@@ -209,7 +210,7 @@ def banner(settings: ChatSettings, host: str, port: int, hosts: list[str], token
              f"dropped after {settings.outbound_queue} unread messages",
              "",
              "Students open in a browser (and may add &name=... to choose their name):"]
-    lines += [f"  {page_url(address, port, settings.token)}" for address in shown]
+    lines += [f"  {join_address(address, port, settings.token)}" for address in shown]
     lines.append(f"or paste into a notebook (with their own name for {NAME_PLACEHOLDER}):")
     lines.append("  from wslab.widgets import ChatWidget")
     lines += [f"  {notebook_line(address, port, settings.token)}" for address in shown]
@@ -227,18 +228,18 @@ def banner(settings: ChatSettings, host: str, port: int, hosts: list[str], token
 # -- the live view ------------------------------------------------------------------------------
 
 
-def names_line(names: Iterable[str], width: int) -> str:
-    """``names``, comma-separated, cut to about ``width`` characters with "... and N more"."""
-    names = list(names)
-    if len(", ".join(names)) <= width:
-        return ", ".join(names)
+def client_ids_line(client_ids: Iterable[str], width: int) -> str:
+    """``client_ids``, comma-separated, cut to about ``width`` characters with "... and N more"."""
+    client_ids = list(client_ids)
+    if len(", ".join(client_ids)) <= width:
+        return ", ".join(client_ids)
     shown: list[str] = []
-    for name in names:
-        more = len(names) - len(shown) - 1
-        if shown and len(", ".join([*shown, name]) + f", ... and {more} more") > width:
+    for client_id in client_ids:
+        more = len(client_ids) - len(shown) - 1
+        if shown and len(", ".join([*shown, client_id]) + f", ... and {more} more") > width:
             break
-        shown.append(name)
-    return ", ".join(shown) + f", ... and {len(names) - len(shown)} more"
+        shown.append(client_id)
+    return ", ".join(shown) + f", ... and {len(client_ids) - len(shown)} more"
 
 
 def counts_line(counts: Mapping[str, int], labels: Mapping[str, str]) -> str:
@@ -278,14 +279,14 @@ def format_view(now: str, snapshot: RoomSnapshot, before: RoomSnapshot | None = 
         for label, group in (("joined", sorted(set(online) - set(before.online))),
                              ("left", sorted(set(before.online) - set(online)))):
             if group:
-                rows += _row(label, f"{len(group)}: {names_line(group, room - 6)}", width)
+                rows += _row(label, f"{len(group)}: {client_ids_line(group, room - 6)}", width)
     rows += _online_rows(online, width)
     relayed = f"{snapshot.relayed:,} relayed"
     if before is not None:
         relayed += f" (+{snapshot.relayed - before.relayed:,})"
     silent = sorted(name for name, said in snapshot.said.items() if not said)
     if silent and len(silent) < len(snapshot.said):
-        relayed += f"; silent so far: {len(silent)} ({names_line(silent, room)})"
+        relayed += f"; silent so far: {len(silent)} ({client_ids_line(silent, room)})"
     elif silent:
         relayed += "; nobody has said anything yet"
     rows += _row("lines", relayed, width)
@@ -305,7 +306,7 @@ def _online_rows(online: tuple[str, ...], width: int) -> list[str]:
         return _row("online", "nobody", width)
     budget = ONLINE_ROWS * (width - len(_INDENT))
     while True:  # wrapping wastes the end of each row: shorten until it fits
-        rows = _row("online", names_line(online, budget), width)
+        rows = _row("online", client_ids_line(online, budget), width)
         if len(rows) <= ONLINE_ROWS or budget <= width:
             return rows
         budget -= 8

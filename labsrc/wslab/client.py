@@ -5,63 +5,56 @@ Elective E3 builds these up step by step; the kit keeps the finished pieces here
 - :func:`run_until_first_done` runs a sender and a receiver together and, when the first of
   them ends, cancels the other (``asyncio.TaskGroup`` cancels the others only when one
   *fails*, not when one simply returns).
-- :func:`chat_line` reads one frame from the server as ``(sender, text)`` or None, and
-  :func:`receive_chat` collects chat lines with it.
-- :func:`backoff` is the delay before a reconnect: exponential, capped, with random jitter,
-  the same rule as the ``/chat`` page's.
+- :func:`parse_frame` reads one frame from the server as a message (a dict), once, for every
+  client of the kit; :func:`chat_line` says whether a frame is a chat line, ``(sender, text)``,
+  and :func:`receive_chat` collects chat lines with it.
 - :class:`ChatClient` is a client that stays in the chat: a background task on the running
-  event loop that reconnects after the server restarts, stops for good after a refusal that
-  retrying cannot fix (close codes 1008 and 4409, HTTP 4xx), and keeps a log of what it did
-  instead of printing into whichever notebook cell happens to be running::
+  event loop that follows the kit's reconnect policy (``wslab.reconnect``: when to retry, how
+  long to wait, which closes are final), and keeps a log of what it did instead of printing
+  into whichever notebook cell happens to be running::
 
       py = ChatClient(server.ws_url, "py")
       await py.say("hello")
-      await py.watch(until=lambda client: ("py", "hello") in client.heard)
+      await py.watch(until=lambda client: ("py", "hello") in client.chat_lines)
       await py.close()
+
+  ``ChatWidget`` (``wslab.widgets``) is a view of one: it draws what its ChatClient reports.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
-import random
-from typing import Any, Callable
+import logging
+from typing import Any, Callable, Generator
 from urllib.parse import quote, urlencode, urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from wslab import envelope
+from wslab.close_codes import FINAL_ERRORS, describe_close
+from wslab.errors import describe_exception
+from wslab.reconnect import CHAT_POLICY, ReconnectPolicy, Reconnects, Step
+from wslab.waiting import Waiters
 
-__all__ = ["ChatClient", "FINAL_ERRORS", "POLICY_CLOSES", "backoff", "chat_line", "close_all",
-           "connect_problem", "describe_close", "final_error", "proxy_for", "receive_chat",
-           "run_until_first_done", "settled_close", "settled_close_code", "socket_url"]
+__all__ = ["CLOSED", "CONNECTED", "CONNECTING", "RECONNECTING", "ChatClient", "Event",
+           "chat_line", "close_all", "connect_problem", "line_of", "parse_frame", "proxy_for",
+           "receive_chat", "run_until_first_done", "socket_url"]
 
-#: Close codes after which reconnecting would only repeat the problem (a wrong join token, a
-#: bad name) or fight the newer connection that took this name over.
-POLICY_CLOSES = frozenset({envelope.CLOSE_POLICY_VIOLATION, envelope.CLOSE_REPLACED})
-#: Error replies the server sends just before such a close. They matter when the close code
-#: does not arrive: jupyter-server-proxy, for one, passes the close on without its code.
-FINAL_ERRORS = frozenset({"bad_token", "bad_client_id", "replaced"})
-
-#: What the close codes a chat client meets mean, in words.
-CLOSE_MEANINGS = {
-    1000: "closed normally",
-    1001: "the server is going away",
-    1006: "the connection was lost without a close frame",
-    1009: "a message was too big for the server",
-    1011: "the server had an internal error",
-    1012: "the server is restarting",
-    envelope.CLOSE_POLICY_VIOLATION: "refused by the server (policy violation)",
-    envelope.CLOSE_TOO_SLOW: "this client could not keep up with the chat",
-    envelope.CLOSE_REPLACED: "the same name connected again elsewhere",
-}
-
-# ChatClient's states (its ``status``).
+# The values of ChatClient.status.
 CONNECTING = "connecting"
 CONNECTED = "connected"
 RECONNECTING = "reconnecting"
 CLOSED = "closed"
+
+# websockets logs what also reaches the client as a close code or an error. A handler of our
+# own keeps Python from printing it into whichever notebook cell is running (its last resort);
+# whoever configures logging still gets it.
+_log = logging.getLogger(__name__)
+_log.addHandler(logging.NullHandler())
 
 #: Every ChatClient still running (see :func:`close_all`).
 _running: set[ChatClient] = set()
@@ -87,27 +80,48 @@ async def run_until_first_done(*coroutines):
     return first.result()  # the first one's return value, or its exception raised again
 
 
+
 # -- reading what the server sends -----------------------------------------------------------
 
-def chat_line(frame: str | bytes) -> tuple[str, str] | None:
-    """One frame from the chat server as ``(sender, text)``, or None when it is not chat.
+def parse_frame(frame: str | bytes) -> dict[str, Any]:
+    """One frame from the chat server as a message: the JSON object it holds, as sent.
 
-    A JSON object without ``"type"`` is a chat line; one with a ``"type"`` is the server's own
-    (welcome, join, disconnect, error, pong). Text that is not JSON is the lecture's plain-text
-    relay, ``Client alice: hello``. The text is returned as it came: it is data, not HTML.
+    A frame that is not a JSON object (the lecture's plain-text relay, ``Client alice: hello``)
+    becomes ``{"type": "plain", "message": text, "timestamp"}``, and a binary frame one that
+    says how long it was: a message is always a dict, and its text is data, never HTML.
     """
     if isinstance(frame, bytes):
-        return None
-    try:
-        data = json.loads(frame)
-    except ValueError:
-        if frame.startswith("Client ") and ": " in frame:
-            sender, text = frame[len("Client "):].split(": ", 1)
-            return sender, text
-        return None
-    if isinstance(data, dict) and "type" not in data and "message" in data:
-        return str(data.get("client_id")), str(data["message"])
+        text = f"(a binary frame of {len(frame)} bytes)"
+    else:
+        try:
+            data = json.loads(frame)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            return data
+        text = frame
+    return {"type": "plain", "message": text, "timestamp": envelope.timestamp()}
+
+
+def line_of(message: dict[str, Any]) -> tuple[str, str] | None:
+    """A parsed message as a chat line ``(sender, text)``, or None when it is not chat.
+
+    A JSON object without ``"type"`` is a chat line; one with a ``"type"`` is the server's own
+    (welcome, join, disconnect, error, pong). The plain-text relay reads ``Client alice: hello``.
+    """
+    text = message.get("message")
+    if "type" not in message and "message" in message:
+        return str(message.get("client_id")), str(text)
+    if (message.get("type") == "plain" and isinstance(text, str) and text.startswith("Client ")
+            and ": " in text):
+        sender, said = text[len("Client "):].split(": ", 1)
+        return sender, said
     return None
+
+
+def chat_line(frame: str | bytes) -> tuple[str, str] | None:
+    """One frame from the chat server as ``(sender, text)``, or None when it is not chat."""
+    return line_of(parse_frame(frame))
 
 
 async def receive_chat(ws, count: int) -> list[tuple[str, str]]:
@@ -124,60 +138,10 @@ async def receive_chat(ws, count: int) -> list[tuple[str, str]]:
     return lines
 
 
-# -- reconnecting ------------------------------------------------------------------------------
+# -- a client that stays in the chat -----------------------------------------------------------
 
-def backoff(attempt: int, first: float = 0.5, cap: float = 10.0) -> float:
-    """Seconds to wait before reconnect number ``attempt`` (0 for the first reconnect).
-
-    The ceiling doubles with every attempt, from ``first`` up to ``cap``; the delay is a random
-    point between half the ceiling and the ceiling, so that a whole class that lost the server
-    at the same moment does not come back at the same moment.
-    """
-    ceiling = min(cap, first * 2 ** min(attempt, 60))  # 2 ** 60 is past any cap: no overflow
-    return ceiling / 2 + random.random() * ceiling / 2
-
-
-def describe_close(code: int | None, reason: str = "") -> str:
-    """A close code and reason in words, such as ``1012 (the server is restarting)``."""
-    if code is None:
-        return "no close code"
-    what = CLOSE_MEANINGS.get(code, "")
-    text = f"{code} ({what})" if what else str(code)
-    return f"{text}: {reason}" if reason else text
-
-
-def final_error(frame: str | bytes) -> dict[str, Any] | None:
-    """``frame`` as a dict when it is an error reply whose code is in :data:`FINAL_ERRORS`."""
-    try:
-        data = json.loads(frame)
-    except (TypeError, ValueError):
-        return None
-    if isinstance(data, dict) and data.get("type") == "error" and data.get("code") in FINAL_ERRORS:
-        return data
-    return None
-
-
-def settled_close(code: int | None, reason: str,
-                  error: dict[str, Any] | None) -> tuple[int | None, str]:
-    """The close code and reason to act on, given the last final ``error`` reply (or None)."""
-    if error is None:
-        return code, reason
-    return settled_close_code(code, error["code"]), reason or str(error.get("message", ""))
-
-
-def settled_close_code(code: int | None, error: str | None) -> int | None:
-    """The close code to act on: ``code``, unless a final ``error`` reply came first.
-
-    After ``bad_token`` or ``bad_client_id`` the server closes with 1008, after ``replaced``
-    with 4409; when a proxy drops that code, the error reply still says which it was.
-    """
-    if code in POLICY_CLOSES or error not in FINAL_ERRORS:
-        return code
-    return envelope.CLOSE_REPLACED if error == "replaced" else envelope.CLOSE_POLICY_VIOLATION
-
-
-def socket_url(url: str, name: str, token: str | None = None) -> str:
-    """The address of ``name``'s socket on the chat server at ``url``.
+def socket_url(url: str, client_id: str, token: str | None = None) -> str:
+    """The address of ``client_id``'s socket on the chat server at ``url``.
 
     ``url`` is the server's address, ``ws://`` or ``http://`` (``server.ws_url`` or
     ``server.url``); a path in it (a server behind a proxy) is kept.
@@ -190,60 +154,107 @@ def socket_url(url: str, name: str, token: str | None = None) -> str:
     if scheme is None or not parts.netloc or parts.query or parts.fragment:
         raise ValueError(f"expected the chat server's address, such as ws://127.0.0.1:8000 "
                          f"(pass a join token as token=...), not {url!r}")
-    address = f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/ws/{quote(name, safe='')}"
+    address = f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/ws/{quote(client_id, safe='')}"
     return address + (f"?{urlencode({'token': token})}" if token else "")
 
 
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One thing that happened to a :class:`ChatClient`: a line of its log, with what a view
+    (``ChatWidget``) needs to draw it.
+
+    ``kind`` is one of ``connected``, ``heard`` (``message``: what the server sent, parsed),
+    ``disconnected`` (an open connection closed), ``failed`` (a connection could not be made),
+    ``waiting`` (``step``: the wait before the next try) and ``stopped`` (for good: a final
+    close or refusal, an unexpected error, or :meth:`ChatClient.close`). ``why`` is the reason
+    in words, without the words around it in ``text``.
+    """
+
+    at: float  #: seconds since the client started
+    kind: str
+    text: str
+    why: str = ""
+    message: dict[str, Any] | None = None
+    step: Step | None = None
+
+
 class ChatClient:
-    """A chat participant that stays in the chat: it reconnects by itself, with backoff.
+    """A chat participant that stays in the chat: it reconnects by itself, by the kit's policy.
 
     It runs as a task on the event loop that is running when it is created (in a notebook,
     the kernel's), so it receives while your cells go on. It never prints: what happens is
     logged in :attr:`events`, which :meth:`watch` prints as it happens, in the cell that
-    awaits it.
+    awaits it, and which ``listener`` (if given) gets as it happens.
 
     Arguments:
         url: the server's address (``server.ws_url`` or ``server.url``).
-        name: the client id.
+        client_id: who this client is in the chat.
         token: the server's join token, if it needs one.
-        backoff: ``backoff(attempt) -> seconds``, the delay before reconnect number
-            ``attempt`` (0, 1, 2, ...); :func:`backoff` by default.
-        stable: a connection that lasted this many seconds was a good one, and the next
-            outage starts the delays from attempt 0 again. (A server that accepts and at once
-            closes, again and again, would otherwise be retried at the shortest delay forever.)
+        policy: the reconnect policy's numbers (``wslab.reconnect.CHAT_POLICY`` by default:
+            1 s first, 30 s at most, a connection stable after 10 s).
+        listener: called with every :class:`Event`, on the event loop; it must not block.
+
+    **The connection loop** is websockets' ``async for ws in connect(...)``, which makes each
+    connection and retries a connection that could not be made; this class adds what that
+    loop leaves to its caller (see ``websockets.asyncio.client.connect.__aiter__``):
+
+    - *after a close* it reconnects at once: here the policy decides whether to come back at
+      all (1008 and 4409 are final) and how long to wait first;
+    - it tells retryable failures from fatal ones with ``process_exception``, which by default
+      gives up on every HTTP refusal but 5xx; here it is :meth:`_after_failure`, which asks the
+      policy (408 and 429 are retried), logs the failure, and hands the policy's delay to the
+      loop through ``reconnect_delays``: websockets' own delays are not the kit's rule;
+    - it starts its delays afresh after every connection that opened; the policy does so only
+      after a *stable* one, so a server that accepts and at once closes cannot make it spin.
     """
 
-    def __init__(self, url: str, name: str, *, token: str | None = None,
-                 backoff: Callable[[int], float] = backoff, stable: float = 10.0,
-                 open_timeout: float = 5.0) -> None:
-        problem = envelope.client_id_problem(name)
+    def __init__(self, url: str, client_id: str, *, token: str | None = None,
+                 policy: ReconnectPolicy = CHAT_POLICY,
+                 listener: Callable[[Event], None] | None = None) -> None:
+        problem = envelope.client_id_problem(client_id)
         if problem is not None:
-            raise ValueError(f"cannot use the name {name!r}: {problem}")
-        self.name = name
-        self.url = socket_url(url, name, token)
-        self.backoff = backoff
-        self.stable = stable
-        self.open_timeout = open_timeout
+            raise ValueError(f"cannot use the name {client_id!r}: {problem}")
+        address = socket_url(url, client_id, token)
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "a chat client receives messages on the running asyncio event loop: create it "
+                "in a notebook cell (the Jupyter kernel runs a loop) or inside async code"
+            ) from None
+        self.client_id = client_id
+        #: The socket's address (with the token, if any).
+        self.url = address
+        self.policy = policy
         #: ``"connecting"``, ``"connected"``, ``"reconnecting"`` or ``"closed"``.
         self.status = CONNECTING
-        #: The chat lines heard, oldest first, as ``(sender, text)``: your own included.
-        self.heard: list[tuple[str, str]] = []
-        #: Every message heard, as received (text).
-        self.messages: list[str] = []
-        #: What happened, as ``(seconds since the client started, text)``: connected, heard,
-        #: connection closed, reconnecting in ...
-        self.events: list[tuple[float, str]] = []
+        #: The chat lines heard, oldest first, as ``(client_id, text)``: your own included.
+        self.chat_lines: list[tuple[str, str]] = []
+        #: Every message heard, parsed (:func:`parse_frame`).
+        self.messages: list[dict[str, Any]] = []
+        #: What happened, oldest first: connected, heard, connection closed, reconnecting in...
+        self.events: list[Event] = []
         #: How many connections were opened (reconnects included).
         self.connections = 0
-        self._loop = asyncio.get_running_loop()
+        #: The code and reason of the last close (the code a final error reply announced, when
+        #: a proxy dropped it), once a connection has closed.
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._listener = listener
         self._started = self._loop.time()
         self._watched = 0  # how many events watch() has printed
         self._ws: ClientConnection | None = None
-        self._final_error: dict[str, Any] | None = None  # a final error reply, this connection
+        #: The last error reply that announces a final close, on this connection.
+        self._final_error: dict[str, Any] | None = None
+        self._reconnects = Reconnects(policy)
+        self._delay = 0.0  # the wait the policy gave for the last failed connection
+        #: The failed connection after which the policy stopped, and why, in words.
+        self._refused: tuple[Exception, str] | None = None
         self._closing = False
-        self._changed = asyncio.Event()
+        self._waiters: Waiters[ChatClient] = Waiters(self, self._loop)
         _running.add(self)
-        self._task = self._loop.create_task(self._run(), name=f"ChatClient {name!r}")
+        self._task = self._loop.create_task(self._run(), name=f"ChatClient {client_id!r}")
 
     @property
     def connected(self) -> bool:
@@ -252,105 +263,128 @@ class ChatClient:
     # -- the connection loop
 
     async def _run(self) -> None:
-        attempt = 0                                  # reconnects since the last good connection
+        """Connect, hear, and after each close ask the policy what next, until it says stop."""
+        connections = connect(self.url, open_timeout=self.policy.open_timeout, close_timeout=1,
+                              proxy=proxy_for(self.url), logger=_log,
+                              process_exception=self._after_failure,
+                              reconnect_delays=self._delays)
         try:
-            while True:
-                opened_at, code, reason = await self._connect_once()
-                if self._closing:
-                    return
-                if code == "final":                  # a refused handshake: retrying cannot help
-                    self._finish(f"stopped for good: {reason}")
-                    return
-                if code in POLICY_CLOSES:            # 1008, 4409: nor can it help here
-                    self._finish(f"stopped for good: {describe_close(code, reason)}")
-                    return
-                if opened_at is not None and self._loop.time() - opened_at >= self.stable:
-                    attempt = 0
-                delay = self.backoff(attempt)
-                attempt += 1
-                self._set(RECONNECTING, f"reconnecting in {delay:.1f} s (attempt {attempt})")
-                await asyncio.sleep(delay)
+            async with contextlib.aclosing(aiter(connections)) as opened:
+                async for ws in opened:                  # one connection each time round
+                    self._opened(ws)
+                    with contextlib.suppress(ConnectionClosed):
+                        async for frame in ws:           # until the connection closes
+                            self._hear(parse_frame(frame))
+                    self._ws = None
+                    if self._closing:
+                        return
+                    step = self._after_close(ws)
+                    if step.stop:
+                        return
+                    await asyncio.sleep(step.delay)      # then connect() connects again
         except asyncio.CancelledError:
+            if not self._closing:                        # the event loop is ending
+                self._finish("the event loop stopped", "stopped: the event loop stopped")
             raise
-        except Exception as exc:  # a bug in a backoff function, say: logged, never printed
-            self._finish(f"stopped on an error: {type(exc).__name__}: {exc}")
+        except Exception as exc:
+            if self._refused is not None and exc is self._refused[0]:  # a final refusal
+                self._finish(self._refused[1], f"stopped for good: {self._refused[1]}")
+            else:  # a bug (in a listener, say): logged, never printed into a random cell
+                why = describe_exception(exc)
+                self._finish(why, f"stopped on an error: {why}")
         finally:
+            self._ws = None
             _running.discard(self)
 
-    async def _connect_once(self) -> tuple[float | None, Any, str]:
-        """One connection, handshake to close: ``(opened_at or None, close code, reason)``.
+    def _opened(self, ws: ClientConnection) -> None:
+        self._ws = ws
+        self._final_error = None
+        self.connections += 1
+        self._reconnects.opened(self._loop.time())
+        self._emit("connected", f"connected as {self.client_id}", status=CONNECTED)
 
-        The code is None when no connection was made (``reason`` says why), and ``"final"``
-        when the server refused the handshake in a way retrying cannot fix.
+    def _hear(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+        if message.get("type") == "error" and message.get("code") in FINAL_ERRORS:
+            self._final_error = message
+        line = line_of(message)
+        if line is not None:
+            self.chat_lines.append(line)
+        # A chat line as "sender: text", a message of the server's own as "type: text".
+        who, text = line if line else (message.get("type"), message.get("message"))
+        self._emit("heard", f"heard {who}: {text}", message=message)
+
+    def _after_close(self, ws: ClientConnection) -> Step:
+        """The policy's step after ``ws`` closed; logged, with the close in words."""
+        error = self._final_error
+        step = self._reconnects.after_close(self._loop.time(), ws.close_code,
+                                            error and error.get("code"))
+        self.close_code = step.code if step.stop else ws.close_code
+        self.close_reason = ws.close_reason or (str(error.get("message", "")) if error else "")
+        why = describe_close(self.close_code, self.close_reason)
+        self._emit("disconnected", f"connection closed: {why}", why=why,
+                   status=CLOSED if step.stop else RECONNECTING)
+        if step.stop:
+            self._finish(why, f"stopped for good: {why}")
+        else:
+            self._waiting(step)
+        return step
+
+    def _after_failure(self, exc: Exception) -> Exception | None:
+        """websockets' ``process_exception``: a connection could not be made; None to retry.
+
+        The policy decides; returning ``exc`` ends the loop, which raises it in :meth:`_run`.
         """
-        try:
-            async with connect(self.url, open_timeout=self.open_timeout, close_timeout=1,
-                               proxy=proxy_for(self.url)) as ws:
-                opened_at = self._loop.time()
-                self._ws = ws
-                self._final_error = None
-                self.connections += 1
-                self._set(CONNECTED, f"connected as {self.name}")
-                try:
-                    async for frame in ws:           # until the connection closes
-                        self._receive(frame)
-                except ConnectionClosed:
-                    pass
-                finally:
-                    self._ws = None
-            code, reason = settled_close(ws.close_code, ws.close_reason or "", self._final_error)
-            if not self._closing:
-                self._note(f"connection closed: {describe_close(code, reason)}")
-            return opened_at, code, reason
-        except InvalidStatus as exc:
+        if isinstance(exc, InvalidStatus):
             status = exc.response.status_code
             why = f"the server answered HTTP {status} instead of opening a WebSocket"
-            self._note(f"connect failed: {why}")
-            final = 400 <= status < 500 and status not in (408, 429)
-            return None, "final" if final else None, why
-        except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
+            step = self._reconnects.after_refusal(status)
+        elif isinstance(exc, (OSError, asyncio.TimeoutError, InvalidHandshake)):
             why = connect_problem(exc)
-            self._note(f"connect failed: {why}")
-            return None, None, why
+            step = self._reconnects.after_failure()
+        else:
+            return exc                                   # not the network's doing: a bug
+        self._emit("failed", f"connect failed: {why}", why=why,
+                   status=CLOSED if step.stop else RECONNECTING)
+        if step.stop:
+            self._refused = (exc, why)
+            return exc
+        self._delay = step.delay
+        self._waiting(step)
+        return None
 
-    def _receive(self, frame: str | bytes) -> None:
-        if isinstance(frame, bytes):
-            return
-        self.messages.append(frame)
-        self._final_error = final_error(frame) or self._final_error
-        line = chat_line(frame)
-        if line is not None:
-            self.heard.append(line)
-            self._note(f"heard {line[0]}: {line[1]}")
-        self._changed.set()
+    def _delays(self) -> Generator[float, None, None]:
+        """websockets' ``reconnect_delays``: the wait :meth:`_after_failure` was just given."""
+        while True:
+            yield self._delay
+
+    def _waiting(self, step: Step) -> None:
+        self._emit("waiting", f"reconnecting in {step.delay:.1f} s (attempt {step.attempt})",
+                   step=step, status=RECONNECTING)
 
     # -- what a cell can do
 
     async def say(self, text: str, timeout: float = 5.0) -> None:
         """Send ``text`` as a chat line, waiting up to ``timeout`` s for a connection."""
-        if not await self.wait_until(lambda client: client.status in (CONNECTED, CLOSED),
-                                     timeout):
-            raise TimeoutError(f"{self.name} has not been connected for {timeout:g} s, so "
-                               f"{text!r} was not sent (status: {self.status})")
+        try:
+            await self.wait_for(lambda client: client.status in (CONNECTED, CLOSED), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{self.client_id} has not been connected for {timeout:g} s, so "
+                               f"{text!r} was not sent (status: {self.status})") from None
         ws = self._ws
         if ws is None:
-            raise ConnectionError(f"{self.name} is {self.status}: {text!r} was not sent")
-        await ws.send(json.dumps({"message": text}))
+            raise ConnectionError(f"{self.client_id} is {self.status}: {text!r} was not sent")
+        await ws.send(json.dumps({"message": text}, ensure_ascii=False))
 
-    async def wait_until(self, predicate: Callable[[ChatClient], Any],
-                         timeout: float = 5.0) -> bool:
-        """Wait until ``predicate(client)`` is true; False if it is not within ``timeout`` s."""
-        deadline = self._loop.time() + timeout
-        while not predicate(self):
-            remaining = deadline - self._loop.time()
-            if remaining <= 0:
-                return False
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                return bool(predicate(self))
-        return True
+    async def wait_for(self, predicate: Callable[[ChatClient], Any],
+                       timeout: float = 5.0) -> Any:
+        """Wait until ``predicate(client)`` is true; return its value.
+
+        Raises TimeoutError, saying the client's status, when it is not within ``timeout`` s.
+        """
+        return await self._waiters.wait_for(
+            predicate, timeout,
+            lambda: f"{self.client_id}: waited {timeout:g} s in vain (status: {self.status})")
 
     async def watch(self, until: Callable[[ChatClient], Any] | None = None,
                     timeout: float = 5.0) -> None:
@@ -364,8 +398,8 @@ class ChatClient:
         deadline = self._loop.time() + timeout
         while True:
             done = until is not None and until(self)
-            for at, text in self.events[self._watched:]:
-                print(f"{at:6.1f} s  {self.name}: {text}")
+            for event in self.events[self._watched:]:
+                print(f"{event.at:6.1f} s  {self.client_id}: {event.text}")
             self._watched = len(self.events)
             if done:
                 return
@@ -373,13 +407,11 @@ class ChatClient:
             if remaining <= 0:
                 if until is None:
                     return
-                raise TimeoutError(f"{self.name}: what was awaited did not happen within "
+                raise TimeoutError(f"{self.client_id}: what was awaited did not happen within "
                                    f"{timeout:g} s (status: {self.status})")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):  # something new to print, or the time up
+                await self._waiters.wait_for(
+                    lambda client: len(client.events) > client._watched, remaining, str)
 
     async def close(self) -> None:
         """Leave the chat: close the connection and stop reconnecting."""
@@ -391,7 +423,7 @@ class ChatClient:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self.status != CLOSED:
-            self._finish("closed")
+            self._finish("", "closed")
 
     async def __aenter__(self) -> ChatClient:
         return self
@@ -400,22 +432,29 @@ class ChatClient:
         await self.close()
 
     def __repr__(self) -> str:
-        return f"<ChatClient {self.name!r} {self.status} ({self.url.split('?')[0]})>"
+        return f"<ChatClient {self.client_id!r} {self.status} ({self.url.split('?')[0]})>"
 
     # -- bookkeeping
 
-    def _note(self, text: str) -> None:
-        self.events.append((self._loop.time() - self._started, text))
-        self._changed.set()
+    def _emit(self, kind: str, text: str, *, why: str = "", status: str | None = None,
+              message: dict[str, Any] | None = None, step: Step | None = None) -> None:
+        """Log an event, set the status it leads to, tell the listener and the waiters."""
+        if status is not None:
+            self.status = status
+        event = Event(self._loop.time() - self._started, kind, text, why, message, step)
+        self.events.append(event)
+        self._waiters.changed()
+        if self._listener is not None:
+            self._listener(event)
 
-    def _set(self, status: str, text: str) -> None:
-        self.status = status
-        self._note(text)
-
-    def _finish(self, text: str) -> None:
+    def _finish(self, why: str, text: str) -> None:
+        """Stop for good, logging ``text``; ``why`` is empty after :meth:`close`."""
         self._closing = True
         _running.discard(self)
-        self._set(CLOSED, text)
+        try:
+            self._emit("stopped", text, why=why, status=CLOSED)
+        except Exception:  # a listener that failed once already: the log has it all
+            _log.exception("the listener of %r failed on its last event", self)
 
 
 async def close_all() -> None:
@@ -430,8 +469,7 @@ def connect_problem(exc: BaseException) -> str:
         return "nothing is listening there (is the server running?)"
     if isinstance(exc, asyncio.TimeoutError):
         return "no answer within the time limit"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return describe_exception(exc)
 
 
 def proxy_for(url: str) -> Any:

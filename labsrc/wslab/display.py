@@ -61,16 +61,24 @@ restyle JupyterLab and its script cannot reach JupyterLab. :data:`LECTURE_PAGE` 
 lecture's chat page, with its ``innerHTML`` flaw, for lesson 03's demonstration, and
 :func:`lecture_page` is the same page with other JavaScript to fill a chat line (lesson 03's
 exercise fixes :data:`LECTURE_CHAT_LINE`).
+
+The markup lives in the package's ``static/`` folder: the frames' in ``page_frame.html`` (a
+template whose values are escaped as they go in), the lecture's page in ``lecture.html``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import html
 import importlib.util
 import ipaddress
 import json
 import os
+import re
+from importlib import resources
 from pathlib import Path
+from string import Template
 from typing import Any
 from urllib.parse import urlencode
 
@@ -85,6 +93,40 @@ NO_PROXY_NOTE = ("JupyterLab runs on a remote server without jupyter-server-prox
 #: docstring: the tab signs the browser in, and the cell's new frame then loads).
 CODESPACES_HINT = ("Empty frame, or a GitHub sign-in? Open this link once, then run the cell "
                    "again (in VS Code on the desktop, add proxy=False instead):")
+
+
+# -- the markup in static/ -------------------------------------------------------------------------
+
+
+def _static(name: str) -> str:
+    """A file of the package's ``static/`` folder, as text (package data: it ships in the wheel)."""
+    return resources.files("wslab").joinpath("static", name).read_text(encoding="utf-8")
+
+
+class _Markup(str):
+    """HTML that :func:`_fill` made already, to go into another part as it is."""
+
+
+@functools.cache
+def _parts() -> dict[str, Template]:
+    """The parts of ``static/page_frame.html`` by name, each from its ``<!-- part: NAME -->``."""
+    pieces = re.split(r"^<!-- part: (\w+) -->\n", _static("page_frame.html"), flags=re.M)
+    return {name: Template(body.rstrip("\n")) for name, body in zip(pieces[1::2], pieces[2::2])}
+
+
+def _fill(part: str, **values: Any) -> _Markup:
+    """The part ``part`` of the frames' markup with its ``$names`` filled in.
+
+    Every value is escaped for HTML (text and attribute values alike), except the parts
+    :func:`_fill` made already: a name, a note or an address can never add markup. A ``$name``
+    without a value raises KeyError rather than showing as is.
+    """
+    escaped = {name: value if isinstance(value, _Markup) else html.escape(str(value))
+               for name, value in values.items()}
+    return _Markup(_parts()[part].substitute(escaped))
+
+
+# -- where a frame points -------------------------------------------------------------------------
 
 
 def _has_server_proxy() -> bool:
@@ -244,6 +286,7 @@ def page_url(server_or_port: Any, path: str = "/chat", *, proxy: bool | None = N
     return _address(server_or_port, path, proxy, params)[0]
 
 
+@dataclasses.dataclass
 class PageFrame:
     """A web page in a frame, for a notebook to show (its HTML), with a link to open it.
 
@@ -252,44 +295,37 @@ class PageFrame:
     (shown in red under the frame), ``hint`` a piece of advice that leads into the link.
     """
 
-    def __init__(self, url: str | None = None, *, srcdoc: str | None = None,
-                 height: int = 420, width: str = "100%", title: str = "",
-                 note: str = "", hint: str = "") -> None:
-        if (url is None) == (srcdoc is None):
+    url: str | None = None
+    _: dataclasses.KW_ONLY
+    srcdoc: str | None = None
+    height: int = 420
+    width: str = "100%"
+    title: str = ""
+    note: str = ""
+    hint: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.url is None) == (self.srcdoc is None):
             raise ValueError("give either a url or a srcdoc")
-        self.url = url
-        self.srcdoc = srcdoc
-        self.height = height
-        self.width = width
-        self.title = title
-        self.note = note
-        self.hint = hint
 
     def iframe(self) -> str:
         """The ``<iframe>`` element alone."""
-        style = ("border: 1px solid #d0d4da; border-radius: 6px; background: white; "
-                 "box-sizing: border-box")
-        common = (f'width="{html.escape(str(self.width))}" height="{int(self.height)}" '
-                  f'style="{style}" title="{html.escape(self.title or "page")}"')
         if self.srcdoc is not None:
-            return (f'<iframe {common} sandbox="allow-scripts" '
-                    f'srcdoc="{html.escape(self.srcdoc)}"></iframe>')
-        return f'<iframe {common} src="{html.escape(self.url or "")}"></iframe>'
+            source = _fill("document", srcdoc=self.srcdoc)
+        else:
+            source = _fill("page", url=self.url or "")
+        return _fill("iframe", width=self.width, height=int(self.height),
+                     title=self.title or "page", source=source)
 
     def _repr_html_(self) -> str:
-        parts = [self.iframe()]
-        caption = []
+        items = []
         if self.note:
-            caption.append(f'<span style="color: #a21515">{html.escape(self.note)}</span>')
+            items.append(_fill("note", note=self.note))
         if self.url is not None:
-            link = html.escape(self.url)
-            lead = f"{html.escape(self.hint)} " if self.hint else ""
-            caption.append(f'{lead}<a href="{link}" target="_blank" rel="noopener">{link}</a> '
-                           f"(opens in a new tab)")
-        if caption:
-            parts.append('<div style="font-size: 0.85em; color: #555; margin: 2px 0 6px">'
-                         + " · ".join(caption) + "</div>")
-        return "<div>" + "".join(parts) + "</div>"
+            link = _fill("link", url=self.url)
+            items.append(_fill("hinted_link", hint=self.hint, link=link) if self.hint else link)
+        caption = _fill("caption", items=_Markup(" · ".join(items))) if items else _Markup("")
+        return _fill("frame", iframe=_Markup(self.iframe()), caption=caption)
 
     def __repr__(self) -> str:
         what = self.url if self.url is not None else f"HTML of {len(self.srcdoc or '')} characters"
@@ -325,9 +361,8 @@ def side_by_side(*frames: PageFrame) -> Any:
     """Show several frames in one row (each gets an equal share of the width)."""
     from IPython.display import HTML
 
-    cells = "".join(f'<div style="flex: 1 1 0; min-width: 0">{frame._repr_html_()}</div>'
-                    for frame in frames)
-    return HTML(f'<div style="display: flex; gap: 12px; align-items: flex-start">{cells}</div>')
+    cells = "".join(_fill("cell", frame=_Markup(frame._repr_html_())) for frame in frames)
+    return HTML(_fill("row", cells=_Markup(cells)))
 
 
 def excerpt(text: str, start: str, end: str | None = None, *, after: int = 0,
@@ -352,134 +387,13 @@ def excerpt(text: str, start: str, end: str | None = None, *, after: int = 0,
 
 # -- the lecture's page, flaw included ----------------------------------------------------------
 
-#: The lecture's page, as the slides show it, with two changes only: the socket's address is
-#: worked out from the page's own address (the slides have ``ws://localhost:8000``), and
-#: ``?name=`` picks the client id (the slides pick a random one). Its ``onclose`` handler is
-#: the one the slides name but do not show. Its ``onmessage`` still puts other people's text
-#: into ``innerHTML``: lesson 03 shows what that lets them do. Never serve it to other people.
-LECTURE_PAGE = """\
-<!DOCTYPE html>
-<html>
-<head>
-<title>Chat application</title>
-<style>
-    body {
-        font-family: Arial, sans-serif;
-        max-width: 800px;
-        margin: 20px auto;
-        padding: 20px;
-        background-color: #f5f5f5;
-    }
-
-    #messages {
-        height: 220px;               /* the lecture has 400px: smaller, to fit a notebook */
-        overflow-y: scroll;
-        border: 1px solid #ddd;
-        padding: 15px;
-        margin-bottom: 20px;
-        background-color: white;
-        border-radius: 5px;
-        box-shadow: 0 2px 4px rgba(0,0,0,0.1);
-    }
-
-    .message { margin: 6px 0; padding: 6px 10px; border-radius: 5px; }
-    .message.user { background-color: #dcecff; margin-left: 20%; }
-    .message.other { background-color: #eeeeee; margin-right: 20%; }
-    .message.system { color: #666666; font-style: italic; text-align: center; }
-    .timestamp { color: #888888; font-size: 0.8em; }
-    .connected { color: green; }
-    .disconnected { color: red; }
-    .input-container { display: flex; gap: 10px; }
-    #messageText { flex-grow: 1; padding: 8px; }
-</style>
-</head>
-<body>
-  <div id="connectionStatus"></div>
-  <div id="messages"></div>
-  <div class="input-container">
-    <input type="text" id="messageText" placeholder="Type your message...">
-    <button onclick="sendMessage()">Send</button>
-  </div>
-
-<script>
-  const params = new URLSearchParams(location.search);
-  const clientId = params.get('name') || Math.random().toString(36).substring(7);
-  const wsUrl = new URL(`ws/${clientId}`, location.href);     // next to this page
-  wsUrl.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(wsUrl);
-  const messages = document.getElementById('messages');
-  const connectionStatus = document.getElementById('connectionStatus');
-
-  function updateConnectionStatus(connected) {
-    connectionStatus.textContent = connected ? 'Connected' : 'Disconnected';
-    connectionStatus.className = connected ? 'connected' : 'disconnected';
-  }
-
-  ws.onopen = function() {
-    updateConnectionStatus(true);
-  };
-
-  ws.onmessage = function(event) {
-    try {
-      const data = JSON.parse(event.data);
-      const messageDiv = document.createElement('div');
-
-      if (data.type === 'disconnect') {
-        messageDiv.className = 'message system';
-        messageDiv.textContent = data.message;
-      } else {
-        messageDiv.className = `message ${data.client_id === clientId ? 'user' : 'other'}`;
-        messageDiv.innerHTML =
-          `${data.client_id === clientId ? 'You' : 'Client ' + data.client_id}:
-          ${data.message}
-          <span class="timestamp">${data.timestamp}</span>
-        `;
-      }
-
-      messages.appendChild(messageDiv);
-      messages.scrollTop = messages.scrollHeight;
-    } catch (e) {
-      const messageDiv = document.createElement('div');
-      messageDiv.className = 'message system';
-      messageDiv.textContent = event.data;
-      messages.appendChild(messageDiv);
-    }
-  };
-
-  ws.onclose = function() {
-    updateConnectionStatus(false);
-  };
-
-  ws.onerror = function() {
-    updateConnectionStatus(false);
-    const messageDiv = document.createElement('div');
-    messageDiv.className = 'message system';
-    messageDiv.textContent = 'Error occurred';
-    messages.appendChild(messageDiv);
-  };
-
-  function sendMessage() {
-    const messageInput = document.getElementById('messageText');
-    const message = messageInput.value.trim();
-    if (message) {
-      ws.send(JSON.stringify({
-        message: message
-      }));
-      messageInput.value = '';
-    }
-  }
-
-  document.getElementById('messageText').addEventListener('keypress', function(e) {
-    if (e.key === 'Enter') {
-      sendMessage();
-    }
-  });
-</script>
-</body>
-</html>
-"""
-
-
+#: The lecture's page (``static/lecture.html``), as the slides show it, with two changes only:
+#: the socket's address is worked out from the page's own address (the slides have
+#: ``ws://localhost:8000``), and ``?name=`` picks the client id (the slides pick a random one).
+#: Its ``onclose`` handler is the one the slides name but do not show. Its ``onmessage`` still
+#: puts other people's text into ``innerHTML``: lesson 03 shows what that lets them do. Never
+#: serve it to other people.
+LECTURE_PAGE = _static("lecture.html")
 
 _CHAT_LINE_START = "        messageDiv.className = `message ${"
 _CHAT_LINE_END = "\n        `;\n"
@@ -509,6 +423,9 @@ def lecture_page(chat_line: str | None = None) -> str:
     if not isinstance(chat_line, str):
         raise TypeError(f"chat_line is JavaScript, a str, not {type(chat_line).__name__}")
     start, end = _chat_line_span()
+    # Inside <script>, "</script" would end the script wherever it stands, even in a string:
+    # "<\/script" means the same to JavaScript, and keeps the page whole.
+    chat_line = re.sub(r"</(script)", r"<\\/\1", chat_line, flags=re.I)
     indented = "\n".join(f"        {line}" if line.strip() else "" for line in
                          chat_line.strip("\n").splitlines())
     return LECTURE_PAGE[:start] + indented + LECTURE_PAGE[end:]

@@ -8,7 +8,8 @@ no announcements), so what is measured is the manager's ``broadcast``. The sende
 receiver notes when each line arrives. A line's *delivery latency* at one receiver is arrival
 time minus send time. A line that has not arrived ``timeout`` seconds after the last one was
 sent never will, as far as a chat is concerned: it counts as *missing*, and a percentile that
-falls among the missing lines is reported as ``None`` ("never"), not as a small number.
+falls among the missing lines is reported as ``None`` ("never"), not as a small number
+(the kit's one rank rule, :func:`wslab.bench.latency.percentile`).
 
 Why the stalled client joins first and is *filled* before the others join: a client that
 stops reading harms nobody until its buffers are full (a few hundred KiB: its own receive
@@ -31,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import math
 import time
 from typing import Any, Callable, Sequence
 
@@ -39,6 +39,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from wslab.bench.latency import percentile, shown_ms
 from wslab.bench.stalled import StalledClient
 from wslab.runner import BackgroundServer
 
@@ -85,22 +86,7 @@ class FanoutRun:
         got = self.expected - self.missing
         return (f"{self.manager:<8} {self.clients:>4} clients"
                 f"{' + 1 stalled' if self.stalled else '':<12}  delivered {got:>5}/{self.expected:<5}"
-                f"  p50 {_ms(self.p50):>9}  p99 {_ms(self.p99):>9}")
-
-
-def percentile(latencies: list[float], missing: int, fraction: float) -> float | None:
-    """The ``fraction`` percentile of ``latencies`` plus ``missing`` infinitely late ones."""
-    total = len(latencies) + missing
-    if total == 0:
-        return None
-    rank = max(1, math.ceil(fraction * total))
-    if rank > len(latencies):
-        return None
-    return sorted(latencies)[rank - 1]
-
-
-def _ms(value: float | None) -> str:
-    return "never" if value is None else f"{value:.1f} ms"
+                f"  p50 {shown_ms(self.p50):>9}  p99 {shown_ms(self.p99):>9}")
 
 
 def fanout_app(manager: Any) -> FastAPI:

@@ -20,10 +20,10 @@ the *sender's* handler fail. This one keeps the same names (``active_connections
   client's limit (see :meth:`ConnectionManager.announce` for why).
 
 Writer tasks exist only while there is something to send, so an idle connection costs no task.
-And when the server can write a ready-made frame at once (wslab's uvicorn protocol,
-``wslab.serving``, offers that), a message for a connection with nothing waiting is not queued
-at all: ``broadcast`` encodes it into a WebSocket frame once and hands that same frame to every
-such connection's transport, which sends it or buffers it. A connection whose buffer is full
+And when the server can write a ready-made frame at once (``wslab.uvicorn_protocol`` offers
+that), a message for a connection with nothing waiting is not queued at all: ``broadcast``
+encodes it into a WebSocket frame once and hands that same frame to every such connection's
+transport, which sends it or buffers it. A connection whose buffer is full
 (above its high-water mark) says no, and gets the message through its outbox and writer, as
 above. So a broadcast costs one encoding plus one write per client, and a thousand people
 joining at once do not make a million short-lived tasks.
@@ -37,23 +37,18 @@ from typing import Awaitable, Callable, Collection, Optional
 
 from starlette.websockets import WebSocket
 
-from wslab.envelope import CLOSE_INTERNAL_ERROR, CLOSE_TOO_SLOW
-from wslab.protocol import Opcode, encode_frame
+from wslab.close_codes import KitCloseCode
+from wslab.protocol import CloseCode, Opcode, encode_frame
 from wslab.settings import DEFAULT_OUTBOUND_QUEUE
+from wslab.uvicorn_protocol import WRITE_FRAME
 
-logger = logging.getLogger("wslab.manager")
+logger = logging.getLogger(__name__)
 
 #: Called with a connection the manager dropped on its own, and why, in words for the others.
 DropCallback = Callable[[WebSocket, str], Awaitable[None]]
 
 #: Announcements that may wait for one client, per chat line that may (``outbound_queue``).
 ANNOUNCEMENTS_PER_LINE = 16
-
-#: The ASGI scope extension through which a server offers to write a ready-made frame:
-#: ``scope["extensions"][WRITE_FRAME](frame: bytes) -> bool``, True if it took the frame (the
-#: connection is open and its buffer has room), False if it did not and the message must be
-#: sent the usual way. ``wslab.serving.WebSocketProtocol`` offers it.
-WRITE_FRAME = "wslab.write_frame"
 
 
 class _Announcement(str):
@@ -134,7 +129,7 @@ class _Outbox:
             self.writer = None
             logger.info("%s: send failed (%s: %s); dropping the connection",
                         self.websocket.url.path, type(exc).__name__, exc)
-            await self.manager.drop(self.websocket, CLOSE_INTERNAL_ERROR,
+            await self.manager.drop(self.websocket, CloseCode.INTERNAL_ERROR,
                                     "the server could not send to you", "connection lost")
         else:
             self.writer = None
@@ -280,8 +275,8 @@ class ConnectionManager:
             return
         logger.warning("%s stopped reading: %d messages and %d announcements waiting; "
                        "disconnecting it (%d)", websocket.url.path, outbox.lines,
-                       outbox.announcements, CLOSE_TOO_SLOW)
-        await self.drop(websocket, CLOSE_TOO_SLOW, "too slow: stopped reading messages",
+                       outbox.announcements, KitCloseCode.TOO_SLOW)
+        await self.drop(websocket, KitCloseCode.TOO_SLOW, "too slow: stopped reading messages",
                         "too slow to keep up")
 
     @staticmethod

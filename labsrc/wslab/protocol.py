@@ -63,7 +63,7 @@ class CloseCode(enum.IntEnum):
     """The close codes RFC 6455 (section 7.4.1) and the IANA registry define.
 
     Applications may use 4000-4999 for their own (the kit uses 4408 and 4409, see
-    ``wslab.envelope``); 3000-3999 are for libraries and frameworks that register them.
+    ``wslab.close_codes``); 3000-3999 are for libraries and frameworks that register them.
     """
 
     NORMAL_CLOSURE = 1000  #: done, goodbye

@@ -24,7 +24,7 @@ as soon as its socket's buffer is full (a few MB), not by Redis' ``client-output
 (32 MB; ``CONFIG`` is an unknown command here).
 
 Tests, the benchmark and CI use a real ``redis-server``; the lesson falls back to this only when
-there is none (:meth:`wslab.broker.RedisServer.find`). ``python -m wslab.redis_stand_in``
+there is none (:meth:`wslab.redis_server.RedisServer.find`). ``python -m wslab.redis_stand_in``
 serves one until Ctrl-C, for the lesson's "running it yourself" section.
 """
 
@@ -45,9 +45,9 @@ import fakeredis
 import redis
 from fakeredis._clients._tcp_server import TCPFakeRequestHandler
 
-from wslab.broker import RedisServer, _started, safe_url
+from wslab.redis_server import RedisServer, running_servers, safe_url
 
-logger = logging.getLogger("wslab.redis_stand_in")
+logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 VERSION = fakeredis.__version__
@@ -216,7 +216,7 @@ class RedisStandIn:
         self._thread = threading.Thread(target=server.serve_forever, args=(_ACCEPT_POLL,),
                                         name=f"wslab redis stand-in :{self.port}", daemon=True)
         self._thread.start()
-        _started.add(self)
+        running_servers.add(self)
         deadline = time.monotonic() + timeout
         while not self.ping():
             if time.monotonic() > deadline:
@@ -228,7 +228,7 @@ class RedisStandIn:
         """Stop serving and close every connection, as a Redis shutting down does. Safe twice."""
         server, self._server = self._server, None
         thread, self._thread = self._thread, None
-        _started.discard(self)
+        running_servers.discard(self)
         if server is None:
             return
         server.shutdown()

@@ -13,7 +13,7 @@ the old connection is dead; refusing the newcomer would lock that student out fo
 minute. The older connection is closed with 4409, and the room announces neither a leave nor a
 join, since the person never left.
 
-Several workers (processes) make one room through a broker (``wslab.broker``). The path of a
+Several workers (processes) make one room through a broker (``wslab.brokers``). The path of a
 line is then: this worker's client -> :meth:`ChatRoom.receive` -> :meth:`ChatRoom.relay`
 publishes it -> the broker hands it to *every* worker, this one included -> each worker's
 :meth:`ChatRoom._on_event` queues it for its own clients (``ConnectionManager.broadcast``).
@@ -26,7 +26,7 @@ to its own clients; a line that is delivered that way and also comes back from t
 is dropped, by its sequence number.
 
 The participant count and the ``online`` list are for the whole room: this worker's members plus
-the clients every other worker reports (:class:`wslab.broker.Roster`). Newest wins across
+the clients every other worker reports (:class:`wslab.presence.Roster`). Newest wins across
 workers too: when a client id that is connected here joins on another worker, the connection
 here is closed with 4409, silently. Which connection is newer is decided by the broker's order,
 the same for every worker: a worker that has already seen its own join come back from the
@@ -45,17 +45,22 @@ from typing import Any, Callable
 from starlette.websockets import WebSocket
 
 from wslab import envelope
-from wslab.broker import (EVENT_VERSION, HEARTBEATS_MISSED, Broker, Event, InProcessBroker, Roster,
-                          SequenceTracker, stop_task)
+from wslab.brokers import Broker, InProcessBroker, stop_task
+from wslab.close_codes import KitCloseCode
+from wslab.events import Event, make_event
 from wslab.manager import ConnectionManager
+from wslab.presence import HEARTBEATS_MISSED, Roster, SequenceTracker
 from wslab.ratelimit import TokenBucket
 from wslab.settings import ChatSettings
 
-logger = logging.getLogger("wslab.chat")
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(eq=False, slots=True)
 class Member:
+    """One connected participant, as the room knows it: what :meth:`ChatRoom.join` returns, and
+    what the endpoint hands back with every frame, so the room never looks it up again."""
+
     client_id: str
     websocket: WebSocket
     bucket: TokenBucket
@@ -65,6 +70,8 @@ class Member:
     said: int = 0
     #: When it joined this worker, as a count of joins: who joined after whom.
     arrival: int = 0
+    #: False once it has left, or a newer connection with its client id has taken over.
+    present: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +95,7 @@ class ChatRoom:
     """Everyone connected to one chat server, and the rules for talking to them.
 
     ``broker`` joins this worker to the others of the same room (default: an
-    :class:`~wslab.broker.InProcessBroker`, for a room that is one worker).
+    :class:`~wslab.brokers.InProcessBroker`, for a room that is one worker).
     """
 
     def __init__(self, settings: ChatSettings, broker: Broker | None = None) -> None:
@@ -104,6 +111,7 @@ class ChatRoom:
         #: True while the broker is down: this worker's clients hear only each other.
         self.degraded = False
         self._members: dict[str, Member] = {}
+        #: The same members by socket: for the manager's drops, which know only the socket.
         self._by_socket: dict[WebSocket, Member] = {}
         self._seq = 0
         self._arrivals = itertools.count(1)
@@ -120,13 +128,13 @@ class ChatRoom:
     @property
     def participants(self) -> int:
         """How many are in the room (the length of :attr:`online`, without sorting it)."""
-        others = self.roster.clients()
+        others = self.roster.client_ids()
         return len(self._members.keys() | others) if others else len(self._members)
 
     @property
     def online(self) -> list[str]:
         """Everyone in the room: this worker's members and the other workers' clients."""
-        return sorted(self._members.keys() | self.roster.clients())
+        return sorted(self._members.keys() | self.roster.client_ids())
 
     def snapshot(self) -> RoomSnapshot:
         """Who is here and what the room has counted so far, as a copy that stays still."""
@@ -152,8 +160,9 @@ class ChatRoom:
             await self._publish("bye")
         await self.broker.close()
 
-    async def join(self, websocket: WebSocket, client_id: str) -> None:
-        """Add an accepted connection; greet it and tell everyone else."""
+    async def join(self, websocket: WebSocket, client_id: str) -> Member:
+        """Add an accepted connection; greet it and tell everyone else. Returns its member,
+        which the endpoint passes to :meth:`receive` and :meth:`leave`."""
         previous = self._members.get(client_id)
         elsewhere = previous is None and self.roster.where(client_id) is not None
         member = Member(client_id, websocket, TokenBucket(self.settings.rate_limit),
@@ -161,6 +170,7 @@ class ChatRoom:
         self._members[client_id] = member
         self._by_socket[websocket] = member
         if previous is not None:
+            previous.present = False
             del self._by_socket[previous.websocket]
             logger.info("Client %s connected again; closing its older connection", client_id)
             await self._close_replaced(previous.websocket)
@@ -173,21 +183,23 @@ class ChatRoom:
         if previous is None:
             # Connected to another worker already: a reconnect there, so no announcement.
             await self._publish("join", client=client_id, announce=not elsewhere)
+        return member
 
-    async def leave(self, websocket: WebSocket, why: str = "") -> None:
-        """Remove a connection that has ended. Safe to call for one that already left."""
-        self.manager.disconnect(websocket)
-        member = self._by_socket.pop(websocket, None)
-        if member is None:
+    async def leave(self, member: Member, why: str = "") -> None:
+        """Remove a member whose connection has ended. Safe to call for one that already left,
+        or whose client id a newer connection has taken over since."""
+        self.manager.disconnect(member.websocket)
+        if not member.present:
             return
+        member.present = False
         del self._members[member.client_id]
+        del self._by_socket[member.websocket]
         logger.info("Client #%s left the chat%s", member.client_id, f" ({why})" if why else "")
         await self._publish("leave", client=member.client_id, announce=True, why=why)
 
-    async def receive(self, websocket: WebSocket, event: dict[str, Any]) -> None:
-        """Act on one ``websocket.receive`` event from a member."""
-        member = self._by_socket.get(websocket)
-        if member is None:
+    async def receive(self, member: Member, event: dict[str, Any]) -> None:
+        """Act on one ``websocket.receive`` event from ``member`` (one that left is ignored)."""
+        if not member.present:
             return
         text = event.get("text")
         if text is None:
@@ -198,7 +210,7 @@ class ChatRoom:
         if isinstance(frame, envelope.Rejected):
             await self._refuse(member, frame.code, frame.reason)
         elif isinstance(frame, envelope.Ping):
-            await self.manager.send_personal_message(envelope.pong_message(), websocket)
+            await self.manager.send_personal_message(envelope.pong_message(), member.websocket)
         elif not member.bucket.allow():
             await self._refuse(member, "rate_limited",
                                f"slow down: at most {self.settings.rate_limit:g} messages per "
@@ -227,8 +239,7 @@ class ChatRoom:
         this worker's own clients still do: the event is delivered here directly.
         """
         self._seq += 1
-        event = {"v": EVENT_VERSION, "worker": self.worker_id, "seq": self._seq, "kind": kind,
-                 **fields}
+        event = make_event(self.worker_id, self._seq, kind, **fields)
         if not await self.broker.publish(event):
             await self._on_event(event)
 
@@ -270,22 +281,22 @@ class ChatRoom:
                 if other.arrival >= member.arrival]
 
     async def _from_other_worker(self, worker: str, kind: str, event: Event) -> None:
-        client = event.get("client")
+        client_id = event.get("client")
         if kind == "chat":
             self.roster.seen(worker)
             await self.manager.broadcast(event["text"])
         elif kind == "join":
-            self.roster.add(worker, client)
-            here = self._members.get(client)
+            self.roster.add(worker, client_id)
+            here = self._members.get(client_id)
             if here is not None and here.announced:  # the other connection is the newer one
                 await self._replaced_elsewhere(here)
             if event["announce"]:
-                await self.manager.announce(envelope.join_message(client, self.participants))
+                await self.manager.announce(envelope.join_message(client_id, self.participants))
         elif kind == "leave":
-            self.roster.remove(worker, client)
-            if event["announce"] and client not in self._members:
+            self.roster.remove(worker, client_id)
+            if event["announce"] and client_id not in self._members:
                 await self.manager.announce(
-                    envelope.leave_message(client, self.participants, why=event["why"]))
+                    envelope.leave_message(client_id, self.participants, why=event["why"]))
         elif kind == "presence":
             await self._sync(lambda: self.roster.replace(worker, event["clients"]))
             if event["ask"]:
@@ -296,6 +307,7 @@ class ChatRoom:
 
     async def _replaced_elsewhere(self, member: Member) -> None:
         """The same client id connected to another worker, later: close the connection here."""
+        member.present = False
         del self._members[member.client_id]
         del self._by_socket[member.websocket]
         logger.info("Client %s connected again, to worker %s; closing its connection here",
@@ -366,12 +378,14 @@ class ChatRoom:
     async def _close_replaced(self, websocket: WebSocket) -> None:
         """Close a connection whose client id a newer connection took over (4409), saying so."""
         reason = "replaced by a newer connection with the same client id"
-        await self.manager.close(websocket, envelope.CLOSE_REPLACED, reason,
+        await self.manager.close(websocket, KitCloseCode.REPLACED, reason,
                                  notice=envelope.error_message("replaced", reason))
 
     async def _dropped(self, websocket: WebSocket, why: str) -> None:
         self.dropped[why] += 1
-        await self.leave(websocket, why=why)
+        member = self._by_socket.get(websocket)
+        if member is not None:
+            await self.leave(member, why=why)
 
 
 def _preview(text: str, limit: int = 80) -> str:

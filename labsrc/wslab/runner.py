@@ -18,7 +18,8 @@ Each of its habits answers something a workshop runs into:
 - Re-running the cell that starts a server replaces the earlier server of the same name instead
   of failing with "address already in use" and leaving the earlier one running unreachable.
 - The server's log goes into a buffer that :meth:`~BackgroundServer.print_logs` shows on demand,
-  not into whichever cell happens to be running when the server logs something.
+  not into whichever cell happens to be running when the server logs something (how: see
+  :mod:`wslab.log_capture`).
 - The kernel's Interrupt button interrupts the cell, never the server: uvicorn handles signals
   only when it runs in the main thread.
 - Every server still running is stopped when the kernel shuts down.
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextvars
 import errno
 import logging
 import socket
@@ -36,24 +36,20 @@ import sys
 import threading
 import time
 import warnings
-from collections import deque
-from types import TracebackType
 from typing import Any
 
 import uvicorn
 from uvicorn.config import LOG_LEVELS
 
+from wslab.errors import describe_exception
+from wslab.local_server import LocalServer
+from wslab.log_capture import ServerLog, log_into, start_capture, stop_capture
 from wslab.serving import uvicorn_config
 
 __all__ = ["BackgroundServer", "ServerStartError", "stop_all"]
 
-#: How many lines of its log each server keeps (older lines are dropped).
-LOG_LINES = 1000
-#: How many of those lines a :class:`ServerStartError` quotes.
+#: How many lines of its log (see :mod:`wslab.log_capture`) a :class:`ServerStartError` quotes.
 ERROR_LOG_LINES = 15
-#: The loggers whose records a server keeps to itself: uvicorn's, the kit's, and asyncio's
-#: (asyncio reports a failed task of the server's loop, such as a forgotten broadcast task).
-CAPTURED_LOGGERS = ("uvicorn", "wslab", "asyncio")
 
 # How long stop() waits at each step. uvicorn looks at should_exit every 0.1 s, then closes
 # every connection (WebSocket clients get 1012) and waits for the app's handlers to return.
@@ -63,234 +59,11 @@ _FORCED_WAIT = 0.3
 # Cancel the server's main task: the way out of a startup that never ends.
 _CANCEL_WAIT = 0.3
 
-logger = logging.getLogger("wslab.runner")
+logger = logging.getLogger(__name__)
 
 
 class ServerStartError(RuntimeError):
     """The server could not start. The message says why, in words meant for a student."""
-
-
-# -- the log ------------------------------------------------------------------------------------
-
-
-class _LogBuffer(logging.Handler):
-    """The last :data:`LOG_LINES` lines of one server's log.
-
-    A record is kept as its formatted lines, so a traceback counts as many lines and the quote
-    in a :class:`ServerStartError` ends with the exception's own line.
-    """
-
-    def __init__(self, maxlen: int = LOG_LINES) -> None:
-        super().__init__()
-        self.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
-        self.lines: deque[str] = deque(maxlen=maxlen)
-        #: Lines ever written: ``count`` before and after a moment tells which lines are new.
-        self.count = 0
-        #: The exception of the latest record that carried one, to chain a ServerStartError to.
-        self.last_exception: BaseException | None = None
-        #: The last line of the latest traceback logged, such as ``RuntimeError: no database``.
-        self.last_error_line: str | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = self.format(record)
-        except Exception as exc:
-            # logging would print its complaint to stderr, that is into the running cell:
-            # a record the app got wrong (logger.info("%d", "abc")) is noted here instead.
-            text = (f"(a log record from {record.name} could not be formatted: {exc!r}; "
-                    f"message {record.msg!r}, arguments {record.args!r})")
-        lines = text.splitlines() or [""]
-        self._add(lines)
-        if record.exc_info and record.exc_info[1] is not None:
-            self.last_exception = record.exc_info[1]
-        if record.levelno >= logging.ERROR and len(lines) > 1 and lines[-1][:1].strip():
-            # A traceback, whether logged with exc_info or as text (Starlette reports a failed
-            # lifespan so): its last line names the exception.
-            self.last_error_line = lines[-1].strip()
-
-    def note(self, message: str, source: str = logger.name) -> None:
-        """Add a line from ``source`` (the runner's own, or ``print``), from any thread."""
-        self.handle(logging.LogRecord(source, logging.INFO, __file__, 0, message, None, None))
-
-    def tail(self, last: int | None, since: int = 0) -> list[str]:
-        """The last ``last`` lines (None: all) of those written since ``count`` was ``since``."""
-        with self.lock:  # type: ignore[union-attr]  # Handler.handle() writes under this lock
-            newer = min(len(self.lines), self.count - since)
-            wanted = newer if last is None else max(0, min(last, newer))
-            return list(self.lines)[len(self.lines) - wanted:] if wanted else []
-
-    def _add(self, lines: list[str]) -> None:
-        self.lines.extend(lines)
-        self.count += len(lines)
-
-
-#: The log buffer of the server whose code is running, seen by its thread, every task of its
-#: loop, and every worker thread it hands a call to (Starlette runs a plain ``def`` endpoint in
-#: a worker thread, in a copy of the caller's context).
-_current_buffer: contextvars.ContextVar[_LogBuffer | None] = contextvars.ContextVar(
-    "wslab_runner_log_buffer", default=None)
-
-
-class _LogRouter(logging.Handler):
-    """While servers run, the one handler of :data:`CAPTURED_LOGGERS`.
-
-    A record logged on behalf of a server (see ``_current_buffer``) goes to that server's
-    buffer; any other record goes exactly where it would have gone without the router: to the
-    handlers the logger had, then, if it propagated, to the root logger's.
-
-    Why take the loggers over instead of filtering: a filter on a logger does not see the
-    records of its children (``uvicorn.error``, ``wslab.chat``), and a filter on the root's
-    handlers would have to be added to handlers that the kernel, pytest or the student own. So
-    while at least one server runs, the router replaces the handlers of these few top-level
-    loggers and turns their propagation off, and when the last server stops it puts everything
-    back as it found it. A process that runs its server from the command line never creates a
-    :class:`BackgroundServer`, so its logging is never touched.
-
-    While servers run, the ``wslab`` logger gets the servers' log level if it had none: else
-    the app's ``logger.info()`` lines would be dropped (the root logger's level is WARNING).
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._users = 0
-        self._lock = threading.Lock()
-        # logger name -> (its handlers, its propagate, its level) before the router came
-        self._saved: dict[str, tuple[list[logging.Handler], bool, int]] = {}
-        self._level_given: int | None = None  # the level given to "wslab", if the router did
-
-    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
-        # Overridden rather than emit(): Handler.handle() would hold the router's lock while
-        # other handlers run, and the buffers and those handlers each lock for themselves.
-        if not self.filter(record):
-            return False
-        buffer = _current_buffer.get()
-        if buffer is not None:
-            buffer.handle(record)
-        else:
-            self._pass_on(record)
-        return True
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.handle(record)
-
-    def _pass_on(self, record: logging.LogRecord) -> None:
-        top = record.name.partition(".")[0]
-        handlers, propagate, _level = self._saved.get(top, ([], True, logging.NOTSET))
-        if propagate:
-            handlers = [*handlers, *logging.getLogger().handlers]
-        for handler in handlers:
-            if record.levelno >= handler.level:
-                handler.handle(record)
-        last_resort = logging.lastResort
-        if not handlers and last_resort is not None and record.levelno >= last_resort.level:
-            last_resort.handle(record)
-
-    def attach(self, level: int) -> None:
-        """A server starts: take the loggers over if it is the first."""
-        with self._lock:
-            if self._users == 0:
-                self._take_over()
-            self._users += 1
-            if self._saved["wslab"][2] == logging.NOTSET:
-                logging.getLogger("wslab").setLevel(level)
-                self._level_given = level
-
-    def detach(self) -> None:
-        """A server stopped: give the loggers back if it was the last."""
-        with self._lock:
-            self._users -= 1
-            if self._users == 0:
-                self._give_back()
-
-    def _take_over(self) -> None:
-        for name in CAPTURED_LOGGERS:
-            log = logging.getLogger(name)
-            handlers = list(log.handlers)
-            self._saved[name] = (handlers, log.propagate, log.level)
-            for handler in handlers:
-                log.removeHandler(handler)
-            log.addHandler(self)
-            log.propagate = False
-
-    def _give_back(self) -> None:
-        for name, (handlers, propagate, level) in self._saved.items():
-            log = logging.getLogger(name)
-            log.removeHandler(self)
-            added_meanwhile = list(log.handlers)
-            for handler in added_meanwhile:
-                log.removeHandler(handler)
-            for handler in handlers + [h for h in added_meanwhile if h not in handlers]:
-                log.addHandler(handler)
-            log.propagate = propagate
-            if name == "wslab" and self._level_given is not None and log.level == self._level_given:
-                log.setLevel(level)  # unless the student has set a level meanwhile
-        self._saved.clear()
-        self._level_given = None
-
-
-_router = _LogRouter()
-
-
-class _PrintRouter:
-    """While servers run, ``sys.stdout`` and ``sys.stderr``: ``print()`` from a server goes to its log.
-
-    The lecture's code (and a student's first version of it) reports with ``print()``. In a
-    kernel, a print from the server's thread lands in whichever cell happens to be running, so
-    each stream is wrapped: a write made on behalf of a server (see ``_current_buffer``) becomes
-    lines of that server's log, and every other write goes to the stream as before. When the
-    last server stops, a stream is unwrapped unless someone has replaced it meanwhile.
-    """
-
-    def __init__(self) -> None:
-        self._users = 0
-        self._lock = threading.Lock()
-
-    def attach(self) -> None:
-        with self._lock:
-            if self._users == 0:
-                sys.stdout = _ServerAwareStream(sys.stdout)
-                sys.stderr = _ServerAwareStream(sys.stderr)
-            self._users += 1
-
-    def detach(self) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._users == 0:
-                for name in ("stdout", "stderr"):
-                    stream = getattr(sys, name)
-                    if isinstance(stream, _ServerAwareStream):
-                        setattr(sys, name, stream.wrapped)
-
-
-class _ServerAwareStream:
-    """A text stream that diverts a server's writes into that server's log, line by line."""
-
-    def __init__(self, wrapped: Any) -> None:
-        self.wrapped = wrapped
-        self._partial: dict[int, str] = {}  # an unfinished line, per server log
-
-    def write(self, text: str) -> int:
-        buffer = _current_buffer.get()
-        if buffer is None:
-            return self.wrapped.write(text)
-        pending = self._partial.pop(id(buffer), "") + text
-        *lines, rest = pending.split("\n")
-        for line in lines:
-            buffer.note(line, source="print")
-        if rest:
-            self._partial[id(buffer)] = rest
-        return len(text)
-
-    def flush(self) -> None:
-        if _current_buffer.get() is None:
-            self.wrapped.flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.wrapped, name)
-
-
-_printer = _PrintRouter()
 
 
 # -- the server ---------------------------------------------------------------------------------
@@ -327,7 +100,7 @@ _registry: dict[str, BackgroundServer] = {}
 _registry_lock = threading.RLock()
 
 
-class BackgroundServer:
+class BackgroundServer(LocalServer):
     """A uvicorn server for ``app`` that runs in a daemon thread of its own.
 
     ``port=0`` lets the system pick a free port (see :attr:`port`). ``name`` identifies the
@@ -357,7 +130,7 @@ class BackgroundServer:
         self.uvicorn_options = uvicorn_options
         self._requested_port = port
         self._port = port  # the port listened on last, once start() has bound one
-        self._log = _LogBuffer()
+        self._log = ServerLog()
         self._log_mark = 0  # the log's line count when the current run started
         self._server: _ThreadServer | None = None
         self._thread: threading.Thread | None = None
@@ -374,26 +147,11 @@ class BackgroundServer:
         return self._port
 
     @property
-    def url(self) -> str:
-        """The server's address for HTTP, such as ``http://127.0.0.1:54321``."""
-        return f"http://{self._address()}"
-
-    @property
-    def ws_url(self) -> str:
-        """The server's address for WebSockets, such as ``ws://127.0.0.1:54321``: add the path."""
-        return f"ws://{self._address()}"
-
-    @property
     def running(self) -> bool:
         """True while the server accepts connections."""
         server, thread = self._server, self._thread
         return (server is not None and thread is not None and thread.is_alive()
                 and server.started and not server.should_exit)
-
-    def _address(self) -> str:
-        if self._port == 0:
-            raise RuntimeError(f"server {self.name!r} has no port yet: call start() first")
-        return f"{_connectable_host(self.host)}:{self._port}"
 
     # -- starting and stopping
 
@@ -418,8 +176,7 @@ class BackgroundServer:
             self._has_run = True
             _registry[self.name] = self
             try:
-                _router.attach(_level_number(self.log_level))
-                _printer.attach()
+                start_capture(_level_number(self.log_level))
                 self._attached = True
                 self._launch()
                 self._wait_until_started()
@@ -427,7 +184,7 @@ class BackgroundServer:
                 self.stop(graceful=False)
                 raise
             self._log.note(f"Uvicorn running on {self.url} in a background thread "
-                           f"(server {self.name!r}; stop it with .stop())")
+                           f"(server {self.name!r}; stop it with .stop())", source=logger.name)
             return self
 
     def stop(self, *, graceful: bool = True) -> None:
@@ -449,8 +206,7 @@ class BackgroundServer:
                 self._socket.close()
                 self._socket = None
             if self._attached:
-                _router.detach()
-                _printer.detach()
+                stop_capture()
                 self._attached = False
             if _registry.get(self.name) is self:
                 del _registry[self.name]
@@ -461,16 +217,14 @@ class BackgroundServer:
                                 log_level=self.log_level, **self.uvicorn_options)
         self._server = _ThreadServer(config)
         self._outcome = None
-        self._log_mark = self._log.count
-        self._log.last_exception = None
-        self._log.last_error_line = None
+        self._log_mark = self._log.begin_run()
         self._thread = threading.Thread(target=self._serve, args=(self._server, self._socket),
                                         name=f"wslab server {self.name!r}", daemon=True)
         self._thread.start()
 
     def _serve(self, server: _ThreadServer, sock: socket.socket) -> None:
         """The server thread: uvicorn's whole life, with its log kept in this server's buffer."""
-        _current_buffer.set(self._log)
+        log_into(self._log)
         try:
             server.run(sockets=[sock])
         except SystemExit as exc:  # how uvicorn gives up on a failed startup, after logging why
@@ -509,7 +263,7 @@ class BackgroundServer:
             if cause:
                 what += f" with {cause}"
         elif self._outcome is not None and not isinstance(self._outcome, SystemExit):
-            what = f"the server thread stopped on {_describe(self._outcome)}"
+            what = f"the server thread stopped on {describe_exception(self._outcome)}"
         else:
             what = "uvicorn gave up while starting"
         return f"server {self.name!r} could not start: {what}.{self._log_excerpt()}"
@@ -545,19 +299,7 @@ class BackgroundServer:
         """The server's last ``last`` log lines (all it kept when None), oldest first."""
         return self._log.tail(last)
 
-    def print_logs(self, last: int | None = 50) -> None:
-        """Print the server's last ``last`` log lines (all it kept when None)."""
-        lines = self.logs(last)
-        print("\n".join(lines) if lines else f"(server {self.name!r} has logged nothing yet)")
-
-    # -- conveniences
-
-    def __enter__(self) -> BackgroundServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        self.stop()
+    # -- shown in a cell
 
     def __repr__(self) -> str:
         if self.running:
@@ -648,19 +390,6 @@ def _codes(*names: str) -> set[int]:
     return {getattr(errno, name) for name in names if hasattr(errno, name)}
 
 
-def _connectable_host(host: str) -> str:
-    """The address a client uses to reach a server listening on ``host``, for URLs."""
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
-
-
 def _level_number(level: str) -> int:
     return LOG_LEVELS[level.lower()]
 
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

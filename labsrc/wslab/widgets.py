@@ -1,4 +1,4 @@
-"""``ChatWidget``: a chat client as a Jupyter widget, talking to the kit's chat server.
+"""``ChatWidget``: a chat window of ipywidgets, a view of a :class:`~wslab.client.ChatClient`.
 
 ::
 
@@ -7,30 +7,33 @@
     bob = ChatWidget(server.ws_url, "bob")
     widgets.HBox([alice, bob])          # two chat windows side by side
 
-    await alice.send("hello")           # what the Send button does
+    await alice.say("hello")            # what the Send button does
     await bob.wait_for_text("hello")    # until bob's log shows it (or TimeoutError)
     await alice.close(); await bob.close()
 
-Each widget shows a header (its name, a status dot, ``N online``), the message log, a text box
-where Enter sends, and a Send button. It speaks the chat's wire protocol (``wslab.envelope``):
-it connects to ``{url}/ws/{name}``, sends ``{"message": text}``, and shows what the server
-sends: chat lines (its own on the right as "You"), system lines (joins, leaves, welcome) in
-grey, error replies in red.
+Each widget shows a header (its client id, a status dot, ``N online``), the message log, a text
+box where Enter sends, and a Send button. The connection is its :attr:`~ChatWidget.client`, a
+``ChatClient``: it connects to ``{url}/ws/{client_id}``, parses each frame once, reconnects by
+the kit's policy (``wslab.reconnect``) and stops for good after a final close (1008: a wrong
+token or a bad name; 4409: the same name connected again elsewhere). The widget draws what the
+client reports: the status, the messages (chat lines, its own on the right as "You"; system
+lines in grey; error replies in red), and notes of its own on what happened to the connection.
 
 How it stays out of the notebook's way, and why:
 
-- **The receive loop is an asyncio task on the kernel's own loop.** A Jupyter kernel runs an
-  event loop between cells, so the task receives messages while you go on working; nothing
-  blocks and there is no thread. The widget is created where that loop is running (a notebook
-  cell, or async code), and every method runs on that loop.
-- **The loop never prints.** Where output from a background task ends up depends on the
-  kernel's version and on what started the task (a cell, or a click), and output from a task
-  started by a click is lost altogether; so everything the loop has to say goes into the
-  widget's own log and status: connection lost, reconnecting, a failed send, even an exception
-  in your :meth:`handle`.
+- **The client is an asyncio task on the kernel's own loop.** A Jupyter kernel runs an event
+  loop between cells, so the task receives messages while you go on working; nothing blocks
+  and there is no thread. The widget is created where that loop is running (a notebook cell,
+  or async code), and every method runs on that loop.
+- **Nothing prints.** Where output from a background task ends up depends on the kernel's
+  version and on what started the task (a cell, or a click), and output from a task started
+  by a click is lost altogether; so everything there is to say goes into the widget's own log
+  and status: connection lost, reconnecting, a failed send, even an exception in your
+  :meth:`~ChatWidget.handle`.
 - **Widget updates are trait assignments** (``self.log_html.value = ...``), which ipywidgets
   sends to the browser from any task, whatever started it; ``with output:`` inside a task
-  shares the fate of ``print`` above.
+  shares the fate of ``print`` above. A burst of messages costs one redraw of the log, not one
+  each (:data:`RENDER_INTERVAL`).
 - **Text is always escaped.** The log is an ``HTML`` widget, so every piece of text that came
   over the network goes through :func:`html.escape`: ``<script>`` is shown, never run.
 - **Enter sends, exactly once.** ``Text.on_submit`` is deprecated in ipywidgets 8, and the
@@ -40,14 +43,10 @@ How it stays out of the notebook's way, and why:
   that message with ``on_msg``. That message can overtake the last keystrokes of fast typing
   (the browser holds a value update back while the one before is unanswered, but never a
   message), so the widget sends once the box's value has been still for a moment.
-- **It reconnects by itself** after the connection drops (a server restart), with exponential
-  backoff and random jitter, as the ``/chat`` page does; it stops for good after a policy close
-  (1008: wrong token or bad name; 4409: the same name connected again elsewhere) and says why.
-  Behind a proxy that drops close codes (jupyter-server-proxy), the server's error reply just
-  before such a close (``bad_token``, ``bad_client_id``, ``replaced``) counts as that close.
 
 State for code and tests: :attr:`~ChatWidget.entries` (what the log shows, as dicts),
-:attr:`~ChatWidget.participants`, :attr:`~ChatWidget.status`, and the awaitable helpers
+:attr:`~ChatWidget.chat_lines`, :attr:`~ChatWidget.participants`, :attr:`~ChatWidget.status`,
+the client's own state (``chat.client.close_code``...), and the awaitable helpers
 :meth:`~ChatWidget.wait_for` and :meth:`~ChatWidget.wait_for_text`.
 
 Extending it: override :meth:`~ChatWidget.handle`, which is called with every message the
@@ -61,55 +60,29 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import logging
 import math
-import random
+from importlib import resources
 from typing import Any, Callable, Generator
 
 import ipywidgets as widgets
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import ConnectionClosed
 
 from wslab import envelope
 from wslab.classroom import NAME_PLACEHOLDER
-from wslab.client import (POLICY_CLOSES, connect_problem, final_error, proxy_for, settled_close,
-                          socket_url)
+from wslab.client import CLOSED, CONNECTED, CONNECTING, RECONNECTING, ChatClient, Event
+from wslab.close_codes import KitCloseCode, describe_close
+from wslab.errors import describe_exception
+from wslab.reconnect import CHAT_POLICY, ReconnectPolicy
+from wslab.waiting import Waiters
 
-__all__ = ["ChatWidget", "close_all", "socket_url",
-           "CONNECTING", "CONNECTED", "RECONNECTING", "CLOSED"]
+__all__ = ["ChatWidget", "close_all", "CONNECTING", "CONNECTED", "RECONNECTING", "CLOSED"]
 
-#: The values of :attr:`ChatWidget.status`.
-CONNECTING = "connecting"
-CONNECTED = "connected"
-RECONNECTING = "reconnecting"
-CLOSED = "closed"
-
-#: A connection that lasted this long was a good one: the next outage starts the delays afresh.
-STABLE_SECONDS = 10.0
-#: How long to wait for a handshake, and for the server to answer our close.
-OPEN_TIMEOUT = 5.0
-CLOSE_TIMEOUT = 1.0
 #: How often the log is redrawn at most: a burst of messages costs one redraw, not one each.
 RENDER_INTERVAL = 0.05
 
-#: What the close codes a chat client meets mean, in words.
-CLOSE_CODE_MEANINGS = {
-    1000: "the connection was closed",
-    1001: "the server is going away",
-    1006: "the connection was lost",
-    1009: "a message was too big for the server",
-    1011: "the server had an internal error",
-    1012: "the server is restarting",
-    envelope.CLOSE_POLICY_VIOLATION: "the server refused this connection",
-    envelope.CLOSE_TOO_SLOW: "this client could not keep up with the chat",
-    envelope.CLOSE_REPLACED: "this name connected again elsewhere",
-}
-
-# The websockets library logs problems that also reach the widget as close codes and errors;
-# without a handler of its own, Python would print them into whichever cell is running.
-_socket_logger = logging.getLogger("wslab.widgets.socket")
-_socket_logger.addHandler(logging.NullHandler())
-_socket_logger.propagate = False
+#: The widget's look, as a ``<style>`` element (the sheet is ``static/widgets.css``).
+_STYLE = ("<style>" + resources.files("wslab").joinpath("static", "widgets.css")
+          .read_text(encoding="utf-8") + "</style>")
 
 #: Every ChatWidget whose connection is open or being retried (see :func:`close_all`).
 _live: set[ChatWidget] = set()
@@ -136,35 +109,35 @@ class _Closing:
 
 
 class ChatWidget(widgets.VBox):
-    """A chat window for one participant, ``name``, on the chat server at ``url``.
+    """A chat window for one participant, ``client_id``, on the chat server at ``url``.
 
     Arguments:
         url: the server's base address (``server.ws_url`` or ``server.url``).
-        name: the client id: 1 to 64 letters, digits, ``_`` or ``-``; not ``your_name``, the
-            placeholder in the line a classroom server prints (a class full of "your_name"s
-            would push each other out).
+        client_id: who you are in the chat: 1 to 64 letters, digits, ``_`` or ``-``; not
+            ``your_name``, the placeholder in the line a classroom server prints (a class full
+            of "your_name"s would push each other out).
         token: the server's join token, if it requires one.
         width, height: the widget's width and the log's height (CSS lengths); the default
             width lets two widgets sit side by side in a notebook.
-        retry, retry_max: the first and the longest delay between reconnects, in seconds.
+        policy: the reconnect policy's numbers (``wslab.reconnect.CHAT_POLICY`` by default).
         max_entries: how many entries the log keeps (older ones are dropped).
 
     The widget connects at once, on the event loop of the code that creates it (in a notebook,
-    the kernel's). Its parts are attributes, for code and subclasses: ``header_html``,
-    ``log_html`` (the log, an ``HTML`` widget), ``text_box`` and ``send_button``.
+    the kernel's), through its :attr:`client`. Its parts are attributes, for code and
+    subclasses: ``header_html``, ``log_html`` (the log, an ``HTML`` widget), ``text_box`` and
+    ``send_button``.
 
-    **send() and close() replace ipywidgets' methods of the same names** (which send a custom
-    message to the browser, and remove the widget from the page): here they send a chat line
-    and close the chat connection. The widget stays on the page, showing "closed"; to remove
-    it as well, call ``widgets.Widget.close(chat)`` afterwards.
+    **close() replaces ipywidgets' method of the same name** (which removes the widget from the
+    page): here it closes the chat connection. The widget stays on the page, showing "closed";
+    to remove it as well, call ``widgets.Widget.close(chat)`` afterwards.
 
     **Extending it.** :meth:`handle` receives every message from the server; override it and
     call ``super().handle(message)`` to keep the log and the count working. For example, a line
     under the chat counting the chat lines::
 
         class Counting(ChatWidget):
-            def __init__(self, url, name, **kwargs):
-                super().__init__(url, name, **kwargs)
+            def __init__(self, url, client_id, **kwargs):
+                super().__init__(url, client_id, **kwargs)
                 self.counter = widgets.Label("no chat lines yet")
                 self.children += (self.counter,)   # below the text box
 
@@ -181,55 +154,38 @@ class ChatWidget(widgets.VBox):
     #: sends it, in seconds (see ``_submit_when_typed``).
     submit_settle = 0.2
 
-    def __init__(self, url: str, name: str, *, token: str | None = None,
-                 width: str = "420px", height: str = "300px", retry: float = 1.0,
-                 retry_max: float = 30.0, max_entries: int = 200, **kwargs: Any) -> None:
-        problem = envelope.client_id_problem(name)
-        if name == NAME_PLACEHOLDER:  # pasted from the classroom's line as it was printed
-            problem = ("it stands for your own name: put yours in its place, such as "
-                       "name=\"ada_l\"")
-        if problem is not None:
-            raise ValueError(f"cannot use the name {name!r}: {problem}")
-        address = socket_url(url, name, token)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            raise RuntimeError(
-                "a ChatWidget receives messages on the running asyncio event loop: create it "
-                "in a notebook cell (the Jupyter kernel runs a loop) or inside async code"
-            ) from None
-
-        #: The client id this widget chats as.
-        self.name = name
-        #: The socket's address (with the token, if any).
-        self.socket_url = address
-        #: What the log shows, oldest first: the server's messages as dicts, as received (chat
-        #: lines ``{"message", "client_id", "timestamp"}``; system messages with ``"client_id":
-        #: "system"`` and a ``"type"``); a frame that is not a JSON object (the lecture's
-        #: plain-text relay) as ``{"type": "plain", "message": text, "timestamp"}``; and the
-        #: widget's own notes as ``{"type": "note", "message", "timestamp", "error": bool}``.
+    def __init__(self, url: str, client_id: str, *, token: str | None = None,
+                 width: str = "420px", height: str = "300px",
+                 policy: ReconnectPolicy = CHAT_POLICY, max_entries: int = 200,
+                 **kwargs: Any) -> None:
+        if client_id == NAME_PLACEHOLDER:  # pasted from the classroom's line as it was printed
+            raise ValueError(f"cannot use the name {client_id!r}: it stands for your own name: "
+                             f"put yours in its place, such as client_id=\"ada_l\"")
+        #: What the log shows, oldest first: the server's messages as the client parsed them
+        #: (chat lines ``{"message", "client_id", "timestamp"}``; system messages with
+        #: ``"client_id": "system"`` and a ``"type"``; a frame that is not a JSON object, such
+        #: as the lecture's plain-text relay, as ``{"type": "plain", "message", "timestamp"}``);
+        #: and the widget's own notes as ``{"type": "note", "message", "timestamp", "error"}``.
         self.entries: list[dict[str, Any]] = []
         #: How many are online, as the server last said (None before it has said).
         self.participants: int | None = None
-        #: The code and reason of the last close, once the connection has closed.
-        self.close_code: int | None = None
-        self.close_reason: str = ""
-
         self.max_entries = max_entries
-        self.retry = retry
-        self.retry_max = max(retry, retry_max)
         self.log_height = height
-        self._loop = loop
-        self._status = CONNECTING
-        self._status_text = "connecting…"
-        self._closing = False
-        self._ws: ClientConnection | None = None
-        #: The last error reply after which the server closes for good, on this connection.
-        self._final_error: dict[str, Any] | None = None
+        self._ever_connected = False
+        self._told_unreachable = False
+        self._last_event: Event | None = None
+        self._reconnect_at = math.inf  # when the client tries again, while it waits
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._waiters: list[tuple[Callable[[ChatWidget], Any], asyncio.Future[Any]]] = []
         self._render_due = False
         self._last_render = -math.inf
+        #: The connection: this widget draws what it reports.
+        self.client = ChatClient(url, client_id, token=token, policy=policy,
+                                 listener=self._on_event)
+        self._closing = False  # (set only now: close() leaves a widget without a client alone)
+        #: Who this widget chats as.
+        self.client_id = client_id
+        self._loop = asyncio.get_running_loop()  # the client's, which it checked is running
+        self._waiters: Waiters[ChatWidget] = Waiters(self, self._loop)
 
         self.header_html = widgets.HTML()
         self.log_html = widgets.HTML(layout=widgets.Layout(width="100%"))
@@ -250,13 +206,10 @@ class ChatWidget(widgets.VBox):
         kwargs.setdefault("layout", widgets.Layout(width=width, margin="0 12px 8px 0"))
         super().__init__([self.header_html, self.log_html, row], **kwargs)
         self.add_class("wslab-chat")
-        self.add_class(f"wslab-chat-{name}")
-        self._render_header()
+        self.add_class(f"wslab-chat-{client_id}")
+        self._set_status(CONNECTING, "connecting…")
         self.render()
-
         _live.add(self)
-        self._task: asyncio.Task[None] | None = loop.create_task(
-            self._run(), name=f"ChatWidget {name!r}")
 
     # -- state --------------------------------------------------------------------------------
 
@@ -278,7 +231,7 @@ class ChatWidget(widgets.VBox):
 
     # -- what code (and the buttons) can do ---------------------------------------------------
 
-    async def send(self, text: str, *, timeout: float = 3.0) -> bool:  # type: ignore[override]
+    async def say(self, text: str, *, timeout: float = 3.0) -> bool:
         """Send ``text`` as a chat line (``{"message": text}``); True once it is sent.
 
         While the widget is still connecting (or reconnecting), waits up to ``timeout``
@@ -286,22 +239,22 @@ class ChatWidget(widgets.VBox):
         says why, and the result is False. Blank text is not sent at all.
         """
         if not isinstance(text, str):
-            raise TypeError(f"send() takes the text to send, not {type(text).__name__}")
+            raise TypeError(f"say() takes the text to send, not {type(text).__name__}")
         if not text.strip():
             return False
-        socket = await self._connection(timeout)
-        if socket is None:
-            why = self.status_text
-            if self.status != CLOSED:
-                why = f"not connected: {why}"
-            self.note(f"Not sent ({why}): {_preview(text)}", error=True)
-            return False
-        try:
-            await socket.send(json.dumps({"message": text}, ensure_ascii=False))
-        except ConnectionClosed:
-            self.note(f"Not sent (the connection closed): {_preview(text)}", error=True)
-            return False
-        return True
+        why = self.status_text if self.status == CLOSED else None
+        if why is None:
+            try:
+                await self.client.say(text, timeout)
+                return True
+            except TimeoutError:
+                why = f"not connected: {self.status_text}"
+            except ConnectionError:
+                why = self.status_text
+            except ConnectionClosed:
+                why = "the connection closed"
+        self.note(f"Not sent ({why}): {_preview(text)}", error=True)
+        return False
 
     def submit(self) -> asyncio.Future[bool] | None:
         """What Enter and the Send button do: send the box's text and clear the box.
@@ -321,6 +274,7 @@ class ChatWidget(widgets.VBox):
 
         The widget stays on the page, showing "closed". Calling it again does nothing.
         """
+        task = None
         if not getattr(self, "_closing", True):  # (ipywidgets calls it on half-made widgets too)
             self._closing = True
             _live.discard(self)
@@ -329,16 +283,8 @@ class ChatWidget(widgets.VBox):
                 self.note("You closed this chat.")
             except Exception:  # noqa: BLE001  (Python shutting down: there is no one to tell)
                 pass
-            task = self._task
-            if task is not None and not task.done():
-                try:
-                    if self._in_loop_thread():
-                        task.cancel()
-                    else:
-                        self._loop.call_soon_threadsafe(task.cancel)
-                except RuntimeError:  # the loop has closed already: nothing is running
-                    pass
-        return _Closing(getattr(self, "_task", None))
+            task = self._spawn(self.client.close())
+        return _Closing(task)
 
     def note(self, text: str, *, error: bool = False) -> None:
         """Add a line of the widget's own to the log (red when ``error``)."""
@@ -356,23 +302,13 @@ class ChatWidget(widgets.VBox):
             await bob.wait_for(lambda chat: chat.participants == 2)
         """
         try:
-            value = predicate(self)
-            if value:
-                return value
-            future = self._loop.create_future()
-            waiter = (predicate, future)
-            self._waiters.append(waiter)
-            try:
-                return await asyncio.wait_for(future, timeout)
-            except asyncio.TimeoutError:
-                raise TimeoutError(
-                    f"{self.name}: waited {timeout:g} s for {what or 'the condition'}, in vain. "
-                    f"Status: {self.status_text}; {self.participants} online. The log's last "
-                    f"lines: {[_plain_line(entry) for entry in self.entries[-5:]]}") from None
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+            return await self._waiters.wait_for(predicate, timeout, lambda: (
+                f"{self.client_id}: waited {timeout:g} s for {what or 'the condition'}, in vain. "
+                f"Status: {self.status_text}; {self.participants} online. The log's last "
+                f"lines: {[_plain_line(entry) for entry in self.entries[-5:]]}"))
         finally:
+            self.render()  # so that log_html shows everything the caller is about to check
+
             self.render()  # so that log_html shows everything the caller is about to check
 
     async def wait_for_text(self, text: str, timeout: float = 3.0, *,
@@ -425,7 +361,7 @@ class ChatWidget(widgets.VBox):
         if len(self.entries) > self.max_entries:
             del self.entries[: len(self.entries) - self.max_entries]
         self._schedule_render()
-        self._changed()
+        self._waiters.changed()
 
     # -- drawing ------------------------------------------------------------------------------
 
@@ -470,7 +406,7 @@ class ChatWidget(widgets.VBox):
         kind = _kind(entry)
         if kind == "chat":
             sender = str(entry.get("client_id"))
-            own = sender == self.name
+            own = sender == self.client_id
             who = "You" if own else _escape(sender)
             return (f'<div class="wslab-line {"wslab-own" if own else "wslab-other"}">'
                     f'<div class="wslab-meta"><span class="wslab-who">{who}</span>'
@@ -481,13 +417,15 @@ class ChatWidget(widgets.VBox):
                 f'</span><span class="wslab-time">{time}</span></div>')
 
     def _render_header(self) -> None:
-        count = "– online" if self.participants is None else f"{self.participants} online"
+        # A closed window knows nothing of who is online now: no count rather than an old one.
+        known = self.participants is not None and self._status != CLOSED
+        count = f"{self.participants} online" if known else "– online"
         stale = "" if self._status == CONNECTED else " wslab-stale"
         status = _escape(self._status_text)
         self.header_html.value = (
             f'{_STYLE}<div class="wslab-head">'
-            f'<span class="wslab-name" title="{_escape(self.socket_url.split("?")[0])}">'
-            f'{_escape(self.name)}</span>'
+            f'<span class="wslab-name" title="{_escape(self.client.url.split("?")[0])}">'
+            f'{_escape(self.client_id)}</span>'
             f'<span class="wslab-status wslab-{self._status}" title="{status}">'
             f'<span class="wslab-dot"></span><span class="wslab-status-text">{status}</span>'
             f'</span><span class="wslab-count{stale}">{count}</span></div>')
@@ -519,139 +457,82 @@ class ChatWidget(widgets.VBox):
         if closed:
             self.text_box.placeholder = "This chat is closed"
         self._render_header()
-        self._changed()
+        self._waiters.changed()
 
-    # -- the connection -----------------------------------------------------------------------
+    # -- what the client reports --------------------------------------------------------------
 
-    async def _run(self) -> None:
-        """The receive loop: connect, show what arrives, reconnect with backoff, until closed."""
-        attempt = 0           # reconnects tried since the last stable connection
-        ever_connected = False
-        try:
-            while True:
-                if ever_connected or attempt:
-                    self._set_status(RECONNECTING, "reconnecting…")
-                else:
-                    self._set_status(CONNECTING, "connecting…")
-                opened_at, code, reason = await self._connect_once()
-                if isinstance(code, int):
-                    self.close_code, self.close_reason = code, reason
-                if opened_at is not None:
-                    ever_connected = True
-                    if self._loop.time() - opened_at >= STABLE_SECONDS:
-                        attempt = 0
-                if code in POLICY_CLOSES or code == "final":
-                    self._stop_for_good(code, reason)
-                    return
-                if opened_at is not None:
-                    self.note(f"Disconnected: {describe_close(code, reason)}.")
-                elif attempt == 0 and not ever_connected:
-                    self.note(f"Cannot reach the chat server at {self.socket_url.split('?')[0]}: "
-                              f"{reason}. Retrying…", error=True)
-                await self._wait_before_retry(attempt)
-                attempt += 1
-        except asyncio.CancelledError:
-            if not self._closing:  # cancelled by someone else: the loop is ending
-                self._finish("closed: the event loop stopped")
-            raise
-        except Exception as exc:  # a bug must not become a traceback in some random cell
-            self.note(f"The connection stopped on an unexpected error: {_describe(exc)}",
-                      error=True)
-            self._finish(f"closed: {_describe(exc)}")
-        finally:
-            self._ws = None
+    def _on_event(self, event: Event) -> None:
+        """The client's listener: draw what happened to the connection."""
+        if self._closing:
+            return
+        before, self._last_event = self._last_event, event
+        if event.kind == "connected":
+            self._ever_connected = True
+            self._set_status(CONNECTED, "connected")
+        elif event.kind == "heard" and event.message is not None:
+            self._receive(event.message)
+        elif event.kind == "waiting" and event.step is not None:
+            if before is not None and before.kind == "disconnected":
+                self.note(f"Disconnected: {before.why}.")
+            elif (before is not None and before.kind == "failed" and not self._ever_connected
+                  and not self._told_unreachable):
+                self._told_unreachable = True
+                self.note(f"Cannot reach the chat server at {self.client.url.split('?')[0]}: "
+                          f"{before.why}. Retrying…", error=True)
+            self._reconnect_at = self._loop.time() + event.step.delay
+            self._count_down(self._reconnect_at)
+        elif event.kind == "stopped":
+            self._stopped(event, before)
 
-    async def _connect_once(self) -> tuple[float | None, Any, str]:
-        """One connection, from handshake to close: ``(opened_at or None, code, reason)``.
-
-        ``code`` is the close code, None when no connection was made (the reason says why), or
-        ``"final"`` for a refusal that retrying cannot fix.
-        """
-        try:
-            async with connect(self.socket_url, open_timeout=OPEN_TIMEOUT,
-                               close_timeout=CLOSE_TIMEOUT, proxy=proxy_for(self.socket_url),
-                               logger=_socket_logger) as socket:
-                opened_at = self._loop.time()
-                self._ws = socket
-                self._final_error = None
-                self._set_status(CONNECTED, "connected")
-                try:
-                    async for frame in socket:
-                        self._receive(frame)
-                except ConnectionClosed:
-                    pass
-                finally:
-                    self._ws = None
-                return (opened_at, *settled_close(socket.close_code, socket.close_reason or "",
-                                                  self._final_error))
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            reason = f"the server answered HTTP {status} instead of opening a WebSocket"
-            if 400 <= status < 500 and status not in (408, 429):
-                return None, "final", f"{reason}: is this the chat server's address?"
-            return None, None, reason
-        except InvalidURI as exc:
-            return None, "final", str(exc)
-        except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
-            return None, None, connect_problem(exc)
-
-    def _receive(self, frame: str | bytes) -> None:
-        if isinstance(frame, bytes):
-            message: dict[str, Any] = {"type": "plain", "timestamp": envelope.timestamp(),
-                                       "message": f"(a binary frame of {len(frame)} bytes)"}
-        else:
-            self._final_error = final_error(frame) or self._final_error
-            try:
-                data = json.loads(frame)
-            except ValueError:
-                data = None
-            if isinstance(data, dict):
-                message = data
-            else:
-                message = {"type": "plain", "message": frame, "timestamp": envelope.timestamp()}
+    def _receive(self, message: dict[str, Any]) -> None:
         try:
             self.handle(message)
         except Exception as exc:
-            self.note(f"{type(self).__name__}.handle() failed: {_describe(exc)}", error=True)
-        self._changed()  # what a subclass's handle() changed after super().handle() counts too
+            self.note(f"{type(self).__name__}.handle() failed: {describe_exception(exc)}",
+                      error=True)
+        self._waiters.changed()  # what a subclass's handle() changed after super() counts too
 
-    async def _wait_before_retry(self, attempt: int) -> None:
-        # Exponential backoff with jitter: a whole class reconnecting after a server restart
-        # spreads out instead of arriving in the same instant.
-        ceiling = min(self.retry_max, self.retry * 2 ** attempt)
-        delay = ceiling / 2 + random.random() * ceiling / 2
-        deadline = self._loop.time() + delay
-        while (left := deadline - self._loop.time()) > 0:
-            self._set_status(RECONNECTING, f"reconnecting in {math.ceil(left)} s")
-            await asyncio.sleep(min(left, 1.0))
+    def _count_down(self, at: float) -> None:
+        """Show the seconds until the client tries again (at ``at``), each second, until then.
 
-    def _stop_for_good(self, code: Any, reason: str) -> None:
-        if code == "final":
-            why = reason
-        elif code == envelope.CLOSE_REPLACED:
-            why = f"the name {self.name} connected again elsewhere"
-        else:
-            why = reason or describe_close(code, "")
+        It stops as soon as anything else happened: the try, or a newer wait with its own
+        count.
+        """
+        if self._closing or self._last_event is None or self._last_event.kind != "waiting" \
+                or at != self._reconnect_at:
+            return
+        left = at - self._loop.time()
+        if left <= 0:
+            self._set_status(RECONNECTING, "reconnecting…")
+            return
+        self._set_status(RECONNECTING, f"reconnecting in {math.ceil(left)} s")
+        self._loop.call_later(left - math.floor(left) or 1.0, self._count_down, at)
+
+    def _stopped(self, event: Event, before: Event | None) -> None:
+        """The client stopped for good: say why, once, and close the window."""
+        client = self.client
+        advice = ""
+        if before is not None and before.kind == "failed":  # a refused handshake
+            why = f"{event.why}: is this the chat server's address?"
+        elif before is not None and before.kind == "disconnected":  # a final close
+            if client.close_code == KitCloseCode.REPLACED:
+                why = f"the name {self.client_id} connected again elsewhere"
+                advice = (" (in another tab or notebook of yours, or someone else chose it "
+                          "too: then pick another name)")
+            else:
+                why = client.close_reason or describe_close(client.close_code)
+        else:  # not the server's doing: an unexpected error, or the event loop ended
+            why = event.why
+            if event.text.startswith("stopped on an error"):
+                self.note(f"The connection stopped on an unexpected error: {why}", error=True)
         said = [entry for entry in self.entries[-3:] if _kind(entry) == "error"]
-        if not any(str(entry.get("message", "")).lower().startswith(why.lower()[:60])
-                   for entry in said):
-            advice = (" (in another tab or notebook of yours, or someone else chose it too: "
-                      "then pick another name)" if code == envelope.CLOSE_REPLACED else "")
+        if before is not None and before.kind in ("failed", "disconnected") and not any(
+                str(entry.get("message", "")).lower().startswith(why.lower()[:60])
+                for entry in said):
             self.note(f"Disconnected for good: {why}{advice}", error=True)
-        self._finish(f"closed: {why}")
-
-    def _finish(self, text: str) -> None:
         self._closing = True
         _live.discard(self)
-        self._set_status(CLOSED, text)
-
-    async def _connection(self, timeout: float) -> ClientConnection | None:
-        if self._status not in (CONNECTED, CLOSED):
-            try:
-                await self.wait_for(lambda chat: chat.status in (CONNECTED, CLOSED), timeout)
-            except TimeoutError:
-                return None
-        return self._ws if self._status == CONNECTED else None
+        self._set_status(CLOSED, f"closed: {why}")
 
     def _on_text_box_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         # The browser's text box sends {"event": "submit"} when Enter is pressed.
@@ -695,9 +576,9 @@ class ChatWidget(widgets.VBox):
 
     async def _send_from_box(self, text: str) -> bool:
         try:
-            sent = await self.send(text)
+            sent = await self.say(text)
         except Exception as exc:  # never a traceback from a button
-            self.note(f"Not sent: {_describe(exc)}", error=True)
+            self.note(f"Not sent: {describe_exception(exc)}", error=True)
             sent = False
         if not sent and not self.text_box.value and self._status != CLOSED:
             self.text_box.value = text  # give it back, to try again
@@ -723,27 +604,9 @@ class ChatWidget(widgets.VBox):
         except RuntimeError:
             return False
 
-    def _changed(self) -> None:
-        """Resolve every waiter whose predicate now holds."""
-        for predicate, future in list(self._waiters):
-            if future.done():
-                continue
-            try:
-                value = predicate(self)
-            except Exception as exc:
-                future.set_exception(exc)
-            else:
-                if value:
-                    future.set_result(value)
-
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name!r} {self._status_text} ({self.socket_url})>"
-
-
-def describe_close(code: Any, reason: str) -> str:
-    """A close code and reason in words, such as "the server is restarting"."""
-    what = CLOSE_CODE_MEANINGS.get(code, f"the connection closed (code {code})")
-    return f"{what}: {reason}" if reason else what
+        return (f"<{type(self).__name__} {self.client_id!r} {self._status_text} "
+                f"({self.client.url})>")
 
 
 def _kind(entry: dict[str, Any]) -> str:
@@ -773,60 +636,3 @@ def _preview(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-# The widget's look. A <style> element inside an HTML widget applies to the whole page, so
-# every rule is scoped to the .wslab-chat class the widget carries. Colours are fixed rather
-# than taken from the JupyterLab theme, so the chat reads the same in light and dark themes.
-_STYLE = """<style>
-.wslab-chat {
-  box-sizing: border-box; padding: 10px 12px 12px; gap: 8px;
-  border: 1px solid #d5dae1; border-radius: 10px; background: #fff; color: #222;
-  font-family: var(--jp-ui-font-family, system-ui, sans-serif); font-size: 13px;
-  box-shadow: 0 1px 3px rgba(0, 0, 0, 0.06);
-}
-.wslab-chat .widget-html { margin: 0; width: 100%; height: auto; }
-.wslab-chat .widget-html > .widget-html-content { line-height: 1.35; align-self: stretch; }
-.wslab-head { display: flex; align-items: center; gap: 8px; min-width: 0; }
-.wslab-name { font-weight: 600; font-size: 14px; overflow: hidden; text-overflow: ellipsis;
-  white-space: nowrap; margin-right: auto; }
-.wslab-status { display: inline-flex; align-items: center; gap: 6px; padding: 2px 9px;
-  border-radius: 999px; font-size: 12px; font-weight: 600; white-space: nowrap;
-  overflow: hidden; text-overflow: ellipsis; max-width: 220px; }
-.wslab-status-text { overflow: hidden; text-overflow: ellipsis; }
-.wslab-dot { width: 8px; height: 8px; border-radius: 50%; background: currentColor;
-  flex: none; }
-.wslab-connected { color: #1b5e20; background: #e3f3e4; }
-.wslab-connecting, .wslab-reconnecting { color: #8a5300; background: #fff1d6; }
-.wslab-closed { color: #b71c1c; background: #fde8e8; }
-.wslab-count { font-size: 12px; color: #444; background: #e8ebf0; padding: 2px 9px;
-  border-radius: 999px; white-space: nowrap; }
-.wslab-count.wslab-stale { opacity: 0.5; }
-.wslab-log { display: flex; flex-direction: column-reverse; overflow-y: auto;
-  box-sizing: border-box; border: 1px solid #e1e4e8; border-radius: 8px;
-  background: #fafbfc; padding: 6px 8px; }
-.wslab-log-lines { display: flex; flex-direction: column; gap: 5px; }
-.wslab-empty { color: #999; text-align: center; font-size: 12px; padding: 8px; }
-.wslab-line { max-width: 82%; padding: 5px 10px; border-radius: 10px; width: fit-content;
-  overflow-wrap: anywhere; }
-.wslab-line .wslab-text { white-space: pre-wrap; }
-.wslab-meta { display: flex; gap: 8px; align-items: baseline; }
-.wslab-who { font-weight: 600; font-size: 11.5px; }
-.wslab-time { color: #8a8f98; font-size: 10.5px; white-space: nowrap; }
-.wslab-own { align-self: flex-end; background: #dcecff; }
-.wslab-own .wslab-who { color: #1a4f8b; }
-.wslab-other { align-self: flex-start; background: #eef0f3; }
-.wslab-other .wslab-who { color: #3d4450; }
-.wslab-system { align-self: center; text-align: center; max-width: 92%; color: #666;
-  font-size: 11.5px; padding: 2px 8px; }
-.wslab-system .wslab-time { margin-left: 6px; }
-.wslab-note { font-style: italic; }
-.wslab-error { color: #a21515; background: #fdecec; border: 1px solid #f3c2c2;
-  font-style: normal; }
-.wslab-chat-input { gap: 6px; align-items: center; }
-.wslab-chat-input .widget-text { margin: 0; }
-.wslab-chat-input .widget-button { margin: 0; }
-</style>"""

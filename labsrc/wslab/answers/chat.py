@@ -1,11 +1,9 @@
-"""Elective E2's answers: a JSON endpoint that survives bad input, reading one frame from a
-client, the hardened chat endpoint, and tests for it.
+"""Elective E2's answers: a JSON endpoint that survives bad input, the hardened chat endpoint,
+and tests for it.
 
-:func:`read_message` follows the lesson's main rules; :func:`read_strict` wraps it with the
-lesson's optional part, the JSON edge cases. Together they make the same decisions as the kit's
-own :func:`wslab.envelope.read_client_text`, the function the kit's chat server calls on every
-text frame, except that they know no heartbeat (``{"type": "ping"}`` is a reserved field to
-them). The lesson's checks compare a student's answers with ``read_client_text`` itself.
+The answers to reading one frame (``read_message``, and ``read_strict`` for the JSON edge cases)
+are not here: they are the chat server's own, in :mod:`wslab.envelope`, so that what the lesson
+teaches and what the server does cannot drift apart.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.testclient import TestClient
 
 from wslab.envelope import (Chat, PlainText, Rejected, chat_message, error_message, leave_message,
-                            plain_text_message)
+                            plain_text_message, read_message)
 from wslab.manager import ConnectionManager
 
 #: The lesson's limit for one chat line, in UTF-8 bytes.
@@ -41,37 +39,6 @@ async def reply(websocket: WebSocket) -> None:
             await websocket.send_json({"reply": message, "length": len(message)})
     except WebSocketDisconnect:
         pass
-
-
-# -- exercise 2: read_message ------------------------------------------------------------------
-
-def read_message(text: str, max_bytes: int) -> Chat | PlainText | Rejected:
-    """Classify one text frame from a client: a chat line, plain text, or refused (and why)."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:  # not JSON at all: the lecture's plain-text fallback
-        return checked_line(text, max_bytes, PlainText)
-    if not isinstance(data, dict):
-        return Rejected("not_an_object", 'send a JSON object like {"message": "hello"}')
-    forged = [name for name in ("client_id", "timestamp", "type") if name in data]
-    if forged:
-        return Rejected("reserved_field", f"only the server sets {', '.join(forged)}")
-    if "message" not in data:
-        return Rejected("missing_message", 'the object has no "message" field')
-    if not isinstance(data["message"], str):
-        return Rejected("message_not_text", '"message" must be a string')
-    return checked_line(data["message"], max_bytes, Chat)
-
-
-def checked_line(text: str, max_bytes: int, kind: type) -> Chat | PlainText | Rejected:
-    """``kind(text)`` when the text is neither blank nor too long."""
-    if not text.strip():
-        return Rejected("empty_message", "the message is empty")
-    size = len(text.encode("utf-8"))
-    if size > max_bytes:
-        return Rejected("message_too_long",
-                        f"the message is {size} bytes; the limit is {max_bytes}")
-    return kind(text)
 
 
 # -- exercise 3: the hardened endpoint ---------------------------------------------------------
@@ -136,25 +103,3 @@ def test_binary_frame_is_refused(app):
 # Answers, not tests of this package: pytest must not collect them where they are imported.
 test_forged_field_is_refused.__test__ = False  # type: ignore[attr-defined]
 test_binary_frame_is_refused.__test__ = False  # type: ignore[attr-defined]
-
-
-# -- if you have time: the JSON edge cases -----------------------------------------------------
-
-def read_strict(text: str, max_bytes: int, read_message=read_message
-                ) -> Chat | PlainText | Rejected:
-    """``read_message``, guarded against JSON that JSON does not allow and half characters."""
-    try:
-        json.loads(text, parse_constant=refuse_constant)
-    except json.JSONDecodeError:
-        pass  # not JSON at all: plain text, which read_message handles
-    except (ValueError, RecursionError):  # NaN or Infinity, a huge number, nesting too deep
-        return Rejected("invalid_json", "that JSON cannot be read safely")
-    try:
-        return read_message(text, max_bytes)
-    except UnicodeEncodeError:  # a lone surrogate, such as the JSON escape "\ud800"
-        return Rejected("invalid_text", "the message holds half of a character")
-
-
-def refuse_constant(name: str):
-    """For ``json.loads(parse_constant=...)``: NaN, Infinity and -Infinity are not JSON."""
-    raise ValueError(f"{name} is not valid JSON")

@@ -1,5 +1,5 @@
-"""Elective E5's answer: a worker's two halves. (``sequence_check`` and ``backoff_delay`` are
-``wslab.broker``'s own code.)"""
+"""Elective E5's answer: a worker's two halves. (``sequence_check`` is the kit's own code,
+``wslab.presence``.)"""
 
 from __future__ import annotations
 

@@ -26,5 +26,5 @@ class MentionChat(ChatWidget):
     def render_entry(self, entry):
         line = super().render_entry(entry)   # the text in it is escaped already
         # A name is letters, digits, _ and -: "@kimberly" and "@kim-lee" are someone else.
-        mention = re.compile("@" + re.escape(self.name) + r"(?![\w-])")
+        mention = re.compile("@" + re.escape(self.client_id) + r"(?![\w-])")
         return mention.sub(lambda found: f"<mark>{found.group()}</mark>", line)

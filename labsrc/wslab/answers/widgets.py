@@ -10,8 +10,8 @@ from wslab.widgets import ChatWidget
 class OnlineChat(ChatWidget):
     """A ChatWidget with one more line, under its header: who is online."""
 
-    def __init__(self, url, name, **kwargs):
-        super().__init__(url, name, **kwargs)
+    def __init__(self, url, client_id, **kwargs):
+        super().__init__(url, client_id, **kwargs)
         self.online = set()                  # the names online, as the server has told us
         self.online_html = widgets.HTML()
         # The chat's parts are (header, log, input row): the new line goes under the header.

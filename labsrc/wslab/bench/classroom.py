@@ -32,7 +32,6 @@ import array
 import asyncio
 import json
 import os
-import queue
 import random
 import re
 import resource
@@ -45,7 +44,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from wslab.bench import procs
-from wslab.bench.cross_worker import summarise
+from wslab.bench.latency import shown_ms, summarise
+from wslab.ports import free_port
 
 START_TIMEOUT = 30.0
 #: How long after their last line the students wait for the last deliveries.
@@ -69,33 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
 # -- the coordinator ----------------------------------------------------------------------------
 
 
-class _Lines:
-    """A child's stdout, read line by line by a thread, so that waiting for one has a timeout."""
-
-    def __init__(self, child: procs.Child) -> None:
-        self.child = child
-        self.queue: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        try:
-            for line in self.child.proc.stdout:
-                self.queue.put(line.decode())
-        except (OSError, ValueError):  # closed by Child.stop() while this was reading
-            pass
-        self.queue.put("")
-
-    def next(self, timeout: float) -> str:
-        try:
-            line = self.queue.get(timeout=timeout)
-        except queue.Empty:
-            line = ""
-        if not line:
-            raise RuntimeError(f"{self.child.label} said nothing within {timeout:g} s:\n"
-                               f"{self.child.tail()}")
-        return line.strip()
-
-
 def run(students: int = 200, lines: int = 5, gap: float = 1.0, processes: int = 2,
         workdir: str | None = None) -> dict[str, Any]:
     """Run a class against a classroom-mode server; return what every student saw, merged."""
@@ -104,7 +77,7 @@ def run(students: int = 200, lines: int = 5, gap: float = 1.0, processes: int = 
     with tempfile.TemporaryDirectory(dir=workdir) as scratch:
         log = open(Path(scratch, "server.log"), "wb")
         student_log = open(Path(scratch, "students.log"), "wb")
-        port = procs.free_port()
+        port = free_port()
         token_file = Path(scratch, "token")
         children: list[procs.Child] = []
         try:
@@ -125,13 +98,12 @@ def run(students: int = 200, lines: int = 5, gap: float = 1.0, processes: int = 
                     "--count", str(count), "--students", str(students), "--lines", str(lines),
                     "--gap", str(gap)], log=student_log, stdout_pipe=True)
                 children.append(child)
-                groups.append(_Lines(child))
+                groups.append(procs.Lines(child))
             joined = [json.loads(group.next(START_TIMEOUT)) for group in groups]
             join_seconds = time.monotonic() - started
             start_ns = time.monotonic_ns() + 200_000_000
             for child in children[1:]:
-                child.proc.stdin.write(f"go {start_ns}\n".encode())
-                child.proc.stdin.flush()
+                child.tell(f"go {start_ns}")
             chat_seconds = lines * gap + DRAIN + START_TIMEOUT
             reports = [json.loads(group.next(chat_seconds)) for group in groups]
             answers = asyncio.run(_newcomer_answers(f"ws://127.0.0.1:{port}", token))
@@ -196,7 +168,7 @@ def merge(students: int, lines: int, gap: float, processes: int, joined: list[di
         "out_of_order": sum(report["out_of_order"] for report in reports),
         "errors": [code for report in reports for code in report["errors"]],
         "closes": closes,
-        "latency": summarise(latencies["hello"] + latencies["later"]),
+        "latency": summarise(latencies["hello"] + latencies["later"], max(0, expected - received)),
         "latency_hello": summarise(latencies["hello"]),
         "latency_later": summarise(latencies["later"]),
         "answers_after": answers,
@@ -220,9 +192,9 @@ def render(result: dict[str, Any]) -> str:
         f"about every {o['gap']:g} s)",
         f"  deliveries:   {result['expected']:,} expected, {result['received']:,} received, "
         f"{result['lost']:,} lost, {result['out_of_order']:,} out of order",
-        f"  latency:      p50 {latency['p50_ms']:.1f} ms, p99 {latency['p99_ms']:.1f} ms, "
-        f"max {latency['max_ms']:.1f} ms (sent to received)",
-        *(f"    {label:<26}p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms"
+        f"  latency:      p50 {shown_ms(latency['p50_ms'])}, p99 {shown_ms(latency['p99_ms'])}, "
+        f"max {shown_ms(latency['max_ms'])} (sent to received, lost lines counted as never)",
+        *(f"    {label:<26}p50 {shown_ms(row['p50_ms'])}, p99 {shown_ms(row['p99_ms'])}"
           for label, row in (("the hello, all at once:", result["latency_hello"]),
                              ("the later lines:", result["latency_later"]))),
         f"  refused:      {len(result['errors'])} error replies; closed by the server: "

@@ -28,33 +28,18 @@ import json
 import os
 import platform
 import random
-import socket
-import subprocess
 import sys
-import threading
+import tempfile
 import time
-from typing import Any, Sequence
+from typing import Any
 
 from wslab.bench import procs
+from wslab.bench.latency import summarise
+from wslab.ports import free_port
 
 WARMUP = 1.0
 DRAIN = 0.5
 START_TIMEOUT = 20.0
-
-
-def percentile(sorted_values: Sequence[int], fraction: float) -> float:
-    """The value below which ``fraction`` of the (sorted) values fall (nearest rank)."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values)) - 1))
-    return float(sorted_values[rank])
-
-
-def summarise(latencies_us: list[int]) -> dict[str, Any]:
-    values = sorted(latencies_us)
-    return {"deliveries": len(values), "p50_ms": percentile(values, 0.50) / 1000,
-            "p99_ms": percentile(values, 0.99) / 1000,
-            "max_ms": (values[-1] / 1000) if values else float("nan")}
 
 
 def render(result: dict[str, Any]) -> str:
@@ -67,10 +52,12 @@ def render(result: dict[str, Any]) -> str:
     if "baseline" in result:
         rows.append(("one worker", result["baseline"]))
     for name, row in rows:
-        lines.append(f"{name:<14}{row['deliveries']:>12,}{row['p50_ms']:>8.2f}ms"
-                     f"{row['p99_ms']:>8.2f}ms{row['max_ms']:>8.2f}ms")
-    gap = result["cross_worker"]["p99_ms"] - result["same_worker"]["p99_ms"]
-    lines.append(f"cross-worker p99 - same-worker p99: {gap:+.2f} ms "
+        lines.append(f"{name:<14}{row['deliveries']:>12,}"
+                     + "".join("     never" if row[key] is None else f"{row[key]:>8.2f}ms"
+                               for key in ("p50_ms", "p99_ms", "max_ms")))
+    cross, same = result["cross_worker"]["p99_ms"], result["same_worker"]["p99_ms"]
+    gap = "unknown" if cross is None or same is None else f"{cross - same:+.2f} ms"
+    lines.append(f"cross-worker p99 - same-worker p99: {gap} "
                  f"(target: within a few ms); lines missing: {result['missing']}")
     if "baseline" in result:
         lines.append(f"one worker: the same {o['workers'] * o['clients']} clients all on one "
@@ -102,112 +89,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Child:
-    """A child process of this module, stopped on the way out whatever happens."""
-
-    def __init__(self, role: str, args: list[str]) -> None:
-        self.role = role
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wslab.bench.cross_worker", role, *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, start_new_session=True)
-
-    def line(self, timeout: float) -> str:
-        """The next line the child prints, waiting at most ``timeout`` seconds."""
-        box: list[str] = []
-        reader = threading.Thread(target=lambda: box.append(self.proc.stdout.readline()),
-                                  daemon=True)
-        reader.start()
-        reader.join(timeout)
-        if not box or not box[0]:
-            raise RuntimeError(f"the {self.role} process said nothing within {timeout:g} s:\n"
-                               f"{self.errors()}")
-        return box[0].strip()
-
-    def tell(self, text: str) -> None:
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-
-    def errors(self) -> str:
-        if self.proc.poll() is None:
-            return "(still running)"
-        return (self.proc.stderr.read() or "")[-2000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(3)
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            try:
-                stream.close()
-            except OSError:
-                pass
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, child: _Child, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if child.proc.poll() is not None:
-            raise RuntimeError(f"a worker exited before listening:\n{child.errors()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"a worker did not listen within {timeout:g} s")
-            time.sleep(0.05)
-
-
 def run(options: argparse.Namespace, redis_url: str | None) -> dict[str, Any]:
     """Start the workers and client processes, measure, and return the merged results.
 
     Without ``redis_url``: the baseline, one worker with the default in-process broker, every
     client process connected to it.
     """
-    children: list[_Child] = []
+    children: list[procs.Child] = []
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    try:
-        ports = [_free_port() for _ in range(options.workers if redis_url else 1)]
-        broker = ["--broker", redis_url] if redis_url else []
-        for port in ports:
-            children.append(_Child("_worker", ["--port", str(port), *broker]))
-        for port, child in zip(ports, children):
-            _wait_for_port(port, child, START_TIMEOUT)
-        clients = [_Child("_clients", [
-            "--url", f"ws://127.0.0.1:{ports[index % len(ports)]}", "--index", str(index),
-            "--clients", str(options.clients), "--rate", str(options.rate / options.workers),
-            "--seconds", str(options.seconds)]) for index in range(options.workers)]
-        children.extend(clients)
-        for child in clients:  # every client of every worker connected before anyone speaks
-            if child.line(START_TIMEOUT) != "ready":
-                raise RuntimeError(f"a client process failed:\n{child.errors()}")
-        time.sleep(0.5)  # the last joins reach the other worker
-        # One start for every client process: the system-wide monotonic clock, in ns.
-        start_ns = time.monotonic_ns() + 100_000_000
-        for child in clients:
-            child.tell(f"go {start_ns}")
-        reports = [json.loads(child.line(WARMUP + options.seconds + DRAIN + 10))
-                   for child in clients]
-    finally:
-        for child in reversed(children):
-            child.stop()
+    with tempfile.NamedTemporaryFile(prefix="wslab-cross-worker-", suffix=".log") as log:
+        try:
+            ports = [free_port() for _ in range(options.workers if redis_url else 1)]
+            broker = ["--broker", redis_url] if redis_url else []
+            for port in ports:
+                children.append(procs.Child(f"the worker on port {port}", [
+                    "-m", "wslab.bench.cross_worker", "_worker", "--port", str(port), *broker],
+                    log=log, devnull_stdout=True))
+            for port, child in zip(ports, children):
+                procs.wait_for_port("127.0.0.1", port, START_TIMEOUT, child)
+            clients = [procs.Child(f"client process {index}", [
+                "-m", "wslab.bench.cross_worker", "_clients",
+                "--url", f"ws://127.0.0.1:{ports[index % len(ports)]}", "--index", str(index),
+                "--clients", str(options.clients), "--rate", str(options.rate / options.workers),
+                "--seconds", str(options.seconds)], log=log, stdout_pipe=True)
+                for index in range(options.workers)]
+            children.extend(clients)
+            said = [procs.Lines(child) for child in clients]
+            for lines in said:  # every client of every worker connected before anyone speaks
+                if lines.next(START_TIMEOUT) != "ready":
+                    raise RuntimeError(f"a client process failed:\n{lines.child.tail()}")
+            time.sleep(0.5)  # the last joins reach the other worker
+            # One start for every client process: the system-wide monotonic clock, in ns.
+            start_ns = time.monotonic_ns() + 100_000_000
+            for child in clients:
+                child.tell(f"go {start_ns}")
+            reports = [json.loads(lines.next(WARMUP + options.seconds + DRAIN + 10))
+                       for lines in said]
+        finally:
+            for child in reversed(children):
+                child.stop()
     same = [value for report in reports for value in report["same"]]
     cross = [value for report in reports for value in report["cross"]]
     sent = sum(report["sent"] for report in reports)
     expected = sent * options.clients * options.workers
+    missing = expected - len(same) - len(cross)
     return {"options": vars(options), "same_worker": summarise(same),
-            "cross_worker": summarise(cross), "all": summarise(same + cross), "sent": sent,
-            "missing": expected - len(same) - len(cross),
+            "cross_worker": summarise(cross), "all": summarise(same + cross, missing),
+            "sent": sent, "missing": missing,
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "platform": platform.platform(), "load_before": load_before}}
 
@@ -219,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "_clients":
         return _clients_main(argv[1:])
     options = build_parser().parse_args(argv)
-    from wslab.broker import INSTALL_REDIS, RedisServer
+    from wslab.redis_server import INSTALL_REDIS, RedisServer
 
     try:
         redis = RedisServer.find()

@@ -24,16 +24,18 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import math
 import resource
 import tempfile
 import time
 from typing import Any
 
 from wslab.bench import procs
+from wslab.bench.latency import summarise
 from wslab.bench.sender import Sender
 from wslab.bench.servers import server_args
 from wslab.bench.stalled import StalledClient
+from wslab.errors import describe_exception
+from wslab.ports import free_port
 
 HOST = "127.0.0.1"
 
@@ -116,17 +118,6 @@ class FanoutResult:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def percentile(sorted_values: list[int], missing: int, fraction: float) -> float | None:
-    """The ``fraction`` quantile in ms, counting ``missing`` values as infinite (None)."""
-    total = len(sorted_values) + missing
-    if total == 0:
-        return None
-    index = max(0, math.ceil(fraction * total) - 1)  # nearest rank
-    if index >= len(sorted_values):
-        return None
-    return sorted_values[index] / 1000.0
 
 
 class ReceiverGroup:
@@ -220,7 +211,7 @@ class Room:
 
     def __init__(self, server: str, n: int, opts: Options, log: Any) -> None:
         self.server, self.n, self.opts, self.log = server, n, opts, log
-        self.port = procs.free_port(HOST)
+        self.port = free_port(HOST)
         self.srv: procs.Child | None = None
         self.groups: list[ReceiverGroup] = []
         self.sender = Sender(opts.message_bytes)
@@ -337,10 +328,9 @@ class Room:
         result.expected = result.messages * self.n
         result.delivered = len(latencies)
         result.deliveries_per_s = result.delivered / elapsed
-        latencies.sort()
         missing = max(0, result.expected - result.delivered)
-        result.p50_ms = percentile(latencies, missing, 0.50)
-        result.p99_ms = percentile(latencies, missing, 0.99)
+        summary = summarise(latencies, missing)
+        result.p50_ms, result.p99_ms = summary["p50_ms"], summary["p99_ms"]
         result.server_cpu = (cpu1[0] - cpu0[0]) / elapsed
         result.loadgen_cpu = (cpu1[1] - cpu0[1]) / elapsed
         result.other_cpu = max(0.0, (cpu1[2] - cpu0[2]) - (cpu1[0] - cpu0[0])
@@ -383,7 +373,7 @@ async def run_room(server: str, n: int, opts: Options) -> list[FanoutResult]:
                     await room.measure(stalled, seconds, start_ns=joined)
                     stalled.stalled_fate = await asyncio.to_thread(stall.fate, 1.0)
     except Exception as exc:  # a broken run is a row with an error, not a crashed benchmark
-        current.error = f"{type(exc).__name__}: {exc}".strip()[:400]
+        current.error = describe_exception(exc)[:400]
         if current is baseline and opts.stall:
             stalled.error = "not run: the baseline failed"
     return rows

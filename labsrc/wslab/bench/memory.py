@@ -27,6 +27,8 @@ from typing import Any
 
 from wslab.bench import procs
 from wslab.bench.servers import server_args
+from wslab.errors import describe_exception
+from wslab.ports import free_port
 
 HOST = "127.0.0.1"
 WARM = 20
@@ -112,12 +114,12 @@ def measure_memory(server: str, connections: int = 1000, *, deflate: bool = True
     try:
         _measure(result, deflate, connect_timeout, settle)
     except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}".strip()[:400]
+        result.error = describe_exception(exc)[:400]
     return result
 
 
 def _measure(result: MemoryResult, deflate: bool, connect_timeout: float, settle: float) -> None:
-    port = procs.free_port(HOST)
+    port = free_port(HOST)
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(tempfile.NamedTemporaryFile(prefix="wslab-bench-", suffix=".log"))
         srv = stack.enter_context(procs.Child(result.server, server_args(result.server, port, 4096),
@@ -144,7 +146,3 @@ def _measure(result: MemoryResult, deflate: bool, connect_timeout: float, settle
         result.kib_per_connection = round(
             (result.rss_after_kib - result.rss_before_kib) / result.connections, 1)
         srv.stop(grace=0)  # before the clients leave, and at once: no departures to announce
-
-
-def measure_all(servers: list[str], connections: int) -> list[MemoryResult]:
-    return [measure_memory(server, connections) for server in servers]

@@ -5,7 +5,8 @@ interpreter (and a GIL) to itself, and so that its memory can be read from outsi
 keep a benchmark run from leaving anything behind, even when it fails or is interrupted:
 
 - every child is started by :class:`Child`, a context manager that stops it on the way out
-  (SIGTERM, then SIGKILL after a grace period), whatever the exit path;
+  (SIGTERM, then SIGKILL after a grace period: :class:`wslab.child_process.ChildProcess`),
+  whatever the exit path;
 - every child gets a pipe as stdin and exits when that pipe closes, so that even a coordinator
   killed with SIGKILL takes its children with it (:func:`exit_when_parent_goes`);
 - every child listens or connects on 127.0.0.1 only.
@@ -14,13 +15,15 @@ keep a benchmark run from leaving anything behind, even when it fails or is inte
 from __future__ import annotations
 
 import os
+import queue
 import resource
 import socket
 import subprocess
-import sys
 import threading
 import time
 from typing import IO, Sequence
+
+from wslab.child_process import LOG, ChildProcess
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -36,13 +39,6 @@ def raise_fd_limit() -> int:
         except (ValueError, OSError):
             pass
     return soft
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (the kernel's pick)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(host: str, port: int, timeout: float, child: "Child | None" = None) -> None:
@@ -112,8 +108,8 @@ def exit_when_parent_goes() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-class Child:
-    """A child process that is always stopped when the ``with`` block ends.
+class Child(ChildProcess):
+    """A benchmark's child process, always stopped when the ``with`` block ends.
 
     Output goes to ``log`` (a file) unless the caller asks for a pipe; ``stdin`` is always a
     pipe, so the child can tell when the coordinator is gone. The child runs in its own session:
@@ -123,51 +119,39 @@ class Child:
 
     def __init__(self, label: str, args: Sequence[str], *, log: IO[bytes] | None = None,
                  stdout_pipe: bool = False, devnull_stdout: bool = False) -> None:
-        self.label = label
-        self.log = log
-        stdout: int | IO[bytes] | None
-        if stdout_pipe:
-            stdout = subprocess.PIPE
-        elif devnull_stdout:
-            stdout = subprocess.DEVNULL
-        else:
-            stdout = log
-        self.proc = subprocess.Popen(
-            [sys.executable, *args], stdin=subprocess.PIPE, stdout=stdout,
-            stderr=log if log is not None else subprocess.DEVNULL, start_new_session=True)
+        stdout = subprocess.PIPE if stdout_pipe else subprocess.DEVNULL if devnull_stdout else LOG
+        super().__init__(label, args, log=log, stdin=subprocess.PIPE, stdout=stdout,
+                         new_session=True)
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
+    def tell(self, text: str) -> None:
+        """Write one line to the child's stdin (how a coordinator says "go")."""
+        self.proc.stdin.write(f"{text}\n".encode())
+        self.proc.stdin.flush()
 
-    def tail(self, lines: int = 15) -> str:
-        if self.log is None:
-            return ""
-        self.log.flush()
-        with open(self.log.name, "rb") as log:
-            return b"\n".join(log.read().splitlines()[-lines:]).decode("utf-8", "replace")
 
-    def stop(self, grace: float = 3.0) -> None:
-        """SIGTERM, then SIGKILL if it has not exited after ``grace`` seconds (0: SIGKILL now)."""
-        if self.proc.poll() is None:
-            if grace > 0:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(grace)
-                except subprocess.TimeoutExpired:
-                    pass
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(5)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:
-                    pass
+class Lines:
+    """A child's stdout, read line by line by a thread, so that waiting for one has a timeout."""
 
-    def __enter__(self) -> "Child":
-        return self
+    def __init__(self, child: Child) -> None:
+        self.child = child
+        self.queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _read(self) -> None:
+        try:
+            for line in self.child.proc.stdout:
+                self.queue.put(line.decode())
+        except (OSError, ValueError):  # closed by Child.stop() while this was reading
+            pass
+        self.queue.put("")
+
+    def next(self, timeout: float) -> str:
+        """The next line, stripped; a RuntimeError with the child's log after ``timeout`` s."""
+        try:
+            line = self.queue.get(timeout=timeout)
+        except queue.Empty:
+            line = ""
+        if not line:
+            raise RuntimeError(f"{self.child.label} said nothing within {timeout:g} s:\n"
+                               f"{self.child.tail()}")
+        return line.strip()

@@ -4,9 +4,11 @@
   :mod:`wslab.checks.endpoint`) and a real client sends it good and bad JSON on one connection.
 - ``read_message`` is compared, case by case, with the kit's own
   :func:`wslab.envelope.read_client_text`, the function the kit's chat server runs on every
-  frame: what it answers is what the student's function must answer (the reason in words
-  aside). A wrong answer is named by reproducing the mistake on the failing case: a limit that
-  is off by one, characters counted instead of bytes, two rules checked in the wrong order...
+  frame, which is built from the lesson's answers (:func:`wslab.envelope.read_message` and
+  :func:`wslab.envelope.read_strict`): what it answers is what the student's function must
+  answer (the reason in words aside). A wrong answer is named by reproducing the mistake on
+  the failing case: a limit that is off by one, characters counted instead of bytes, two rules
+  checked in the wrong order...
   The JSON edge cases (NaN, nesting 100,000 deep, half a character) are the lesson's optional
   part, ``read_strict``, checked the same way with the lesson's plain ``read_message`` inside.
 - The hardened endpoint runs on a real server with real clients, and eve sends it all the bad
@@ -21,7 +23,8 @@
   the check, with a hint that says what the test left unchecked.
 
 The reference answers the lesson's solutions are built from, and that a student who is stuck
-carries on with, are in :mod:`wslab.answers.chat`.
+carries on with, are in :mod:`wslab.answers.chat`, except the two readers of a frame, which are
+the server's own, in :mod:`wslab.envelope`.
 """
 
 from __future__ import annotations
@@ -41,11 +44,12 @@ from typing import Any, Callable
 import websockets
 from fastapi import FastAPI, WebSocket
 
+from wslab import envelope
 from wslab.answers import chat as answers
 from wslab.checks.core import (Case, Failure, Mistake, NotDone, call, carry_on, check_function,
                                common_exception, describe_exception, guard_this_thread,
                                is_kit_object, missing_await_hint, run_async_check, run_check,
-                               shown, source_of, unawaited_calls)
+                               shown, source_of, unawaited_calls, unawaited_failure)
 from wslab.checks.endpoint import (WEBSOCKET_CALLS, WatchedApp, check_served_endpoint,
                                    connection_mistake, unasserted_comparisons, unasserted_hint)
 from wslab.checks.predictions import Question
@@ -365,7 +369,7 @@ def check_read_message(read_message: Callable[[str, int], Any]) -> Callable[[str
     cases = [Case((text, max_bytes), _kit(text, max_bytes), hint, call=shown_call)
              for text, max_bytes, shown_call, hint in READ_MESSAGE_TABLE]
     return check_function(read_message, cases, name="read_message",
-                          reference=answers.read_message, fallback="the kit's read_message",
+                          reference=envelope.read_message, fallback="the kit's read_message",
                           mistakes=READ_MESSAGE_MISTAKES)
 
 
@@ -684,7 +688,7 @@ async def check_hardened_endpoint(factory: Callable[..., Any]) -> Callable[..., 
     async def body() -> str:
         unawaited = unawaited_calls(factory, ASYNC_CALLS)
         made = f"create_hardened_app(read_message, max_message_bytes={CHECK_LIMIT})"
-        app = call(factory, (_planted(answers.read_message),),
+        app = call(factory, (_planted(envelope.read_message),),
                    {"max_message_bytes": CHECK_LIMIT}, tried=made, expected="a FastAPI app",
                    hint="Keep the signature create_hardened_app(read_message, "
                         "max_message_bytes=...): the check calls it so.")
@@ -718,10 +722,8 @@ async def check_hardened_endpoint(factory: Callable[..., Any]) -> Callable[..., 
             await watched.unblocked()
             server.stop()
         if unawaited:
-            raise Failure(tried="read the code of create_hardened_app",
-                          expected="every call to the connection and the manager awaited",
-                          got=f"{', '.join(unawaited)} without await",
-                          hint=missing_await_hint(unawaited))
+            raise unawaited_failure("create_hardened_app", unawaited,
+                                    "the connection and the manager")
         return detail
 
     ok = await run_async_check("hardened endpoint", body, student=factory, timeout=30,
@@ -913,7 +915,7 @@ def flawed_app(flaw: str) -> FastAPI:
                     break
                 text = event.get("text")
                 frame = (Rejected("binary_not_supported", "send text, not binary data")
-                         if text is None else answers.read_message(text, 1000))
+                         if text is None else envelope.read_message(text, 1000))
                 if isinstance(frame, Rejected):
                     code = "bad_input" if flaw == "one code" else frame.code
                     await websocket.send_text(error_message(code, frame.reason))
@@ -1021,6 +1023,21 @@ def _plain_refused(text: str, max_bytes: int) -> Any:
     return _AnyReason("invalid_json") if _is_plain(text) else _kit(text, max_bytes)
 
 
+def _constants_refused_while_reading(text: str, max_bytes: int) -> Any:
+    """A ``parse_constant`` that raises: the text is refused before it is known to be JSON."""
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        json.loads(text, parse_constant=refuse)
+    except json.JSONDecodeError:
+        pass
+    except (ValueError, RecursionError):
+        return _AnyReason("invalid_json")
+    return _kit(text, max_bytes)
+
+
 def _constants_read(text: str, max_bytes: int) -> Any:
     try:
         data = json.loads(text, parse_constant=lambda name: 0.0)
@@ -1031,6 +1048,10 @@ def _constants_read(text: str, max_bytes: int) -> Any:
 
 READ_STRICT_MISTAKES = [
     *(Mistake(mistake.hint, makes=_on_frame(mistake.makes)) for mistake in _SHAPE_MISTAKES),
+    Mistake("Your parse_constant refuses NaN or Infinity while json.loads is still reading, "
+            "before it knows whether the text is JSON at all: note them instead "
+            "(found.append), and refuse them only once json.loads has read the whole text.",
+            makes=_on_frame(_constants_refused_while_reading)),
     Mistake("json.JSONDecodeError is a kind of ValueError: text that is not JSON at all is "
             "plain text, not invalid_json. Catch JSONDecodeError first, and hand such text "
             "on to read_message.", makes=_on_frame(_plain_refused)),
@@ -1074,20 +1095,23 @@ READ_STRICT_TABLE: list[tuple[str, str | None, str]] = [
      "it, and it is refused as invalid_text."),
     ('{"message": "ok", "nested": [1, [2, [3]]]}', None,
      "A little nesting is fine: only JSON that cannot be read safely is refused."),
+    ("Infinity war was great", None,
+     "Text that only starts like a constant is not JSON at all: plain text, for read_message."),
+    ('{"message": NaN oops', None, "Not JSON at all, though it holds a NaN: plain text."),
 ]
 
 
 def check_read_strict(read_strict: Callable[..., Any]) -> Callable[..., Any]:
     """The optional exercise: ``read_strict(text, 100, read_message)`` on the JSON edge cases.
 
-    It is handed the lesson's plain ``read_message`` (:func:`wslab.answers.chat.read_message`,
+    It is handed the lesson's plain ``read_message`` (:func:`wslab.envelope.read_message`,
     which knows none of the edge cases), so only the guard around it is judged.
     """
-    cases = [Case((text, 100, answers.read_message), _kit(text, 100), hint,
+    cases = [Case((text, 100, envelope.read_message), _kit(text, 100), hint,
                   call=shown_call or f"read_strict({text!r}, 100)")
              for text, shown_call, hint in READ_STRICT_TABLE]
     return check_function(read_strict, cases, name="read_strict",
-                          reference=answers.read_strict, fallback="the kit's read_strict",
+                          reference=envelope.read_strict, fallback="the kit's read_strict",
                           mistakes=READ_STRICT_MISTAKES)
 
 

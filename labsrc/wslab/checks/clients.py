@@ -1,7 +1,7 @@
 """Elective E3's checks: a receiver of chat lines, and the backoff delay before a reconnect.
 
 Both exercises are the kit's own code, ``wslab.client.receive_chat`` and
-``wslab.client.backoff``: their checks compare the student's answer with it on every case, so
+``wslab.backoff.backoff_delay``: their checks compare the student's answer with it on every case, so
 there is no copy in :mod:`wslab.answers`.
 """
 
@@ -15,15 +15,16 @@ import json
 import math
 from datetime import datetime
 from typing import Any, Callable
-from unittest import mock
 
 from wslab import client, envelope
+from wslab.backoff import backoff_ceiling, backoff_delay
 from wslab.checks.core import (PRINT_NOT_RETURN, Failure, NotDone, call, carry_on,
                                common_exception, common_mistake, describe_exception,
                                missing_await_hint, missing_field_hint, run_async_check,
                                run_check, shown, source_of, unawaited_calls)
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
+from wslab.reconnect import CHAT_POLICY
 
 
 
@@ -254,129 +255,109 @@ async def check_receive_chat(receive_chat: Callable[[Any, int], Any]) -> Callabl
 
 # -- exercise 2: backoff ------------------------------------------------------------------------
 
-#: How often the check calls ``backoff`` with each argument list (it is random).
-DRAWS = 300
-FIRST, CAP = 0.5, 10.0  # the exercise's default arguments
-
-#: Argument lists beyond the defaults: the arguments are used, and a huge attempt works.
-BACKOFF_ARGUMENTS = [(3, 1.0, 6.0), (0, 2.0, 30.0), (6, 0.1, 5.0)]
-HUGE_ATTEMPT = 1100
-
-
-def _kit_ceiling(args: tuple[Any, ...]) -> float:
-    """The ceiling for these arguments: the kit's own backoff, with its random part at the top."""
-    with mock.patch.object(client.random, "random", return_value=1.0):
-        return client.backoff(*args)
+#: The exercise's numbers: the kit's chat policy's (``wslab.reconnect.CHAT_POLICY``).
+FIRST, CAP = CHAT_POLICY.first, CHAT_POLICY.cap
+#: The random numbers the check gives: the bottom, the middle and almost the top of [0, 1).
+RANDS = (0.0, 0.5, 0.999)
+#: ``(attempt, first, cap)``: the policy's numbers for 13 attempts, then other numbers (the
+#: arguments are used), then a client that has been retrying for hours.
+BACKOFF_CASES = [(attempt, FIRST, CAP) for attempt in range(13)] + [
+    (3, 1.0, 6.0), (0, 2.0, 30.0), (6, 0.1, 5.0), (1100, FIRST, CAP)]
 
 
-def _draws(backoff: Callable[..., float], args: tuple[Any, ...], tried: str,
-           expected: str) -> list[float]:
-    """``DRAWS`` results of ``backoff(*args)``; a Failure if one is not a number of seconds."""
-    values = []
-    for _ in range(DRAWS):
-        value = call(backoff, args, tried=tried, expected=expected,
-                     hint="The exception comes from your function: read its last line, and "
-                          "try the same call in a cell of its own.")
-        if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or not math.isfinite(value)):
-            raise Failure(tried=tried, expected=expected, got=shown(value),
-                          hint="Return the delay as a number of seconds (a float).")
-        values.append(value)
-    return values
+def _delay(backoff: Callable[..., float], args: tuple[Any, ...], tried: str,
+           expected: str) -> float:
+    """``backoff(*args)``; a Failure if it is not a number of seconds."""
+    value = call(backoff, args, tried=tried, expected=expected,
+                 hint="The exception comes from your function: read its last line, and try "
+                      "the same call in a cell of its own.")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise Failure(tried=tried, expected=expected, got=shown(value),
+                      hint="Return the delay as a number of seconds (a float).")
+    return value
 
 
-def _fits(draws: list[float], ceiling: float) -> bool:
-    """Whether the draws look like a right backoff's for ``ceiling``: in range, and spread."""
-    low, high = min(draws), max(draws)
-    return (low >= ceiling / 2 - 1e-9 and high <= ceiling + 1e-9
-            and high - low >= ceiling / 8)
+def _close(got: list[float], want: list[float]) -> bool:
+    return all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in zip(got, want))
 
 
-def _delays_mistake(draws: list[float], attempt: int, args: tuple[Any, ...],
-                    ceiling: float) -> str:
-    """Name the mistake behind delays that do not fit ``ceiling``."""
-    first, cap = (args[1], args[2]) if len(args) == 3 else (FIRST, CAP)
-    low, high = min(draws), max(draws)
-    if len(args) == 3 and _fits(draws, _kit_ceiling((attempt,))):
-        return ("Your delays fit the default first and cap, not the ones given: use the "
+def _delays_mistake(got: list[float], again: float, attempt: int, first: float,
+                    cap: float) -> str:
+    """Name the mistake behind ``got``, the delays for :data:`RANDS` (``again``: the middle
+    one asked a second time)."""
+    def fits(other: int, first: float = first, cap: float = cap) -> bool:
+        return _close(got, [backoff_delay(other, rand, first, cap) for rand in RANDS])
+
+    ceiling = backoff_ceiling(attempt, first, cap)
+    if not math.isclose(again, got[1]):
+        return ("The same call gave two different delays: use rand, the random number your "
+                "function is given, not random.random() or a random number of its own. The "
+                "caller draws it (and a test can choose it).")
+    if (first, cap) != (FIRST, CAP) and fits(attempt, FIRST, CAP):
+        return (f"Your delays fit first={FIRST:g} and cap={CAP:g}, not the ones given: use the "
                 "arguments first and cap, not fixed numbers.")
-    if all(isinstance(value, int) for value in draws):
-        return ("Your delays are whole numbers: int(), round() or randint cut off the fraction "
-                "of a second. Return the float as it is.")
-    if attempt == 0 and high == 0:
+    if all(isinstance(value, int) for value in got):
+        return ("Your delays are whole numbers: int(), round() or // cut off the fraction of a "
+                "second. Return the float as it is.")
+    if attempt == 0 and max(got) == 0:
         return ("For the first reconnect (attempt 0) every delay was 0: the ceiling starts at "
                 "first, and doubles with each attempt, so 2 is raised to the power attempt, "
                 "not multiplied by it.")
-    earlier = _kit_ceiling((attempt - 1, first, cap)) if attempt else ceiling / 2
-    neighbours = {attempt - 1: earlier, attempt + 1: _kit_ceiling((attempt + 1, first, cap))}
-    for other, other_ceiling in neighbours.items():
-        if other_ceiling != ceiling and _fits(draws, other_ceiling):
+    for other in (attempt - 1, attempt + 1):
+        if other >= 0 and backoff_ceiling(other, first, cap) != ceiling and fits(other):
             which = "earlier" if other < attempt else "later"
             return (f"Your delays fit the ceiling one attempt {which}: the count is off by one. "
                     "Attempt 0 is the first reconnect, and its ceiling is first.")
-    if high > cap + 1e-9:
+    if max(got) > cap + 1e-9:
         return (f"No delay may pass the cap ({cap:g} s): cap the ceiling first, then take the "
-                "random delay below it.")
-    jitter_right = low >= high / 2 * 0.95 and high - low >= high / 8
-    if jitter_right and not math.isclose(high, ceiling, rel_tol=0.05):
-        return (f"Your delays lie between half of about {high:.3g} s and {high:.3g} s: the "
+                "delay below it.")
+    if ceiling == cap and math.isclose(got[-1], cap):
+        return ("Once the cap is reached the delays must still be spread out: cap the ceiling "
+                "first and add the random part after that, not the other way round. Otherwise "
+                "most clients wait exactly the cap, and they all come back together.")
+    if math.isclose(got[0], got[-1]):
+        return ("The delay is the same whatever rand is: add the random part, rand times half "
+                "the ceiling. Without it every client that lost the server at the same moment "
+                "retries at the same moments, all together.")
+    implied = 2 * got[0]
+    if _close(got, [implied / 2 + rand * implied / 2 for rand in RANDS]):
+        return (f"Your delays lie between half of {implied:.4g} s and {implied:.4g} s: the "
                 f"random part is right, but the ceiling for attempt {attempt} is {ceiling:g} s. "
                 "It starts at first and doubles with each attempt, up to the cap.")
-    if low < ceiling / 2 - 1e-9:
-        return ("Every delay must be at least half the ceiling: only the upper half is random. "
-                "A delay near 0 sends a client straight back to a server that has just gone "
-                "away.")
-    if high > ceiling + 1e-9:
-        return ("The ceiling starts at first for attempt 0 and doubles with each attempt, up to "
-                "the cap; no delay may pass it.")
-    if ceiling == cap and attempt > 0:
-        return ("Once the cap is reached the delays must still be random: cap the ceiling "
-                "first and add the random part after that, not the other way round. Otherwise "
-                "every client waits exactly the cap, and they all come back together.")
-    same = "the same" if math.isclose(low, high) else "almost the same"
-    return (f"The delays are {same} every time: add a random part, between half the "
-            "ceiling and the ceiling. Without it every client that lost the server at the same "
-            "moment retries at the same moments, all together.")
+    if got[0] < ceiling / 2 - 1e-9:
+        return ("Every delay must be at least half the ceiling: only the upper half is random, "
+                "so rand = 0 gives half the ceiling. A delay near 0 sends a client straight "
+                "back to a server that has just gone away.")
+    return ("The delay is half the ceiling plus rand times the other half: rand = 0 gives half "
+            "the ceiling, and rand close to 1 almost the whole ceiling.")
 
 
-def _check_delays(backoff: Callable[..., float], args: tuple[Any, ...]) -> None:
-    """Draw ``backoff(*args)`` many times; a Failure unless the delays fit the kit's ceiling."""
-    attempt = args[0]
-    ceiling = _kit_ceiling(args)
-    tried = f"backoff({', '.join(map(repr, args))}), {DRAWS} times"
-    first, cap = (args[1], args[2]) if len(args) == 3 else (FIRST, CAP)
-    expected = (f"every delay between {ceiling / 2:g} and {ceiling:g} s, spread out at random "
-                f"(the ceiling for attempt {attempt}, first={first:g}, cap={cap:g})")
-    draws = _draws(backoff, args, tried, expected)
-    if _fits(draws, ceiling):
+def _check_delays(backoff: Callable[..., float], attempt: int, first: float, cap: float) -> None:
+    """A Failure unless ``backoff`` gives the kit's delays for every rand in :data:`RANDS`."""
+    want = [backoff_delay(attempt, rand, first, cap) for rand in RANDS]
+    ceiling = backoff_ceiling(attempt, first, cap)
+    tried = f"backoff({attempt}, rand, {first:g}, {cap:g}) for rand = 0, 0.5 and 0.999"
+    expected = (", ".join(f"{value:.4g}" for value in want) + f" s: from half the ceiling "
+                f"({ceiling / 2:g} s) up to almost the ceiling ({ceiling:g} s)")
+    got = [_delay(backoff, (attempt, rand, first, cap), tried, expected) for rand in RANDS]
+    again = _delay(backoff, (attempt, RANDS[1], first, cap), tried, expected)
+    if _close(got, want) and math.isclose(again, got[1]):
         return
-    low, high = min(draws), max(draws)
-    if low < ceiling / 2 - 1e-9:
-        got = f"{low:.4g} s (the shortest of the {DRAWS} delays)"
-    elif high > ceiling + 1e-9:
-        got = f"{high:.4g} s (the longest of the {DRAWS} delays)"
-    elif math.isclose(low, high):
-        got = f"{DRAWS} delays, all exactly {low:.4g} s"
-    else:
-        got = f"{DRAWS} delays, all between {low:.4g} and {high:.4g} s: almost the same"
-    raise Failure(tried=tried, expected=expected, got=got,
-                  hint=_delays_mistake(draws, attempt, args, ceiling))
+    raise Failure(tried=tried, expected=expected,
+                  got=", ".join(f"{value:.4g}" for value in got) + " s",
+                  hint=_delays_mistake(got, again, attempt, first, cap))
 
 
 def check_backoff(backoff: Callable[..., float]) -> Callable[..., float]:
-    """Exercise 2: draw ``backoff`` many times for each attempt; check bounds and spread."""
-    argument_lists = [(attempt,) for attempt in range(13)] + BACKOFF_ARGUMENTS \
-        + [(HUGE_ATTEMPT,)]
-
+    """Exercise 2: ``backoff(attempt, rand, first, cap)`` against the kit's rule, every case."""
     def body() -> str:
-        for args in argument_lists:
-            _check_delays(backoff, args)
-        return (f"all {len(argument_lists)} checks passed ({DRAWS} draws each): the delays "
-                "double from first up to the cap, and are spread between half the ceiling and "
-                "the ceiling.")
+        for attempt, first, cap in BACKOFF_CASES:
+            _check_delays(backoff, attempt, first, cap)
+        return (f"all {len(BACKOFF_CASES)} checks passed: the ceiling doubles from first up to "
+                "the cap, and rand spreads the delays between half the ceiling and the ceiling.")
 
-    passed = run_check("backoff", body, fallback="wslab.client.backoff", student=backoff)
-    return carry_on(passed, backoff, client.backoff)
+    passed = run_check("backoff", body, fallback="wslab.backoff.backoff_delay", student=backoff)
+    return carry_on(passed, backoff, backoff_delay)
 
 
 # -- the lesson's prediction, and its exercises --------------------------------------------------

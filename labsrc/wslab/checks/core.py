@@ -47,6 +47,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Awaitable, Callable, Iterable, Iterator, TypeVar
 
+from starlette.websockets import WebSocketDisconnect
+
+from wslab import errors
 from wslab.envelope import CHAT_FIELDS
 
 T = TypeVar("T")
@@ -126,7 +129,15 @@ def shown(value: Any, limit: int = 300) -> str:
 
 
 def describe_exception(exc: BaseException) -> str:
-    return f"raised {type(exc).__name__}: {exc}" if str(exc) else f"raised {type(exc).__name__}"
+    """What the student's code did, as a check's "got" says it: ``raised KeyError: 'x'``."""
+    return f"raised {errors.describe_exception(exc)}"
+
+
+def what_it_raised(exc: BaseException) -> str:
+    """:func:`describe_exception` in one line, and a disconnect with its close code."""
+    if isinstance(exc, WebSocketDisconnect):
+        return f"raised WebSocketDisconnect (code {exc.code})"
+    return describe_exception(exc).partition("\n")[0]
 
 
 # -- the mistakes of any exercise ----------------------------------------------------------------
@@ -257,6 +268,16 @@ def missing_await_hint(calls: list[str]) -> str:
     return (f"{shown_calls} {'is a call' if len(calls) == 1 else 'are calls'} to an async "
             "function without await: such a call only makes a coroutine, and nothing "
             "happens.")
+
+
+def unawaited_failure(where: str, calls: list[str], awaited: str = "the connection") -> Failure:
+    """The finding for calls left without ``await`` in the source of ``where``.
+
+    A check raises it after a run that otherwise passed: such a call may do no visible harm in
+    one run, and still never happen.
+    """
+    return Failure(tried=f"read the code of {where}", expected=f"every call to {awaited} awaited",
+                   got=f"{', '.join(calls)} without await", hint=missing_await_hint(calls))
 
 
 # -- verdicts ------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ from wslab.app_process import AppProcess, AppStartError
 from wslab.checks.core import (LOOP_LIMIT, Failure, NotDone, StuckInLoop, carry_on,
                                common_exception, describe_exception, guard_this_thread,
                                last_verdict, missing_await_hint, run_async_check, shown,
-                               source_of, unawaited_calls)
+                               source_of, unawaited_calls, unawaited_failure, what_it_raised)
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
 from wslab.runner import BackgroundServer, ServerStartError
@@ -278,13 +278,6 @@ def _like(student: Any, reference: Callable[..., Any], path: str) -> Any:
     return reference
 
 
-def _what_it_raised(exc: BaseException) -> str:
-    if isinstance(exc, WebSocketDisconnect):
-        return f"raised WebSocketDisconnect (code {exc.code})"
-    first_line = str(exc).strip().partition("\n")[0]
-    return f"raised {type(exc).__name__}: {first_line}" if first_line else describe_exception(exc)
-
-
 class _Conversation:
     """A real client's talk with the served endpoint; every step has a deadline and a report."""
 
@@ -321,7 +314,7 @@ class _Conversation:
             status = exc.response.status_code
             raised = self._raised_or_stub()
             if raised is not None:
-                got = f"HTTP {status}: the endpoint {_what_it_raised(raised)} before accepting"
+                got = f"HTTP {status}: the endpoint {what_it_raised(raised)} before accepting"
                 hint = (connection_mistake(raised) or "Read the exception: it comes from your "
                         "endpoint, before it accepted the connection.")
             elif status == 403:
@@ -356,7 +349,7 @@ class _Conversation:
         raised = self._raised_or_stub()
         if raised is not None:
             return self.fail(expected, f"the connection ended (code {code}): the endpoint "
-                             f"{_what_it_raised(raised)}",
+                             f"{what_it_raised(raised)}",
                              connection_mistake(raised)
                              or f"Read the exception: it comes from your endpoint. {hint}")
         got = (f"the endpoint closed the connection (code {code})" if code != 1006 else
@@ -373,12 +366,12 @@ class _Conversation:
         raised = self.watched.raised()
         if isinstance(raised, WebSocketDisconnect):
             raise self.fail("the endpoint to end quietly",
-                            f"it {_what_it_raised(raised)} when the client left",
+                            f"it {what_it_raised(raised)} when the client left",
                             "receive_text() raises WebSocketDisconnect when the client leaves, "
                             "and nothing in your endpoint catches it: uvicorn logs it as a "
                             "crash. Catch it (except WebSocketDisconnect) around the loop.")
         if raised is not None:
-            raise self.fail("the endpoint to end quietly", f"it {_what_it_raised(raised)}",
+            raise self.fail("the endpoint to end quietly", f"it {what_it_raised(raised)}",
                             connection_mistake(raised)
                             or "Read the exception: it comes from your endpoint.")
         if not ended:
@@ -434,10 +427,7 @@ async def check_served_endpoint(endpoint: Any, *, name: str, path: str,
             await watched.unblocked()
             server.stop()
         if unawaited:
-            raise Failure(tried=f"read the code of {name}",
-                          expected="every call to the connection awaited",
-                          got=f"{', '.join(unawaited)} without await",
-                          hint=missing_await_hint(unawaited))
+            raise unawaited_failure(name, unawaited)
         return success
 
     ok = await run_async_check(name, body, fallback=f"the kit's {name}", timeout=20,
@@ -736,10 +726,7 @@ async def check_main_py(path: str | os.PathLike[str] = "main.py") -> Any:
         finally:
             process.stop()
         if unawaited:
-            raise Failure(tried=f"read the code of {file.name}",
-                          expected="every call to the connection awaited",
-                          got=f"{', '.join(unawaited)} without await",
-                          hint=missing_await_hint(unawaited))
+            raise unawaited_failure(file.name, unawaited)
         served.append(app)
         return f"served by uvicorn {file.stem}:app, it answered GET / and echoed at {ECHO_PATH}."
 

@@ -1,10 +1,11 @@
 """Elective E7's checks: the fan-out lab's prediction, and a percentile that counts the lost.
 
-The percentile check compares the student's function with the package's own,
-:func:`wslab.fanoutlab.percentile`, on every case; the lab's plot then draws with the student's
-function once it passes. Each typical mistake (rounding the rank down or to the nearest, not
-sorting, forgetting the missing deliveries, an index one off) is recognised by reproducing it
-(:class:`~wslab.checks.core.Mistake`), so its hint names it without giving the rule away.
+The percentile check compares the student's function with the kit's one rank rule,
+:func:`wslab.bench.latency.percentile` (the one every benchmark reports with), on every case;
+the lab's plot then draws with the student's function once it passes. Each typical mistake
+(rounding the rank down or to the nearest, not sorting, forgetting the missing deliveries, an
+index one off) is recognised by reproducing it (:class:`~wslab.checks.core.Mistake`), so its
+hint names it without giving the rule away.
 
 The prediction is judged on a real run of the lab (:func:`wslab.fanoutlab.fanout_sweep`): what
 the lecture's manager delivered to the others once one client had stopped reading.
@@ -15,10 +16,11 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+from wslab.bench.latency import percentile
 from wslab.checks.core import Case, Mistake, check_function
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
-from wslab.fanoutlab import FanoutRun, percentile
+from wslab.fanoutlab import FanoutRun
 
 __all__ = ["STALLED", "check_percentile", "EXERCISES"]
 
@@ -121,7 +123,7 @@ PERCENTILE_MISTAKES = [
 
 
 def check_percentile(student: Callable[..., float | None]) -> Callable[..., float | None]:
-    """The exercise: ``percentile`` answers as ``wslab.fanoutlab.percentile`` on every case."""
+    """The exercise: ``percentile`` answers as ``wslab.bench.latency.percentile`` on every case."""
     cases = [Case(args, percentile(*args), hint) for args, hint in PERCENTILE_CASES]
     return check_function(student, cases, name="percentile", reference=percentile,
                           fallback="the kit's percentile", mistakes=PERCENTILE_MISTAKES)

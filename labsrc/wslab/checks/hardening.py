@@ -56,7 +56,8 @@ from wslab.chat import create_app
 from wslab.checks.core import (LOOP_LIMIT, Case, Failure, GuardedCoroutine, Mistake, NotDone,
                                StuckInLoop, carry_on, check_function, common_exception,
                                describe_exception, guard_this_thread, missing_await_hint,
-                               run_async_check, run_check, shown, source_of, unawaited_calls)
+                               run_async_check, run_check, shown, source_of, unawaited_calls,
+                               what_it_raised)
 from wslab.checks.endpoint import unasserted_comparisons, unasserted_hint
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
@@ -100,13 +101,6 @@ SHOUT_PATH = "/ws/shout"
 IDLE_CLOSE = 1.0
 #: How long one run of the student's test may take.
 SHOUT_TEST_TIMEOUT = 8.0
-
-
-def _raised_text(exc: BaseException) -> str:
-    if isinstance(exc, WebSocketDisconnect):
-        return f"raised WebSocketDisconnect (code {exc.code})"
-    first_line = str(exc).strip().partition("\n")[0]
-    return f"raised {type(exc).__name__}: {first_line}" if first_line else describe_exception(exc)
 
 
 async def _receive_text(websocket: WebSocket) -> str:
@@ -285,7 +279,7 @@ def check_shout_test(test: Callable[[Any], Any]) -> Callable[[Any], Any]:
             raise NotDone
         if exc is not None:
             raise Failure(tried=tried, expected="it passes",
-                          got=_raised_text(exc) + _where(exc, test),
+                          got=what_it_raised(exc) + _where(exc, test),
                           hint=_correct_run_hint(exc))
         unasserted = unasserted_comparisons(test)
         for broken in SHOUT_BROKEN:

@@ -38,7 +38,7 @@ from wslab.checks.core import (Failure, NotDone, call_method, common_exception,
                                source_of, unawaited_calls)
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
-from wslab.envelope import CLOSE_TOO_SLOW
+from wslab.close_codes import KitCloseCode
 
 #: The bound the safe-manager check gives the student's class: small, so a stalled client
 #: fills it within a few messages.
@@ -658,21 +658,21 @@ async def _safe_body(cls: Any, run: _Run) -> str:
                                "hold up the others.")
     _same_count(manager, "lazy was dropped")
     await settle()
-    if lazy.closed_with is None or lazy.closed_with[0] != CLOSE_TOO_SLOW:
+    if lazy.closed_with is None or lazy.closed_with[0] != KitCloseCode.TOO_SLOW:
         raise Failure(tried="lazy's outbox filled up and lazy was dropped",
-                      expected=f"lazy told why: websocket.close(code={CLOSE_TOO_SLOW}, ...)",
+                      expected=f"lazy told why: websocket.close(code={KitCloseCode.TOO_SLOW}, ...)",
                       got="close() was never called" if lazy.closed_with is None
                           else f"close(code={lazy.closed_with[0]})",
                       hint=_unless_unawaited(cls, (
                           "The slow client was dropped without a word: disconnect() only forgets "
-                          f"it. drop() also closes it, with code {CLOSE_TOO_SLOW}, which tells "
+                          f"it. drop() also closes it, with code {KitCloseCode.TOO_SLOW}, which tells "
                           "its page that it was too slow (in the background, because that close "
                           "waits behind the full buffer)." if lazy.closed_with is None else
                           f"The slow client was closed with {lazy.closed_with[0]}: close it with "
-                          f"code {CLOSE_TOO_SLOW}, which tells its page that it was too slow, "
+                          f"code {KitCloseCode.TOO_SLOW}, which tells its page that it was too slow, "
                           "in the background, as drop() does.")))
     return (f"survives clients that vanish and one that never reads (dropped after "
-            f"{dropped_after} messages, closed with {CLOSE_TOO_SLOW}); disconnect is safe twice; "
+            f"{dropped_after} messages, closed with {KitCloseCode.TOO_SLOW}); disconnect is safe twice; "
             "the count always matches.")
 
 

@@ -400,27 +400,24 @@ def _script_failure(script: str) -> Failure | None:
                     f"The script cannot be read: on line {error.line}, {error.what}. A "
                     "browser refuses the whole script then, and the page would not even "
                     "connect.")
-    sinks = html_sinks(tokens)
-    if sinks:
-        line, sink = sinks[0]
-        return fail("no value from the message put in with innerHTML",
-                    _statement(script, line),
-                    f"Line {line} still puts a value into {sink}. {WHY_TEXT}")
-    markup = markup_as_text(tokens)
-    if markup:
-        line, tag = markup[0]
-        return fail("text only in textContent: no tags", _statement(script, line),
-                    f"Line {line} gives textContent a string with a tag in it, {tag}: "
-                    "textContent shows its text exactly as it is, so the page would show the "
-                    "tag itself. Leave the tag out, or make that element with "
-                    "document.createElement and append it.")
-    typos = undeclared_names(tokens)
-    if typos:
-        line, name = typos[0]
-        return fail("every name declared before it is used", _statement(script, line),
-                    f"Line {line} uses {name}, which is never declared: the browser stops "
-                    "the handler there (a ReferenceError), and the lecture's catch shows the "
-                    "raw message instead. A typo, or a const missing?")
+    # (what finds a mistake as (line, what) pairs, what was expected, the hint for the first)
+    for find, expected, hint in (
+            (html_sinks, "no value from the message put in with innerHTML",
+             lambda line, sink: f"Line {line} still puts a value into {sink}. {WHY_TEXT}"),
+            (markup_as_text, "text only in textContent: no tags",
+             lambda line, tag: f"Line {line} gives textContent a string with a tag in it, "
+                               f"{tag}: textContent shows its text exactly as it is, so the "
+                               "page would show the tag itself. Leave the tag out, or make "
+                               "that element with document.createElement and append it."),
+            (undeclared_names, "every name declared before it is used",
+             lambda line, name: f"Line {line} uses {name}, which is never declared: the "
+                                "browser stops the handler there (a ReferenceError), and the "
+                                "lecture's catch shows the raw message instead. A typo, or a "
+                                "const missing?")):
+        found = find(tokens)
+        if found:
+            line, what = found[0]
+            return fail(expected, _statement(script, line), hint(line, what))
     texts = _texts(tokens)
     joined = " ".join(texts)
     missing = [what for what, seen in (

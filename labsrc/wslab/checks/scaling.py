@@ -1,4 +1,4 @@
-"""Elective E5's checks: a worker's two halves, sequence numbers, and the reconnect backoff.
+"""Elective E5's checks: a worker's two halves, and sequence numbers.
 
 The worker check drives the student's ``Worker`` class with stand-ins: :class:`HeldBroker`, a
 broker that keeps every event until the check lets it go (so a line delivered *before* the
@@ -12,19 +12,20 @@ in the kernel; and it says what it skips when there is neither.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
 from typing import TYPE_CHECKING, Any, Callable
 
 from wslab.answers import scaling as answers
-from wslab.broker import (INSTALL_REDIS, STAND_IN_ENV, RedisServer, backoff_delay, safe_url,
-                          sequence_check)
 from wslab.checks.core import (Case, Failure, Mistake, NotDone, call_method, check_function,
                                describe_exception, missing_await_hint, run_async_check, shown,
                                unawaited_calls)
 from wslab.checks.manager import FakeSocket, settle
 from wslab.checks.progress import Exercise
+from wslab.presence import sequence_check
+from wslab.redis_server import INSTALL_REDIS, STAND_IN_ENV, RedisServer, safe_url
 
 if TYPE_CHECKING:
     from wslab.redis_stand_in import RedisStandIn
@@ -36,6 +37,24 @@ NO_STAND_IN = ("But fakeredis, that stand-in, is not installed either: `make lab
                "(or `pip install fakeredis`); then run this cell again.")
 
 
+def lesson_redis() -> RedisServer | RedisStandIn | None:
+    """``REDIS_URL``, else a fresh ``redis-server``, else the in-process stand-in, else None.
+
+    The stand-in needs fakeredis; :data:`~wslab.redis_server.STAND_IN_ENV` set to ``1`` picks it
+    even where ``redis-server`` is installed (to see the lesson as a student without Redis sees
+    it), but never over ``REDIS_URL``.
+    """
+    if os.environ.get(STAND_IN_ENV) != "1" or os.environ.get("REDIS_URL"):
+        redis = RedisServer.find()
+        if redis is not None:
+            return redis
+    if importlib.util.find_spec("fakeredis") is None:
+        return None
+    from wslab.redis_stand_in import RedisStandIn
+
+    return RedisStandIn.spawn()
+
+
 def redis_for_lesson() -> RedisServer | RedisStandIn | None:
     """The lesson's Redis: ``REDIS_URL``, or a ``redis-server`` started here, or else a stand-in
     started in this kernel (fakeredis, see :mod:`wslab.redis_stand_in`), or None.
@@ -45,7 +64,7 @@ def redis_for_lesson() -> RedisServer | RedisStandIn | None:
     lesson must run in full.
     """
     try:
-        redis = RedisServer.find(stand_in=True)
+        redis = lesson_redis()
     except ConnectionError as exc:
         if os.environ.get("CI"):
             raise
@@ -319,7 +338,7 @@ async def check_worker(cls: Any) -> Any:
 # -- exercise 2: sequence numbers ---------------------------------------------------------------
 
 #: (last, seq) pairs, each with the hint for when nothing else names the mistake. The expected
-#: answer is always what wslab.broker.sequence_check, the kit's own code, says.
+#: answer is always what wslab.presence.sequence_check, the kit's own code, says.
 SEQUENCE_CASES = (
     ((4, 5), "The next number after the last one: deliver it; nothing lost."),
     ((4, 8), "5, 6 and 7 never came: 3 lost. Deliver 8 all the same."),
@@ -378,77 +397,11 @@ def check_sequence_check(student: Callable[[int | None, int], tuple[bool, int]])
     return check_function(
         student, [Case(args, sequence_check(*args), hint) for args, hint in SEQUENCE_CASES],
         name="sequence_check", reference=sequence_check, mistakes=SEQUENCE_MISTAKES,
-        fallback="wslab.broker.sequence_check",
+        fallback="wslab.presence.sequence_check",
         same=lambda got, want: isinstance(got, tuple) and got == want)
-
-
-# -- exercise 3: the backoff --------------------------------------------------------------------
-
-#: (attempt, rand) pairs, each with the hint for when nothing else names the mistake. The
-#: expected wait is always what wslab.broker.backoff_delay, the kit's own code, says.
-BACKOFF_CASES = (
-    ((0, 0.25), "Attempt 0: the ceiling is base, 0.1 s; the wait is half of it, plus rand "
-                "times the other half."),
-    ((0, 0.0), "Attempt 0 with rand 0: half the ceiling, 0.05 s."),
-    ((1, 0.0), "Each attempt doubles the ceiling."),
-    ((3, 0.5), "Attempt 3: ceiling 0.8 s; half of it, plus half of the other half."),
-    ((6, 0.99), "Attempt 6: 0.1 * 2 ** 6 is 6.4 s, above the cap, so the ceiling is the cap, "
-                "5 s, and the wait is between 2.5 and 5 s."),
-    ((6, 0.0), "Attempt 6: the ceiling is the cap, 5 s; the wait is at least half of it."),
-    ((2000, 0.5), "After hours of outage the attempt count is large: the wait stays at the "
-                  "cap's."),
-)
-
-
-def _equal_jitter(ceiling: float, rand: float) -> float:
-    return ceiling / 2 + rand * ceiling / 2
-
-
-def _ceiling(attempt: int) -> float:
-    return min(5.0, 0.1 * 2 ** attempt)
-
-
-#: Each is recognised on the first case it fails, so those that fail later come first: a
-#: mistake that fails early could otherwise give the same number as one listed before it.
-BACKOFF_MISTAKES = [
-    Mistake("You capped the wait, not the ceiling: cap the ceiling first, then take half of it "
-            "plus the random part. Capping the wait takes the jitter away once it is reached.",
-            makes=lambda attempt, rand: min(5.0, _equal_jitter(0.1 * 2 ** attempt, rand))),
-    Mistake("The wait grows past the cap: the ceiling stops growing at 5 s.",
-            makes=lambda attempt, rand: _equal_jitter(0.1 * 2 ** attempt, rand)),
-    Mistake("The ceiling grows by base with each attempt: it should double.",
-            makes=lambda attempt, rand: _equal_jitter(min(5.0, 0.1 * (attempt + 1)), rand)),
-    Mistake("Attempt 0 is the first retry: its ceiling is base itself (2 ** 0 is 1), not twice "
-            "base.", makes=lambda attempt, rand: _equal_jitter(_ceiling(attempt + 1), rand)),
-    Mistake("rand is multiplied by the whole ceiling: it shares out only the other half.",
-            makes=lambda attempt, rand: _ceiling(attempt) / 2 + rand * _ceiling(attempt)),
-    Mistake("rand is not used: the wait is half the ceiling plus rand times the other half.",
-            makes=lambda attempt, rand: _ceiling(attempt) / 2),
-    Mistake("The wait can be close to 0 (rand times the ceiling, \"full jitter\"): the kit "
-            "waits at least half the ceiling, so a retry never comes right away by chance.",
-            makes=lambda attempt, rand: rand * _ceiling(attempt)),
-    Mistake("The wait is the whole ceiling, with no random part: the workers that lost Redis "
-            "together would all come back at the same moment. Add jitter.",
-            makes=lambda attempt, rand: _ceiling(attempt)),
-]
-
-
-def _close(got: Any, want: float) -> bool:
-    return isinstance(got, (int, float)) and not isinstance(got, bool) and abs(got - want) < 1e-9
-
-
-def check_backoff_delay(student: Callable[..., float]):
-    """Exercise 3: ``backoff_delay(attempt, rand)``: capped exponential, with equal jitter."""
-    cases = [Case(args, backoff_delay(*args), hint,
-                  call=f"backoff_delay({args[0]}, rand={args[1]})")
-             for args, hint in BACKOFF_CASES]
-    return check_function(student, cases, name="backoff_delay", reference=backoff_delay,
-                          mistakes=BACKOFF_MISTAKES, fallback="wslab.broker.backoff_delay",
-                          same=_close)
 
 
 EXERCISES = (
     Exercise("Worker", check_worker, reads=("Worker",)),
     Exercise("sequence_check", check_sequence_check, reads=("sequence_check",)),
-    Exercise("backoff_delay", check_backoff_delay, reads=("backoff_delay",)),
 )

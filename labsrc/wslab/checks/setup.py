@@ -15,6 +15,7 @@ from wslab.answers import setup as answers
 from wslab.checks.core import Case, Mistake, check_function
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
+from wslab.errors import describe_exception
 
 FIX_INSTALL = "run `make lab` again from the kit's folder (on Windows: `py kit.py lab`)"
 
@@ -73,7 +74,7 @@ async def _server() -> bool:
             welcome = json.loads(await ws.recv())
     except Exception as exc:
         return _line(False, "background server",
-                     f"started, but did not answer ({type(exc).__name__}: {exc}); a firewall or "
+                     f"started, but did not answer ({describe_exception(exc)}); a firewall or "
                      "proxy may block connections to 127.0.0.1: ask the instructor")
     finally:
         server.stop()

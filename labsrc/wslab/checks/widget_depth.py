@@ -34,8 +34,8 @@ from wslab.checks.core import (Failure, call, carry_on, common_mistake, missing_
                                run_async_check, run_check, shown)
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
-from wslab.checks.widgets import (_close_peer, _dispose, _is_widget_class, _make,
-                                  _no_async_hooks, _peer, _wait)
+from wslab.checks.widgets import (_is_widget_class, _make, _no_async_hooks, _peer, _tear_down,
+                                  _wait)
 from wslab.widgets import ChatWidget
 
 # -- the exercise: message_line -------------------------------------------------------------
@@ -222,8 +222,8 @@ _MARK_TAGS = re.compile(r"</?mark\b[^>]*>")
 #: (the entry, how many mentions it holds, a hint for when it fails)
 MENTION_CASES: list[tuple[dict[str, Any], int, str]] = [
     ({"message": "hi @kim, are you there?", "client_id": "lee", "timestamp": "12:00:00"}, 1,
-     "Mark every '@' + self.name in the HTML that super().render_entry(entry) returns: "
-     "wrap it as <mark>@kim</mark>. Use self.name, not a name of your own: this widget is "
+     "Mark every '@' + self.client_id in the HTML that super().render_entry(entry) returns: "
+     "wrap it as <mark>@kim</mark>. Use self.client_id, not a name of your own: this widget is "
      "kim's."),
     ({"message": "@kim: ping. @kim: ping again!", "client_id": "lee",
       "timestamp": "12:00:01"}, 2,
@@ -283,7 +283,7 @@ def _render_exception_hint(case_hint: str) -> Callable[[BaseException], str]:
                     "a system line a 'type' as well. Better still, let "
                     "super().render_entry(entry) read the entry.")
         if isinstance(exc, AttributeError):
-            return (f"{exc}: the widget's participant is self.name, and the line of HTML is "
+            return (f"{exc}: the widget's participant is self.client_id, and the line of HTML is "
                     "what super().render_entry(entry) returns.")
         return case_hint
     return hint
@@ -361,11 +361,7 @@ async def _mentions_body(cls: Any) -> str:
         return (f"all {len(MENTION_CASES) + 1} checks passed: every @kim is marked, other "
                 f"names are not, the text stays escaped, and the live log shows it.")
     finally:
-        for peer in peers:
-            await _close_peer(peer)
-        for chat in made:
-            await _dispose(chat)
-        server.stop()
+        await _tear_down(server, peers, made)
 
 
 async def check_mentions(cls: Any) -> Any:

@@ -51,6 +51,8 @@ from wslab.checks.core import (NOT_DONE, Failure, NotDone, StuckInLoop, call,
                                run_async_check, shown, source_of)
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
+from wslab.close_codes import KitCloseCode
+from wslab.reconnect import ReconnectPolicy
 from wslab.widgets import CLOSED, CONNECTED, ChatWidget
 
 #: How long the check waits for the widget to show what it should, per step, in seconds.
@@ -83,6 +85,10 @@ def _no_async_hooks(cls: type, hooks: tuple[str, ...]) -> None:
                                "its body runs. Make it a plain def: nothing in it has to wait.")
 
 
+#: The check's own widgets come back quickly after the server they test restarts.
+PROBE_POLICY = ReconnectPolicy(first=0.2)
+
+
 def _make(cls: type, url: str, name: str, made: list[Any]) -> Any:
     """``cls(url, name)``, recording the instance in ``made`` even when its __init__ fails.
 
@@ -110,15 +116,15 @@ def _make(cls: type, url: str, name: str, made: list[Any]) -> Any:
 
     Probe.__name__, Probe.__qualname__ = cls.__name__, cls.__qualname__
     try:
-        return Probe(url, name, retry=0.2)
+        return Probe(url, name, policy=PROBE_POLICY)
     except NotImplementedError:
         raise NotDone() from None
     except Exception as exc:
         raise Failure(tried=f"{cls.__name__}(server.ws_url, {name!r})",
                       expected="a chat widget", got=describe_exception(exc),
                       hint=common_exception(exc)
-                      or "Keep the constructor's signature (url, name, **kwargs), and call "
-                         "super().__init__(url, name, **kwargs) first: the chat's parts "
+                      or "Keep the constructor's signature (url, client_id, **kwargs), and "
+                         "call super().__init__(url, client_id, **kwargs) first: the chat's parts "
                          "(self.header_html, self.children, ...) exist only after it."
                       ) from None
 
@@ -147,9 +153,14 @@ async def _peer(server: Any, name: str) -> Any:
     return await websockets.connect(f"{server.ws_url}/ws/{name}", open_timeout=WAIT)
 
 
-async def _close_peer(peer: Any) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(peer.close(), 1)
+async def _tear_down(server: Any, peers: list[Any], made: list[Any]) -> None:
+    """The end of a check that ran a server: its own clients closed, its widgets disposed of."""
+    for peer in peers:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(peer.close(), 1)
+    for chat in made:
+        await _dispose(chat)
+    server.stop()
 
 
 def _errors(chat: Any) -> list[str]:
@@ -492,11 +503,7 @@ async def _online_run(cls: type) -> str:
                 "the same name changes nothing, a welcome after a reconnect replaces the "
                 "list), and the log and count still work.")
     finally:
-        for peer in peers:
-            await _close_peer(peer)
-        for chat in made:
-            await _dispose(chat)
-        server.stop()
+        await _tear_down(server, peers, made)
 
 
 def _handle_directly(chat: Any, message: dict[str, Any], tried: str, *, expected: str,
@@ -588,7 +595,7 @@ async def _said_body(alice: Any, bob: Any, wait: float) -> str:
                                "alice and bob again, then type the line into Alice's box.")
 
     def relayed(_chat: Any = None) -> bool:
-        return any(sender == alice.name and text.strip() == LINE_FOR_ALICE
+        return any(sender == alice.client_id and text.strip() == LINE_FOR_ALICE
                    for sender, text in bob.chat_lines)
 
     # A line sent from the box just before the check ran may still be on its way: the box's
@@ -601,10 +608,10 @@ async def _said_body(alice: Any, bob: Any, wait: float) -> str:
             await bob.wait_for(relayed, wait)
     if relayed():
         return (f"the server relayed your line: Bob's log has {LINE_FOR_ALICE!r}, from "
-                f"{alice.name}.")
+                f"{alice.client_id}.")
 
-    tried = f"looking in Bob's log for {LINE_FOR_ALICE!r}, from {alice.name}"
-    expected = f"{alice.name}: {LINE_FOR_ALICE}"
+    tried = f"looking in Bob's log for {LINE_FOR_ALICE!r}, from {alice.client_id}"
+    expected = f"{alice.client_id}: {LINE_FOR_ALICE}"
     box = alice.text_box.value
     if box.strip():
         raise Failure(tried=tried, expected=expected,
@@ -614,13 +621,13 @@ async def _said_body(alice: Any, bob: Any, wait: float) -> str:
     heard = bob.chat_lines if bob.status != CLOSED or bob.chat_lines else alice.chat_lines
     wanted = _squeezed(LINE_FOR_ALICE)
     elsewhere = [(sender, text) for sender, text in heard
-                 if sender != alice.name and wanted in _squeezed(text)]
+                 if sender != alice.client_id and wanted in _squeezed(text)]
     if elsewhere:
         sender, text = elsewhere[-1]
         raise Failure(tried=tried, expected=expected, got=f"{sender}: {text}",
                       hint=f"That line came from {sender}, not from Alice: type it into "
                            "Alice's box (the window whose header says alice).")
-    if any(sender == alice.name and text.strip() == LINE_FOR_ALICE
+    if any(sender == alice.client_id and text.strip() == LINE_FOR_ALICE
            for sender, text in alice.chat_lines):
         raise Failure(tried=tried, expected=expected,
                       got=f"the line is in Alice's log, but not in Bob's: Bob's window is "
@@ -628,10 +635,10 @@ async def _said_body(alice: Any, bob: Any, wait: float) -> str:
                       hint="The server relayed the line, but Bob's window was not there to "
                            "get it. Run the cell that makes alice and bob again, then send "
                            "the line once more.")
-    from_alice = [text for sender, text in heard if sender == alice.name]
+    from_alice = [text for sender, text in heard if sender == alice.client_id]
     if from_alice:
         near = [text for text in from_alice if _squeezed(text) == wanted]
-        got = "; ".join(f"{alice.name}: {text}" for text in from_alice[-3:])
+        got = "; ".join(f"{alice.client_id}: {text}" for text in from_alice[-3:])
         raise Failure(tried=tried, expected=expected, got=got,
                       hint=(f"Almost: the check wants exactly {LINE_FOR_ALICE!r}, capitals "
                             "and punctuation included. Send it once more." if near else
@@ -683,7 +690,7 @@ SAME_NAME = Question(
 #: How long the check waits for the widget to be in the class chat, or to fail for good.
 JOIN_WAIT = 8.0
 #: What the instructor's line looks like, as the hints show it.
-LINE_SHAPE = 'ChatWidget("ws://...", name="...", token="...")'
+LINE_SHAPE = 'ChatWidget("ws://...", client_id="...", token="...")'
 
 
 def class_page(chat: ChatWidget) -> str:
@@ -692,11 +699,11 @@ def class_page(chat: ChatWidget) -> str:
     The page gets another name than the widget (``ada`` becomes ``ada-web``): one name is one
     connection, and the page would push the widget out.
     """
-    parts = urlsplit(chat.socket_url)
+    parts = urlsplit(chat.client.url)
     scheme = "https" if parts.scheme == "wss" else "http"
     base = parts.path.rsplit("/ws/", 1)[0]
     query = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
-    params = {"name": f"{chat.name[:60]}-web"}
+    params = {"name": f"{chat.client_id[:60]}-web"}
     if "token" in query:
         params = {"token": query["token"], **params}
     return f"{scheme}://{parts.netloc}{base}/chat?{urlencode(params, safe='~')}"
@@ -734,10 +741,10 @@ async def _in_class_body(me: Any, wait: float) -> str:
         raise Failure(tried=tried, expected=f"a chat window: {LINE_SHAPE}", got=shown(me, 120),
                       hint="Replace None with the whole line from your instructor, "
                            f"{LINE_SHAPE}, with your own name in it.")
-    address = me.socket_url.split("?")[0].rsplit("/ws/", 1)[0]
-    tried = f"{me.name} joins the chat at {address}"
+    address = me.client.url.split("?")[0].rsplit("/ws/", 1)[0]
+    tried = f"{me.client_id} joins the chat at {address}"
     expected = "in the class chat: connected, and greeted by the server"
-    if "token=" not in me.socket_url:
+    if "token=" not in me.client.url:
         raise Failure(tried=tried, expected=expected, got="a window with no join token",
                       hint="This window has no join token, and the class server always needs "
                            "one: use your instructor's whole line, token=\"...\" included.")
@@ -745,21 +752,21 @@ async def _in_class_body(me: Any, wait: float) -> str:
         with contextlib.suppress(TimeoutError):
             await me.wait_for(_settled, wait)
     if me.status == CONNECTED and me.participants is not None:
-        return (f"you are in the class chat as {me.name}, {me.participants} online. Say "
+        return (f"you are in the class chat as {me.client_id}, {me.participants} online. Say "
                 f"hello!\n   The same chat in your browser: {class_page(me)}")
     got = f"the window says {me.status_text!r}"
-    if me.close_code == envelope.CLOSE_REPLACED:
+    if me.client.close_code == KitCloseCode.REPLACED:
         raise Failure(tried=tried, expected=expected, got=got,
-                      hint=f"Someone else joined with the name {me.name} after you (or you did, "
-                           "in another tab or notebook): choose a name nobody else uses, put it "
-                           "in the line, and run that cell again.")
+                      hint=f"Someone else joined with the name {me.client_id} after you (or "
+                           "you did, in another tab or notebook): choose a name nobody else "
+                           "uses, put it in the line, and run that cell again.")
     if any(entry.get("code") == "bad_token" for entry in me.entries):
         raise Failure(tried=tried, expected=expected, got=got,
                       hint="The server refused the join token: copy it again, exactly, from "
                            "your instructor's line (or ask for the current one), and run that "
                            "cell again.")
     if me.status == CLOSED and _joined(me) and me.status_text == "closed":
-        return f"you were in the class chat as {me.name} (you have closed the window since)."
+        return f"you were in the class chat as {me.client_id} (you have closed the window since)."
     reach = _cannot_reach(me)
     if reach is not None and not _joined(me):
         raise Failure(tried=tried, expected=expected, got=reach,

@@ -92,11 +92,12 @@ def reconnect_storm(backoff: Callable[[int], float] | None = None, *, clients: i
     """A class of ``clients`` loses the server for ``down`` seconds: when do they retry?
 
     Left: every client waits exactly the ceiling (0.5, 1, 2, 4 ... s). Right: the same ceilings
-    with jitter, from ``backoff`` (``wslab.client.backoff`` by default).
+    with jitter, from ``backoff`` (the kit's rule, ``wslab.backoff``, with those numbers, by
+    default).
     """
     if backoff is None:
-        from wslab.client import backoff as default_backoff
-        backoff = default_backoff
+        from wslab.backoff import Backoff
+        backoff = Backoff(first=0.5, cap=10.0).delay
     rng_state = random.getstate()
     random.seed(seed)
     try:

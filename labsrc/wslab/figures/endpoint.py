@@ -11,6 +11,8 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
+from wslab.figures.canvas import sheet
+
 CLIENT = "#deebf7"   # the notebook's side
 SERVER = "#fee6ce"   # the server's side
 WIRE = "#555555"
@@ -30,13 +32,8 @@ def _step(ax, y: float, *, left: str = "", right: str = "", wire: str = "",
 
 def connection_life() -> Figure:
     """The life of one connection to the echo endpoint, call by call and frame by frame."""
-    fig = Figure(figsize=(11, 5.4), dpi=100)
-    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0.06, 1)
-    ax.axis("off")
-    ax.text(0.5, 0.965, "One connection to /ws/echo, call by call", ha="center",
-            fontsize=14, fontweight="bold")
+    fig, ax = sheet(5.4, "One connection to /ws/echo, call by call", title_y=0.965,
+                    bottom=0.06)
     for x, title, color in ((0.30, "the client (a notebook cell)", CLIENT),
                             (0.70, "the endpoint (in the server)", SERVER)):
         ax.add_patch(FancyBboxPatch((x - 0.13, 0.87), 0.26, 0.05, boxstyle="round,pad=0.005",
@@ -74,15 +71,10 @@ def _lane(ax, y: float, height: float, title: str, color: str) -> None:
 
 def two_loops() -> Figure:
     """The kernel's process: the main thread's loop runs cells, the server's thread runs uvicorn."""
-    fig = Figure(figsize=(11, 5.0), dpi=100)
-    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0.02, 1)
-    ax.axis("off")
+    fig, ax = sheet(5.0, "Inside the Jupyter kernel: one process, two threads, two event loops",
+                    title_y=0.945, bottom=0.02)
     ax.add_patch(FancyBboxPatch((0.02, 0.04), 0.96, 0.84, boxstyle="round,pad=0.01",
                                 facecolor="white", edgecolor="#333333", linestyle="--"))
-    ax.text(0.5, 0.945, "Inside the Jupyter kernel: one process, two threads, two event loops",
-            ha="center", fontsize=14, fontweight="bold")
     ax.text(0.04, 0.855, "the kernel process", fontsize=10, color="#666666", va="top")
 
     _lane(ax, 0.53, 0.28, "main thread: the kernel's event loop, already running", CLIENT)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch, Rectangle
 
+from wslab.figures.canvas import sheet
+
 KERNEL = "#deebf7"     # Python's side
 BROWSER = "#e5f5e0"    # the browser's side
 MIDDLE = "#f0f0f0"     # JupyterLab's server
@@ -35,13 +37,7 @@ def _arrow(ax, start: tuple[float, float], end: tuple[float, float], color: str 
 
 def widget_sync() -> Figure:
     """One widget, two objects: the model in the kernel, the view in the browser."""
-    fig = Figure(figsize=(11, 4.9), dpi=100)
-    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.axis("off")
-    ax.text(0.5, 0.95, "A widget is two objects, kept in step by messages", ha="center",
-            fontsize=14, fontweight="bold")
+    fig, ax = sheet(4.9, "A widget is two objects, kept in step by messages", title_y=0.95)
 
     _box(ax, 0.02, 0.22, 0.28, 0.62, KERNEL)
     ax.text(0.035, 0.815, "the kernel (Python)", fontsize=11.5, fontweight="bold", va="top")

@@ -18,6 +18,8 @@ from typing import Sequence
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from wslab.figures.canvas import sheet
+
 CLIENT = "#deebf7"
 WORKER = "#fee6ce"
 REDIS = "#fcbba1"
@@ -52,15 +54,10 @@ def _step(ax, x: float, y: float, number: int) -> None:
 
 def architecture(broker: bool = True) -> Figure:
     """Two workers and their clients; with ``broker``, Redis between them and a line's path."""
-    fig = Figure(figsize=(11, 5.6 if broker else 4.6), dpi=100)
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_xlim(0, 1)
-    bottom = 0.0 if broker else 0.28
-    ax.set_ylim(bottom, 1)
-    ax.axis("off")
     title = ("Two workers, one room: a broker between them" if broker
              else "Two workers, no broker: two rooms that know nothing of each other")
-    ax.text(0.5, 0.965, title, ha="center", va="center", fontsize=14, fontweight="bold")
+    fig, ax = sheet(5.6 if broker else 4.6, title, title_y=0.965,
+                    bottom=0.0 if broker else 0.28, title_va="center")
 
     clients = {"alice": (0.03, 0.75), "dan": (0.03, 0.55), "bob": (0.83, 0.75),
                "carol": (0.83, 0.55)}

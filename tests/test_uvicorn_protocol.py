@@ -1,10 +1,12 @@
-"""``wslab.serving``: the uvicorn protocol every wslab server runs, and what it keeps per client.
+"""``wslab.uvicorn_protocol``: the uvicorn protocol every wslab server runs, and what it keeps
+per client.
 
 The protocol class replaces two of uvicorn's per-connection objects with smaller ones of the
 same behaviour (:class:`_Inbox` for ``asyncio.Queue``, :class:`_Writable` for
 ``asyncio.Event``), lets go of the handshake once it is done, and offers the app a way to write
-ready-made frames (``wslab.manager.WRITE_FRAME``). Unit tests for the two small classes, then a
-real server on loopback for the rest.
+ready-made frames (:data:`WRITE_FRAME`). First, every private part of uvicorn it relies on,
+checked against the installed uvicorn (an upgrade that changes one fails here, naming it); then
+unit tests for the two small classes, then a real server on loopback for the rest.
 """
 
 from __future__ import annotations
@@ -12,14 +14,101 @@ from __future__ import annotations
 import asyncio
 import json
 
+import inspect
+import re
+
 import pytest
+import uvicorn
 import websockets
 from fastapi import FastAPI, WebSocket
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
+from deadlines import eventually
 from wslab import protocol
-from wslab.manager import WRITE_FRAME
 from wslab.runner import BackgroundServer
-from wslab.serving import WebSocketProtocol, _Inbox, _Writable
+from wslab.uvicorn_protocol import (RELIED_ON, WRITE_FRAME, WebSocketProtocol, _Inbox,
+                                    _Writable)
+
+# -- what the kit relies on in uvicorn ----------------------------------------------------------
+
+UPGRADE = ("uvicorn {version} changed {what}, a private part of WebSocketsSansIOProtocol that "
+           "wslab.uvicorn_protocol relies on: adapt WebSocketProtocol, or run uvicorn's own "
+           "protocol (uvicorn_config(app, ws='websockets-sansio'))")
+
+
+def uvicorn_protocol() -> WebSocketsSansIOProtocol:
+    """A fresh instance of uvicorn's own protocol class, as uvicorn builds one per connection."""
+    config = uvicorn.Config(FastAPI(), ws="websockets-sansio", log_config=None)
+    config.load()
+    return WebSocketsSansIOProtocol(config, ServerState(), {}, _loop=asyncio.get_running_loop())
+
+
+def calls_on(attribute: str) -> set[str]:
+    """The methods uvicorn's protocol calls on ``self.<attribute>``, read from its source."""
+    source = inspect.getsource(WebSocketsSansIOProtocol)
+    return set(re.findall(rf"self\.{attribute}\.(\w+)\(", source))
+
+
+def upgrade(what: str) -> str:
+    return UPGRADE.format(version=uvicorn.__version__, what=what)
+
+
+@pytest.mark.parametrize("name, kind", sorted(RELIED_ON["attributes"].items(),
+                                              key=lambda item: item[0]))
+async def test_each_attribute_relied_on_is_there_with_its_kind(name, kind):
+    proto = uvicorn_protocol()
+    assert hasattr(proto, name), upgrade(f"the attribute {name!r} (gone)")
+    assert isinstance(getattr(proto, name), kind), upgrade(
+        f"the attribute {name!r} (now {type(getattr(proto, name)).__name__}, "
+        f"not {kind.__name__})")
+
+
+async def test_the_websockets_connection_has_the_state_and_extensions_relied_on():
+    conn = uvicorn_protocol().conn
+    assert isinstance(conn, ServerProtocol), upgrade(f"the attribute 'conn' (now {conn!r})")
+    assert isinstance(conn.state, State), upgrade("'conn.state' (not a websockets State)")
+    assert isinstance(conn.extensions, list), upgrade("'conn.extensions' (not a list)")
+
+
+@pytest.mark.parametrize("name", RELIED_ON["methods"])
+def test_each_method_overridden_is_there_and_takes_what_it_did(name):
+    method = getattr(WebSocketsSansIOProtocol, name, None)
+    assert callable(method), upgrade(f"the method {name!r} (gone)")
+    ours = inspect.signature(getattr(WebSocketProtocol, name))
+    assert list(inspect.signature(method).parameters) == list(ours.parameters), upgrade(
+        f"the signature of {name!r} (now {inspect.signature(method)})")
+
+
+@pytest.mark.parametrize("name", RELIED_ON["handshake"])
+def test_the_handshake_is_kept_where_it_is_let_go_of(name):
+    source = inspect.getsource(WebSocketsSansIOProtocol.handle_connect)
+    assert f"self.{name} =" in source or f"self.{name}:" in source, upgrade(
+        f"where the handshake's {name!r} is kept (no longer set in handle_connect)")
+    if name == "scope":
+        assert '"extensions"' in source, upgrade("the scope's 'extensions' (gone)")
+
+
+def test_uvicorn_starts_keepalive_once_the_101_is_written():
+    source = inspect.getsource(WebSocketsSansIOProtocol.send)
+    assert source.index("send_response(self.response)") < source.index(
+        "self.start_keepalive()"), upgrade("when start_keepalive is called (not after the 101)")
+
+
+@pytest.mark.parametrize("attribute, ours, calls", [
+    ("queue", _Inbox, RELIED_ON["queue_calls"]),
+    ("writable", _Writable, RELIED_ON["writable_calls"]),
+])
+def test_uvicorn_calls_only_what_the_stand_ins_implement(attribute, ours, calls):
+    used = calls_on(attribute)
+    assert used, upgrade(f"the attribute {attribute!r} (no longer used as before)")
+    assert used <= calls, upgrade(f"what it calls on {attribute!r}: {sorted(used - calls)} too")
+    assert all(callable(getattr(ours, call, None)) for call in calls), ours
+
+
+# -- the stand-ins for uvicorn's queue and event -------------------------------------------------
 
 
 async def test_inbox_hands_out_events_in_order():
@@ -100,6 +189,7 @@ def served():
         server.stop()
 
 
+@pytest.mark.slow
 async def test_an_open_connection_keeps_no_handshake_and_small_queues(served):
     start, seen = served
     server = start()
@@ -115,6 +205,7 @@ async def test_an_open_connection_keeps_no_handshake_and_small_queues(served):
         assert [await ws.recv(), await ws.recv()] == ["by frame", "took: True"]
 
 
+@pytest.mark.slow
 async def test_no_frame_is_written_after_the_close_frame(served):
     start, seen = served
     server = start()
@@ -124,13 +215,11 @@ async def test_no_frame_is_written_after_the_close_frame(served):
         with pytest.raises(websockets.ConnectionClosed):
             await ws.recv()
         assert ws.close_code == 4000
-    for _ in range(100):
-        if seen[-1][0] == "after close":
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: seen[-1][0] == "after close", "the app's send after the close")
     assert seen[-1] == ("after close", False)
 
 
+@pytest.mark.slow
 async def test_no_frame_is_written_by_hand_once_compression_is_agreed(served):
     """Frames made by hand are never compressed: with permessage-deflate on, send() does it."""
     start, _ = served
