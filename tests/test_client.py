@@ -130,7 +130,9 @@ async def test_a_sender_and_a_receiver_on_one_real_connection(chat_server):
     (b"\x00\x01", None),
     ("[1, 2]", None),
     ("some text that is not a relay", None),
-])
+], ids=["chat", "chat with markup", "plain relay", "plain relay with colons", "welcome", "join",
+        "leave", "error", "pong", "binary", "json list", "other text"])
+# Named ids: the frames hold the time of day, and pytest-xdist's workers must collect the same ids.
 def test_chat_line(frame, line):
     assert chat_line(frame) == line
 

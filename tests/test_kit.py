@@ -95,7 +95,7 @@ def test_setup_refuses_arguments_meant_for_pytest():
 
 
 @pytest.mark.parametrize("fast, xdist, selection", [
-    (False, True, []), (True, False, ["-m", "not slow"]),
+    (False, False, []), (False, True, kit.FULL_WORKERS), (True, False, ["-m", "not slow"]),
     (True, True, ["-m", "not slow", "-n", "auto"])])
 def test_the_tests_run_with_the_fast_tier_selected_or_not(monkeypatch, fast, xdist, selection):
     ran = []
@@ -103,6 +103,7 @@ def test_the_tests_run_with_the_fast_tier_selected_or_not(monkeypatch, fast, xdi
     monkeypatch.setattr(kit.subprocess, "call", lambda command, cwd: ran.append(command) or 0)
     assert kit.run_tests(kit.Environment(ROOT / ".venv"), ["-x"], fast=fast) == 0
     assert ran == [[str(kit.Environment(ROOT / ".venv").python), "-m", "pytest", *selection, "-x"]]
+
 
 
 def test_fast_is_refused_for_other_commands(capsys):
