@@ -307,7 +307,7 @@ FAST_TIER = ["-m", "not slow"]
 FAST_WORKERS = ["-n", "auto"]
 #: The whole suite, with pytest-xdist when the environment has it: one worker more than the
 #: machine has cores, since its tests mostly wait on the servers, kernels and browsers they
-#: start (on 2 cores: 27 minutes in one process, 16 in three). Each test file stays on one
+#: start (on 2 cores: 27 minutes in one process, about 15 in three). Each test file stays on one
 #: worker (``loadfile``), so a file's module-wide server, deck or browser is made once.
 #: ``-n 0`` after it runs the suite in one process again.
 FULL_WORKERS = ["-n", str((os.cpu_count() or 1) + 1), "--dist", "loadfile"]

@@ -105,7 +105,6 @@ def test_the_tests_run_with_the_fast_tier_selected_or_not(monkeypatch, fast, xdi
     assert ran == [[str(kit.Environment(ROOT / ".venv").python), "-m", "pytest", *selection, "-x"]]
 
 
-
 def test_fast_is_refused_for_other_commands(capsys):
     with pytest.raises(SystemExit) as refused:
         kit.main(["setup", "--fast"])
