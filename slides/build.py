@@ -717,16 +717,33 @@ def directive_make(args: list[str], ctx: Context) -> str:
 
 
 def directive_serve(args: list[str], ctx: Context) -> str:
-    """``python -m wslab serve``'s options, read from the kit's own argument parser."""
+    """``python -m wslab serve``'s options, read from the kit's own argument parser.
+
+    ``fold=TITLE`` (repeatable) shows the option group of that title as one row: its options'
+    names and the group's description, for a sheet that has no room for each of them (``--help``
+    lists them all).
+    """
     from wslab.__main__ import build_parser
+    _, options_of_directive = _options(args)
+    folded = set(options_of_directive.get("fold", []))
     commands = next(action for action in build_parser()._actions
                     if isinstance(action, argparse._SubParsersAction))
     serve = commands.choices["serve"]
+    titles = {group.title for group in serve._action_groups}
+    if folded - titles:
+        raise BuildError(f"@serve: no option group {sorted(folded - titles)} to fold "
+                         f"(groups: {sorted(titles)})")
     rows = []
     for group in serve._action_groups:
         options = [action for action in group._group_actions
                    if action.option_strings and action.help != argparse.SUPPRESS
                    and not isinstance(action, argparse._HelpAction)]
+        if group.title in folded:
+            names = ", ".join(name for action in options for name in action.option_strings)
+            rows.append(f"<tr><td><code>{html.escape(names)}</code></td>"
+                        f"<td>{html.escape(group.title)}: {html.escape(group.description or '')}"
+                        f" (<code>--help</code>)</td></tr>")
+            continue
         if options and group.title != serve._optionals.title:
             rows.append(f'<tr><th colspan="2" scope="colgroup">{html.escape(group.title)}</th>'
                         f"</tr>")

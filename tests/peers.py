@@ -17,6 +17,7 @@ import contextlib
 import json
 from abc import ABC, abstractmethod
 from typing import Any, AsyncIterator
+from urllib.parse import urlencode
 
 import websockets
 from fastapi import FastAPI
@@ -24,6 +25,7 @@ from websockets.asyncio.client import ClientConnection
 
 from deadlines import scaled
 from wslab.chat import create_app
+from wslab.resume import RESUME_PARAM
 from wslab.settings import ChatSettings
 
 TIMEOUT = scaled(3.0)
@@ -127,11 +129,19 @@ class Peer(ChatPeer):
         return (received.code, received.reason) if received else (None, "")
 
 
-async def join(ws_url: str, client_id: str, **connect_options: Any) -> Peer:
-    """Connect as ``client_id`` and read the welcome message."""
-    ws = await websockets.connect(f"{ws_url}/ws/{client_id}", open_timeout=TIMEOUT,
+async def connect(ws_url: str, client_id: str, resume: str | None = None,
+                  **connect_options: Any) -> Peer:
+    """Connect as ``client_id`` (with a resume key, if given), reading nothing yet."""
+    query = f"?{urlencode({RESUME_PARAM: resume})}" if resume is not None else ""
+    ws = await websockets.connect(f"{ws_url}/ws/{client_id}{query}", open_timeout=TIMEOUT,
                                   **connect_options)
-    peer = Peer(ws, client_id)
+    return Peer(ws, client_id)
+
+
+async def join(ws_url: str, client_id: str, resume: str | None = None,
+               **connect_options: Any) -> Peer:
+    """Connect as ``client_id`` (with a resume key, if given) and read the welcome message."""
+    peer = await connect(ws_url, client_id, resume, **connect_options)
     peer.welcome = await peer.next_of("welcome")
     return peer
 

@@ -8,18 +8,28 @@ Redis is Debian's ``redis-server`` from the PATH (``.ci/run`` installs it). With
 that need it are skipped, with the command that fixes it; in CI (``CI`` set) they are required,
 so the same problem is a failure. ``redis_or_stand_in`` runs a test twice: against a real
 ``redis-server`` (marked ``redis``), then against the stand-in, which needs nothing installed.
+
+:class:`Stranger` is someone else who can reach the same Redis, with nothing but redis-py: it
+reads the room's channel and publishes forged events on it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-from typing import Iterator
+import time
+from typing import Any, Iterator
 
 import pytest
+import redis
 
+from deadlines import scaled
+from wslab.brokers import DEFAULT_CHANNEL
+from wslab.events import encode_event
 from wslab.redis_server import INSTALL_REDIS, RedisServer
 from wslab.redis_stand_in import RedisStandIn
+from wslab.signing import SEPARATOR, EventSigner
 
 
 def require_redis() -> None:
@@ -65,3 +75,42 @@ def redis_or_stand_in(request: pytest.FixtureRequest) -> Iterator[RedisServer | 
         server = RedisStandIn.spawn()
     with server:
         yield server
+
+
+class Stranger:
+    """Someone who can reach the room's Redis (the URL, its password included) but does not
+    know the workers' secret: it reads the channel and publishes what it likes there."""
+
+    def __init__(self, url: str, channel: str = DEFAULT_CHANNEL) -> None:
+        self.channel = channel
+        self.client = redis.Redis.from_url(url)
+        self.listening = self.client.pubsub(ignore_subscribe_messages=True)
+        self.listening.subscribe(channel)
+
+    def overheard(self, workers: int, timeout: float = 10.0) -> dict[str, bytes]:
+        """The ids of ``workers`` workers, each with one message of theirs as it was sent, read
+        from the channel: their heartbeats name them, signed or not (a signature hides
+        nothing)."""
+        seen: dict[str, bytes] = {}
+        deadline = time.monotonic() + scaled(timeout)
+        while len(seen) < workers:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"heard only {sorted(seen)} on {self.channel}")
+            message = self.listening.get_message(timeout=0.1)
+            if message is not None:
+                event = json.loads(message["data"].split(SEPARATOR.encode(), 1)[1])
+                seen.setdefault(event["worker"], message["data"])
+        return seen
+
+    def publish(self, data: bytes | str) -> None:
+        self.client.publish(self.channel, data)
+
+    def forge(self, secret: str | None = None, **event: Any) -> None:
+        """Publish ``event``: unsigned, or signed with ``secret`` (a wrong one, or the real
+        one, as a worker with a bug, or one who has stolen it, would)."""
+        data = encode_event({"v": 1, **event})
+        self.publish(EventSigner(secret, self.channel).sign(data) if secret else data)
+
+    def close(self) -> None:
+        self.listening.close()
+        self.client.close()

@@ -10,7 +10,7 @@ import httpx2
 import pytest
 import websockets
 
-from deadlines import listening, wait_until
+from deadlines import listening, scaled, wait_until
 from wslab import app_process
 from wslab.answers import endpoint as answers
 from wslab.app_process import AppProcess, AppStartError
@@ -111,7 +111,8 @@ def test_a_taken_port_is_named(folder, started):
         holder.listen()
         port = holder.getsockname()[1]
         with pytest.raises(AppStartError, match=f"port {port} is taken"):
-            AppProcess("main:app", directory=folder, port=port, start_timeout=5).start()
+            AppProcess("main:app", directory=folder, port=port,
+                       start_timeout=scaled(15)).start()
 
 
 def test_it_works_as_a_context_manager(folder):

@@ -28,10 +28,14 @@ from wslab.chat import create_app
 from wslab.checks.manager import FakeSocket, settle
 from wslab.close_codes import KitCloseCode
 from wslab.events import decode_event, encode_event
-from wslab.presence import Roster, SequenceTracker, sequence_check
+from wslab.presence import MAX_SEQUENCE_JUMP, Roster, SequenceTracker, Verdict, sequence_check
 from wslab.room import ChatRoom, Member
 from wslab.runner import BackgroundServer
 from wslab.settings import ChatSettings
+from wslab.signing import new_secret
+
+#: The secret of every room these tests make: their workers share it.
+SECRET = new_secret()
 
 # -- events -------------------------------------------------------------------------------------
 
@@ -66,12 +70,30 @@ def test_an_event_travels_as_plain_json_and_comes_back_equal():
     (json.dumps(chat_event(kind="leave", client="alice", announce=True)), "a leave without why"),
     (json.dumps(chat_event(kind="presence", clients="alice", ask=False)), "clients not a list"),
     (json.dumps(chat_event(kind="presence", clients=["alice"])), "no ask"),
+    (json.dumps(chat_event(kind="join", client="alice", announce=True, key="the-key-itself")),
+     "a join's key is a digest, never a key"),
+    (json.dumps(chat_event(kind="join", client="alice", announce=True, resumed="yes")),
+     "resumed not bool"),
+    (json.dumps(chat_event(kind="presence", clients=["alice"], ask=False, keys=["f" * 64])),
+     "keys not a mapping"),
+    (json.dumps(chat_event(kind="presence", clients=["alice"], ask=False,
+                           keys={"alice": "secret"})), "a presence key that is not a digest"),
     ("[" * 5000 + "]" * 5000, "nested too deep"),
     (json.dumps(chat_event(text="x" * (1 << 20))), "too big"),
 ])
 def test_a_malformed_event_is_ignored_not_raised(data, why, caplog):
     assert decode_event(data) is None, why
     assert "Ignored" in caplog.text
+
+
+def test_the_roster_keeps_each_clients_key_digest_from_joins_and_heartbeats():
+    roster = Roster(timeout=3.0)
+    roster.add("w2", "bob", "b" * 64)
+    roster.replace("w3", ["dan", "eve"], {"dan": "d" * 64})
+    assert roster.key_of("bob") == "b" * 64 and roster.key_of("dan") == "d" * 64
+    assert roster.key_of("eve") is None and roster.key_of("nobody") is None
+    roster.remove("w2", "bob")
+    assert roster.key_of("bob") is None
 
 
 # -- sequence numbers ---------------------------------------------------------------------------
@@ -85,13 +107,39 @@ def test_sequence_check(last, seq, expected):
     assert sequence_check(last, seq) == expected
 
 
+DELIVER, REPEAT = Verdict.DELIVER, Verdict.REPEAT
+
+
 def test_the_tracker_drops_repeats_and_counts_losses_per_worker():
-    tracker = SequenceTracker()
-    assert [tracker.accept("a", n) for n in (1, 2, 2, 5, 3, 6)] == [True, True, False, True,
-                                                                    False, True]
-    assert tracker.accept("b", 10) and tracker.lost == 2
+    tracker = SequenceTracker("me")
+    assert [tracker.accept("a", n) for n in (1, 2, 2, 5, 3, 6)] == [DELIVER, DELIVER, REPEAT,
+                                                                    DELIVER, REPEAT, DELIVER]
+    assert tracker.accept("b", 10) is DELIVER and tracker.lost == 2
     tracker.forget("a")
-    assert tracker.accept("a", 1) and tracker.lost == 2
+    assert tracker.accept("a", 1) is DELIVER and tracker.lost == 2
+
+
+def test_the_tracker_refuses_an_absurd_jump_and_still_hears_the_real_worker():
+    tracker = SequenceTracker("me")
+    assert tracker.accept("a", 7) is DELIVER  # the first event seen: any number will do
+    assert tracker.accept("a", 7 + MAX_SEQUENCE_JUMP + 1) is Verdict.SEQUENCE_JUMP
+    assert tracker.accept("a", 2**62) is Verdict.SEQUENCE_JUMP
+    assert tracker.accept("a", 8) is DELIVER and tracker.lost == 0  # the real one goes on
+    assert tracker.accept("a", 8 + MAX_SEQUENCE_JUMP) is DELIVER  # a big loss, yet possible
+    tracker.forget("a")  # gone silent: the room forgets it, and hears it again from anywhere
+    assert tracker.accept("a", 2**62) is DELIVER
+
+
+def test_the_tracker_knows_its_own_numbers_and_never_stops_hearing_itself():
+    tracker = SequenceTracker("me")
+    assert tracker.accept("me", 1) is Verdict.NOT_PUBLISHED_HERE  # nothing published yet
+    assert [tracker.next_own() for _ in range(3)] == [1, 2, 3]
+    assert tracker.accept("me", 2**62) is Verdict.NOT_PUBLISHED_HERE
+    assert tracker.accept("me", 4) is Verdict.NOT_PUBLISHED_HERE
+    assert [tracker.accept("me", n) for n in (1, 2, 2, 3)] == [DELIVER, DELIVER, REPEAT, DELIVER]
+    tracker.forget("me")  # a forged goodbye in its name changes nothing
+    assert tracker.accept("me", 3) is REPEAT
+    assert tracker.accept("me", tracker.next_own()) is DELIVER
 
 
 # -- backoff ------------------------------------------------------------------------------------
@@ -111,7 +159,7 @@ def test_backoff_doubles_up_to_the_cap_with_at_least_half_of_each_step():
 
 
 def test_a_redis_broker_waits_by_the_brokers_numbers():
-    assert RedisBroker("redis://127.0.0.1:6379/0").backoff is REDIS_BACKOFF
+    assert RedisBroker("redis://127.0.0.1:6379/0", secret=SECRET).backoff is REDIS_BACKOFF
 
 
 def test_two_workers_do_not_retry_in_step():
@@ -146,9 +194,12 @@ def test_the_roster_tracks_other_workers_and_expires_the_silent_ones():
 def test_broker_from_url():
     assert isinstance(broker_from_url(None), InProcessBroker)
     assert isinstance(broker_from_url("memory://"), InProcessBroker)
-    redis = broker_from_url("redis://127.0.0.1:6379/0", heartbeat=0.5)
+    redis = broker_from_url("redis://127.0.0.1:6379/0", heartbeat=0.5, secret=SECRET)
     assert isinstance(redis, RedisBroker) and redis.heartbeat == 0.5 and redis.shared
-    assert "secret" not in repr(broker_from_url("redis://:secret@10.0.0.1:6379"))
+    assert "hunter2" not in repr(broker_from_url("redis://:hunter2@10.0.0.1:6379", secret=SECRET))
+    assert SECRET not in repr(redis)
+    with pytest.raises(TypeError, match="secret"):
+        broker_from_url("redis://127.0.0.1:6379/0")
     with pytest.raises(ValueError, match="unknown broker"):
         broker_from_url("kafka://somewhere")
 
@@ -220,7 +271,7 @@ class HubBroker:
     def up(self) -> bool:
         return self.hub.up and not self.cut_off
 
-    def subscribe(self, handler, on_status=None):
+    def subscribe(self, handler, on_status=None, on_refused=None):
         self.handlers.append(handler)
         if on_status:
             self.status_handlers.append(on_status)
@@ -249,10 +300,10 @@ class Worker:
         self.sockets: dict[str, FakeSocket] = {}
         self.members: dict[str, Member] = {}
 
-    async def connect(self, client_id: str) -> FakeSocket:
+    async def connect(self, client_id: str, resume: str | None = None) -> FakeSocket:
         ws = FakeSocket(client_id)
         self.sockets[client_id] = ws
-        self.members[client_id] = await self.room.join(ws, client_id)
+        self.members[client_id] = await self.room.join(ws, client_id, resume)
         await settle()  # the outbox writers send what was queued
         return ws
 
@@ -357,7 +408,7 @@ async def test_the_same_client_id_on_another_worker_replaces_the_older_connectio
     one, two = await two_workers(hub)
     alice, bob = await one.connect("alice"), await one.connect("bob")
     await hub.settled()
-    alice_again = await two.connect("alice")
+    alice_again = await two.connect("alice", heard(alice, "welcome")[0]["resume"])
     assert heard(alice_again, "welcome")[0]["participants"] == 2
     await hub.settled()
     assert alice.closed_with == (KitCloseCode.REPLACED,
@@ -445,7 +496,7 @@ async def test_an_event_delivered_locally_and_then_by_the_broker_is_not_delivere
     one, _ = await two_workers(hub)
     alice = await one.connect("alice")
     await hub.settled()
-    event = {"v": 1, "worker": "w1", "seq": 999, "kind": "chat",
+    event = {"v": 1, "worker": "w1", "seq": one.room.sequence.next_own(), "kind": "chat",
              "text": envelope.chat_message("alice", "once")}
     await one.room._on_event(dict(event))  # delivered here while the publish "failed"...
     hub.queue.put_nowait(encode_event(event))  # ...yet it reached the broker after all
@@ -477,8 +528,8 @@ class Listener:
 
 
 async def test_redis_broker_publishes_to_every_worker_itself_included(redis_or_stand_in):
-    one, two = Listener(RedisBroker(redis_or_stand_in.url, worker_id="w1")), \
-        Listener(RedisBroker(redis_or_stand_in.url, worker_id="w2"))
+    one, two = Listener(RedisBroker(redis_or_stand_in.url, secret=SECRET, worker_id="w1")), \
+        Listener(RedisBroker(redis_or_stand_in.url, secret=SECRET, worker_id="w2"))
     await one.broker.start()
     await two.broker.start()
     try:
@@ -494,7 +545,7 @@ async def test_redis_broker_publishes_to_every_worker_itself_included(redis_or_s
 
 
 async def test_redis_broker_fails_fast_while_down_and_recovers_after_a_restart(redis_or_stand_in):
-    listener = Listener(RedisBroker(redis_or_stand_in.url, worker_id="w1",
+    listener = Listener(RedisBroker(redis_or_stand_in.url, secret=SECRET, worker_id="w1",
                                     backoff=Backoff(first=0.05, cap=0.2)))
     await listener.broker.start()
     try:
@@ -514,7 +565,7 @@ async def test_redis_broker_fails_fast_while_down_and_recovers_after_a_restart(r
 @pytest.mark.redis
 async def test_redis_broker_notices_a_redis_that_stops_answering(redis_server):
     """A frozen Redis (SIGSTOP) keeps its connections open: only the ping finds out."""
-    listener = Listener(RedisBroker(redis_server.url, worker_id="w1", timeout=0.2,
+    listener = Listener(RedisBroker(redis_server.url, secret=SECRET, worker_id="w1", timeout=0.2,
                                     backoff=Backoff(first=0.05, cap=0.2)))
     await listener.broker.start()
     try:
@@ -530,7 +581,7 @@ async def test_redis_broker_notices_a_redis_that_stops_answering(redis_server):
 
 async def test_a_server_starts_while_redis_is_down_and_joins_when_it_comes(redis_or_stand_in):
     redis_or_stand_in.stop()
-    listener = Listener(RedisBroker(redis_or_stand_in.url, worker_id="w1",
+    listener = Listener(RedisBroker(redis_or_stand_in.url, secret=SECRET, worker_id="w1",
                                     backoff=Backoff(first=0.05, cap=0.2)))
     started = time.monotonic()
     await listener.broker.start()
@@ -557,8 +608,8 @@ def pair(redis_or_stand_in, request):
     channel = f"wslab:test:{request.node.name}"
 
     def start(name: str, **settings) -> BackgroundServer:
-        broker = RedisBroker(redis_or_stand_in.url, worker_id=name, heartbeat=0.2, channel=channel,
-                             backoff=Backoff(first=0.05, cap=0.5))
+        broker = RedisBroker(redis_or_stand_in.url, secret=SECRET, worker_id=name, heartbeat=0.2,
+                             channel=channel, backoff=Backoff(first=0.05, cap=0.5))
         server = BackgroundServer(create_app(ChatSettings(**settings), broker),
                                   name=f"test-broker-{name}")
         servers.append(server.start())
@@ -596,7 +647,36 @@ async def test_a_stranger_publishing_garbage_on_the_channel_harms_no_one(pair, r
     finally:
         stranger.close()
     await still_chatting(alice, bob)
-    assert "Ignored an event" in "\n".join(one.logs(None))
+    for server in (one, two):  # none of it signed: dropped unread, and counted
+        assert server.app.state.room.refused_events == {"unsigned": 4}
+
+
+async def test_without_the_key_a_name_on_another_worker_is_refused(hub):
+    one, two = await two_workers(hub)
+    alice = await one.connect("alice")
+    await hub.settled()
+    mallory = await two.connect("alice", "a-guess")
+    assert [m["code"] for m in heard(mallory, "error")] == ["name_taken"]
+    assert mallory.closed_with == (1008, "the name alice is in use")
+    await hub.settled()
+    assert alice.closed_with is None and heard(alice, "error") == []
+    await stop(one, two)
+
+
+async def test_two_keyless_claims_of_a_free_name_at_once_leave_it_to_the_first(hub):
+    one, two = await two_workers(hub)
+    bob = await one.connect("bob")
+    await hub.settled()
+    first = await one.connect("alice")  # neither worker has heard of the other's alice yet
+    second = await two.connect("alice")
+    await hub.settled()
+    assert first.closed_with is None and heard(first, "error") == []
+    assert [m["code"] for m in heard(second, "error")] == ["name_taken"]
+    assert second.closed_with == (1008, "the name alice is in use")
+    assert one.room.online == two.room.online == ["alice", "bob"]
+    assert [m["user"] for m in heard(bob, "join")] == ["alice"]  # announced once
+    assert two.room.refused_handshakes["name_taken"] == 1
+    await stop(one, two)
 
 
 async def test_redis_going_away_splits_the_room_and_its_return_heals_it(pair, redis_or_stand_in):
@@ -624,12 +704,12 @@ async def test_redis_going_away_splits_the_room_and_its_return_heals_it(pair, re
     await eventually(lambda: two.app.state.room.sequence.lost >= 1, "the lost line to be counted")
 
 
-async def test_the_same_client_id_on_two_servers_newest_wins(pair):
+async def test_the_same_client_id_on_two_servers_with_its_key_replaces_the_older(pair):
     one, two = pair("w1"), pair("w2")
     alice, bob = await join(one.ws_url, "alice"), await join(one.ws_url, "bob")
     await alice.next_of("join")
     await eventually(lambda: "alice" in two.app.state.room.online, "server two to hear of alice")
-    alice_again = await join(two.ws_url, "alice")
+    alice_again = await join(two.ws_url, "alice", resume=alice.welcome["resume"])
     code, reason = await alice.closed()
     assert code == 4409 and "newer connection" in reason
     assert [m for m in await bob.silence() if m.get("type") in ("join", "disconnect")] == []
@@ -648,3 +728,93 @@ async def test_a_client_of_a_stopped_server_is_announced_gone(pair):
     bob = await join(one.ws_url, "bob")  # he reconnects, to the server still running
     assert (await alice.next_of("join"))["participants"] == 2
     await still_chatting(bob, alice)
+
+
+# -- forged events on a real Redis channel ------------------------------------------------------
+
+#: A chat line that looks like the server speaking: what a stranger would like everyone to see.
+FAKE_NOTICE = envelope.system_message("error", "The server is moving: log in again at "
+                                               "http://example.invalid/chat", code="moved")
+
+
+@pytest.fixture
+def stranger(redis_or_stand_in, pair):
+    """Someone with redis-py on the room's channel (``redis_server.Stranger``)."""
+    from redis_server import Stranger
+
+    someone = Stranger(redis_or_stand_in.url, pair.channel)
+    yield someone
+    someone.close()
+
+
+async def two_settled_servers(pair):
+    """Servers w1 (alice) and w2 (bob), each knowing the other's client."""
+    one, two = pair("w1"), pair("w2")
+    alice = await join(one.ws_url, "alice")
+    await eventually(lambda: two.app.state.room.online == ["alice"], "alice's join to travel")
+    bob = await join(two.ws_url, "bob")
+    await alice.next_of("join")
+    return one, two, alice, bob
+
+
+async def heard_next(speaker, *listeners, text):
+    """``speaker`` says ``text``, and it is the very next thing each of them receives: so nothing
+    published on the channel before it (Redis keeps one order) reached any of them."""
+    await speaker.say(text)
+    for peer in (speaker, *listeners):
+        message = await peer.next()
+        assert (message["message"], message["client_id"]) == (text, speaker.client_id), message
+
+
+async def test_forged_events_reach_no_one_and_are_counted(pair, stranger):
+    one, two, alice, bob = await two_settled_servers(pair)
+    overheard = stranger.overheard(workers=2)  # the workers' ids, from their heartbeats
+    assert sorted(overheard) == ["w1", "w2"]
+    wrong = new_secret()
+    for secret in (None, wrong):
+        stranger.forge(secret, worker="w9", seq=1, kind="chat", text=FAKE_NOTICE)
+        # alice's join from another worker: w1 would close her with 4409, newest wins.
+        stranger.forge(secret, worker="w9", seq=2, kind="join", client="alice", announce=False)
+        # w1's own id with a number it will never reach: it would ignore itself for good.
+        stranger.forge(secret, worker="w1", seq=2**62, kind="presence", clients=[], ask=False)
+    genuine = overheard["w1"]
+    stranger.publish(genuine.replace(b'"seq":', b'"seq":9', 1))  # a real event, altered
+    stranger.publish(genuine)  # a real event, replayed as it was: a repeat, dropped quietly
+    for room in (one.app.state.room, two.app.state.room):
+        await eventually(lambda room=room: room.refused_events == {"unsigned": 3,
+                                                                   "bad_signature": 4},
+                         lambda room=room: f"the forgeries to be counted: {room.refused_events}")
+        assert room.snapshot().refused_events == room.refused_events
+        assert room.online == ["alice", "bob"]  # no ghost from the forged join
+    await heard_next(alice, bob, text="was that the server?")
+    await heard_next(bob, alice, text="no, it was nobody")
+
+
+async def test_an_event_under_a_workers_own_id_cannot_make_it_deaf_to_itself(pair, stranger):
+    """Even signed with the real secret (a worker with a bug, or a stolen secret), an event
+    under w1's id with a huge sequence number is refused: by w1, which knows it never published
+    it, and by w2, as an absurd jump. Both go on hearing w1."""
+    one, two, alice, bob = await two_settled_servers(pair)
+    stranger.forge(SECRET, worker="w1", seq=2**62, kind="chat", text=FAKE_NOTICE)
+    stranger.forge(SECRET, worker="w1", seq=2**62 + 1, kind="join", client="bob",
+                   announce=False)
+    await eventually(lambda: one.app.state.room.refused_events == {"not_published_here": 2},
+                     lambda: f"w1 to refuse them: {one.app.state.room.refused_events}")
+    await eventually(lambda: two.app.state.room.refused_events == {"sequence_jump": 2},
+                     lambda: f"w2 to refuse them: {two.app.state.room.refused_events}")
+    await heard_next(alice, bob, text="w1 still hears itself")
+    await heard_next(bob, alice, text="and w2 still hears w1")
+    assert one.app.state.room.online == two.app.state.room.online == ["alice", "bob"]
+
+
+async def test_a_flood_of_forgeries_costs_three_log_lines_and_harms_no_one(pair, stranger):
+    one, two, alice, bob = await two_settled_servers(pair)
+    flood = 1000
+    for n in range(flood):
+        stranger.forge(worker="w9", seq=n + 1, kind="chat", text=FAKE_NOTICE)
+    await eventually(lambda: one.app.state.room.refused_events == {"unsigned": flood},
+                     lambda: f"the flood to be counted: {one.app.state.room.refused_events}")
+    logged = [line for line in one.logs(None) if "Refused an event from the broker" in line]
+    assert len(logged) == 3 and "unsigned (3 so far)" in logged[-1], logged  # wslab.quiet_log
+    assert "left out of the log" in logged[-1], logged
+    await heard_next(alice, bob, text="after the flood")

@@ -158,7 +158,7 @@ async def test_second_connection_with_the_same_id_replaces_the_first(chat_server
     alice = await join(chat_server.ws_url, "alice")
     bob = await join(chat_server.ws_url, "bob")
     await alice.next_of("join")
-    bob_again = await join(chat_server.ws_url, "bob")
+    bob_again = await join(chat_server.ws_url, "bob", resume=bob.welcome["resume"])
     assert bob_again.welcome["participants"] == 2
     # Said in-band too, for clients behind a proxy that drops close codes.
     assert (await bob.error())["code"] == "replaced"

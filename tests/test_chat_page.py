@@ -31,6 +31,7 @@ from wslab.backoff import backoff_delay  # noqa: E402
 from wslab.chat import create_app  # noqa: E402
 from wslab.close_codes import Close  # noqa: E402
 from wslab.reconnect import CHAT_POLICY  # noqa: E402
+from wslab.resume import digest  # noqa: E402
 from wslab.runner import BackgroundServer  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -41,8 +42,6 @@ CONNECTED = re.compile(r"(^|\s)connected(\s|$)")
 DISCONNECTED = re.compile(r"(^|\s)disconnected(\s|$)")
 #: Fast reconnects (the first after 0.05-0.1 s), so the tests need not wait for the real delays.
 FAST = {"retry": "0.1"}
-#: The status of a page whose name a newer connection took (the server's reason, after 4409).
-REPLACED = re.compile(r"^Disconnected: replaced by a newer connection")
 
 
 def connected(page: Any) -> None:
@@ -245,30 +244,67 @@ def test_a_wrong_token_shows_the_reason_and_is_not_retried(start_chat, new_page)
     assert sockets[-1] == f"{server.ws_url}/ws/bob?token=s3cret"
 
 
-def test_a_newer_tab_with_the_same_name_wins_without_a_fight(start_chat, new_page):
+def test_a_tab_cannot_take_a_name_another_tab_holds_and_does_not_retry(start_chat, new_page):
     server = start_chat()
+    first = new_page(page_url(server.url, name="alice", **FAST))
+    connected(first)
     sockets: list[str] = []
-    first = new_page()
-    first.on("websocket", lambda ws: sockets.append(ws.url))
-    first.goto(page_url(server.url, name="alice", **FAST))
-    connected(first)
-
-    second = new_page(page_url(server.url, name="alice", **FAST))
-    connected(second)
-    status = first.locator("#connectionStatus")
-    expect(status).to_have_text(REPLACED)
-    error = first.locator("#messages .message.error")
+    second = new_page()
+    second.on("websocket", lambda ws: sockets.append(ws.url))
+    second.goto(page_url(server.url, name="alice", **FAST))
+    status = second.locator("#connectionStatus")
+    expect(status).to_have_text("Disconnected: the name alice is in use")
+    expect(status).to_have_class(DISCONNECTED)
+    error = second.locator("#messages .message.error")
     expect(error).to_have_count(1)  # the error reply and the close say it once, not twice
-    expect(error).to_have_attribute("data-code", "replaced")
-    expect(error).to_contain_text("replaced by a newer connection", ignore_case=True)
-    first.wait_for_timeout(1000)
-    assert len(sockets) == 1, "the replaced page must not reconnect by itself"
-    connected(second)
-    screenshot(first, "replaced-by-newer-tab")
-
-    first.click("#reconnectButton")  # the person decides: this tab takes the name back
+    expect(error).to_have_attribute("data-code", "name_taken")
+    expect(error).to_contain_text("pick another name")
+    expect(second.locator("#reconnectButton")).to_have_text("Reconnect")
+    second.wait_for_timeout(1000)  # retries would come every 0.05-0.1 s here
+    assert len(sockets) == 1, "a page refused its name must not retry by itself"
+    screenshot(second, "name-taken")
+    # The holder never noticed, and still chats.
     connected(first)
-    expect(second.locator("#connectionStatus")).to_have_text(REPLACED)
+    expect(first.locator("#messages .message.error")).to_have_count(0)
+    say(first, "still mine")
+    expect_chat(first, "You", "still mine")
+
+
+def test_a_page_whose_socket_is_cut_takes_its_name_back_with_its_key(start_chat, new_page):
+    server = start_chat()
+    page = new_page()
+    routes: list[WebSocketRoute] = []
+    cut = {"now": False}
+
+    def through_to_the_server(ws: WebSocketRoute) -> None:
+        routes.append(ws)
+        real = ws.connect_to_server()
+        if len(routes) > 1:
+            return  # later connections pass through untouched
+        # The first connection goes dead when the test says so: nothing passes either way,
+        # and the page's own close never reaches the server, which still holds the name.
+        ws.on_message(lambda message: None if cut["now"] else real.send(message))
+        real.on_message(lambda message: None if cut["now"] else ws.send(message))
+        ws.on_close(lambda code, reason: None)
+
+    page.route_web_socket(re.compile(r"/ws/"), through_to_the_server)
+    page.goto(page_url(server.url, name="alice", heartbeat="0.3", heartbeat_timeout="0.3",
+                       **FAST))
+    connected(page)
+    key = page.evaluate("() => Object.entries(sessionStorage).find("
+                        "([slot]) => slot.startsWith('wslab-resume '))[1]")
+    assert server.app.state.room._members["alice"].key_digest == digest(key)
+    with connect(f"{server.ws_url}/ws/bob") as bob:
+        read_json(bob)  # bob's welcome
+        cut["now"] = True
+        expect(system_lines(page, "no answer from the server for 0.3 s")).to_have_count(1)
+        expect(system_lines(page, "Reconnected.")).to_have_count(1)
+        connected(page)
+        assert len(routes) == 2 and f"resume={key}" in routes[1].url, [r.url for r in routes]
+        assert server.app.state.room.online == ["alice", "bob"]
+        say(page, "back again")
+        assert next_chat_line(bob)["message"] == "back again"
+    expect(page.locator("#messages .message.error")).to_have_count(0)
 
 
 def test_heartbeat_pings_the_real_server_and_hides_the_pongs(start_chat, new_page):

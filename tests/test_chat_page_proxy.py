@@ -194,7 +194,7 @@ def test_the_classroom_server_s_checks_pass_through_a_student_s_proxy(hub_lab, s
     it through their own JupyterLab's proxy. The proxy passes the browser's ``Host`` and
     ``Origin`` on, so the classroom's Origin check sees the page's own address and lets it in;
     the join token still decides."""
-    server = start_chat(token="s3cret", check_origin=True)  # what --classroom turns on
+    server = start_chat(token="s3cret", local_pages=False)  # what --classroom does
     proxied = f"{hub_lab.base}/proxy/{server.port}"
     page = new_page()
     page.goto(hub_lab.url("api/status"))

@@ -375,9 +375,19 @@ async def wrong_token(make_chat, server):
 
 
 async def name_taken(make_chat, server):
+    # Another student's ada: another computer, so without this kernel's key for the name.
+    ada = make_chat(server.ws_url.replace("127.0.0.1", "localhost"), client_id="ada",
+                    token=TOKEN)
+    await ada.wait_for(lambda chat: chat.status == CONNECTED and chat.participants == 1)
     me = make_chat(server.ws_url, client_id="ada", token=TOKEN)
-    await me.wait_for(lambda chat: chat.status == CONNECTED)
-    make_chat(server.ws_url, client_id="ada", token=TOKEN)  # another ada, a minute later
+    await me.wait_for(lambda chat: chat.status == CLOSED)
+    return me
+
+
+async def pushed_out(make_chat, server):
+    me = make_chat(server.ws_url, client_id="ada", token=TOKEN)
+    await me.wait_for(lambda chat: chat.participants == 1)  # welcomed: the key is known
+    make_chat(server.ws_url, client_id="ada", token=TOKEN)  # the cell run again
     await me.wait_for(lambda chat: chat.status == CLOSED)
     return me
 
@@ -402,9 +412,11 @@ async def the_page_address(make_chat, server):
     (unreachable, ["got: Cannot reach the chat server", "cannot reach the class server",
                    "classroom's network"]),
     (wrong_token, ["wrong join token", "The server refused the join token: copy it again"]),
-    (name_taken, ["the name ada connected again elsewhere",
-                  "Someone else joined with the name ada after you",
+    (name_taken, ["the name ada is in use",
+                  "Someone else is in the chat with the name ada",
                   "choose a name nobody else uses"]),
+    (pushed_out, ["the name ada connected again elsewhere",
+                  "You joined again with the name ada, in another chat window"]),
     (no_token, ["got: a window with no join token", "the class server always needs one"]),
     (not_the_chat, ["the server answered HTTP 403", "it is not the class chat"]),
     (in_quotes, ["me is a piece of text: paste the line as code, without quotes"]),
@@ -423,8 +435,8 @@ async def test_the_placeholder_name_is_refused_before_anyone_is_pushed_out(class
 
 
 async def test_a_pushed_out_window_says_what_to_do_in_its_log(make_chat, class_server):
-    me = await name_taken(make_chat, class_server)
-    assert "or someone else chose it too: then pick another name" in me.entries[-1]["message"]
+    me = await pushed_out(make_chat, class_server)
+    assert "in another window of yours, with this window's key" in me.entries[-1]["message"]
 
 
 # -- the lesson in a kernel -------------------------------------------------------------------

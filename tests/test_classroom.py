@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import re
 import signal
@@ -33,9 +32,10 @@ from wslab.widgets import CONNECTED
 POSIX = os.name == "posix"
 
 
-def snapshot(online=(), said=None, relayed=0, handshakes=None, frames=None, dropped=None):
+def snapshot(online=(), said=None, relayed=0, handshakes=None, frames=None, dropped=None,
+             events=None):
     return RoomSnapshot(tuple(online), dict(said or {}), relayed, dict(handshakes or {}),
-                        dict(frames or {}), dict(dropped or {}))
+                        dict(frames or {}), dict(dropped or {}), dict(events or {}))
 
 
 # -- the join token -----------------------------------------------------------------------------
@@ -93,7 +93,7 @@ def test_made_tokens_are_easy_to_read_and_fit_in_an_address():
 
 
 def test_the_banner_gives_every_address_with_the_token_and_the_notebook_line():
-    settings = ChatSettings(token="abcde-fghjk", check_origin=True)
+    settings = ChatSettings(token="abcde-fghjk", local_pages=False)
     text = classroom.banner(settings, "0.0.0.0", 8000, ["10.0.0.5", "192.168.1.20"], "(note)")
     for host in ("10.0.0.5", "192.168.1.20"):
         assert f"  http://{host}:8000/chat?token=abcde-fghjk\n" in text
@@ -173,23 +173,6 @@ def test_names_are_cut_to_the_width_and_the_rest_counted():
     assert classroom.client_ids_line(["a" * 30, "bob"], 20) == "a" * 30 + ", ... and 1 more"
 
 
-def test_repeated_warnings_come_a_few_at_a_time():
-    clock = [0.0]
-    quiet = classroom.QuietRepeats(burst=3, window=10, clock=lambda: clock[0])
-
-    def record(msg: str = "Refused a frame from client %s") -> logging.LogRecord:
-        return logging.LogRecord("wslab.room", logging.WARNING, __file__, 1, msg, ("bob",), None)
-
-    records = [record() for _ in range(50)]
-    assert [quiet.filter(r) for r in records] == [True] * 3 + [False] * 47
-    assert records[0].getMessage() == "Refused a frame from client bob"
-    assert records[2].getMessage() == ("Refused a frame from client bob (more of these within "
-                                       "10 s are left out of the log)")
-    assert quiet.filter(record("Refused client %r"))  # another kind of warning
-    clock[0] = 10.0
-    assert quiet.filter(record())  # a new window
-
-
 # -- the command line ---------------------------------------------------------------------------
 
 
@@ -212,6 +195,7 @@ def test_classroom_mode_listens_everywhere_and_keeps_the_log_quiet_unless_told_o
     (["--classroom", "--new-token", "--token", "x"], "choose one"),
     (["--new-token"], "go with --classroom"),
     (["--classroom", "--token", "two words"], "--token: a join token is"),
+    (["--classroom", "--token", "a"], "at least 10 characters long, or someone can guess it"),
 ])
 def test_classroom_arguments_that_do_not_fit_are_explained(argv, complaint, capsys, tmp_path):
     assert main(["serve", *argv, "--token-file", str(tmp_path / "t")]
@@ -312,10 +296,10 @@ async def test_the_token_survives_a_restart_and_a_new_one_locks_the_old_out(serv
 
 
 def test_a_token_given_on_the_command_line_is_used_and_not_kept(tmp_path):
-    args = parsed("--classroom", "--token", "word", "--token-file", str(tmp_path / "t"))
+    args = parsed("--classroom", "--token", "long-enough", "--token-file", str(tmp_path / "t"))
     token, note = classroom_token(args)
     settings = settings_for(args, token)
-    assert (settings.token, settings.check_origin) == ("word", True)
+    assert (settings.token, settings.local_pages) == ("long-enough", False)
     assert "this run only" in note and not (tmp_path / "t").exists()
 
 
@@ -352,7 +336,7 @@ def test_the_readme_and_the_guide_show_the_banner_and_the_view_as_they_are():
     root = Path(__file__).resolve().parent.parent
     readme = (root / "README.md").read_text(encoding="utf-8")
     guide = (root / "slides" / "instructor-guide.md").read_text(encoding="utf-8")
-    settings = ChatSettings(token="y56sm-f484d", check_origin=True)
+    settings = ChatSettings(token="y56sm-f484d", local_pages=False)
     banner = classroom.banner(settings, "0.0.0.0", 8000, ["192.168.1.20"],
                               "(kept in ~/.config/wslab/classroom-token; --new-token makes a "
                               "new one)")
@@ -367,3 +351,17 @@ def test_the_readme_and_the_guide_show_the_banner_and_the_view_as_they_are():
                    412, {"bad_token": 1}, {"rate_limited": 20})
     view = classroom.format_view("10:42:13", now, before, width=88)
     assert view in readme and view in guide
+
+
+def test_the_live_view_names_the_admission_refusals():
+    view = classroom.format_view("10:00:00", snapshot(["alice"], relayed=0, handshakes={
+        "too_many_attempts": 12, "too_many_joins": 3, "bad_token": 10}), width=160)
+    assert ("refused: 25 connections (12 address locked after wrong tokens, 10 wrong or no "
+            "token, 3 over the join pace)") in view
+
+
+def test_the_live_view_counts_forged_broker_events():
+    view = classroom.format_view("10:00:00", snapshot(["alice"], relayed=0, handshakes={
+        "name_taken": 2}, events={"bad_signature": 40, "not_published_here": 1}), width=160)
+    assert ("refused: 2 connections (name in use); 41 broker events (40 wrong signature, 1 "
+            "forged under this server's id)") in view

@@ -140,9 +140,10 @@ def test_the_whole_class_chats_through_widgets_and_the_page(serve, students, new
     said = carl.join(line.replace(token, token[::-1]), "carl")
     assert said.startswith("❌ join the class: not right yet."), said
     assert "The server refused the join token: copy it again" in " ".join(said.split())
-    said = carl.join(line, "ada")  # a name somebody already has: ada is pushed out
-    assert said.startswith("✅ join the class"), said
+    said = carl.join(line, "ada")  # a name somebody already has: carl is refused, not ada
+    assert said.startswith("❌ join the class: not right yet."), said
+    assert "Someone else is in the chat with the name ada" in " ".join(said.split()), said
     said = ada.run(last_step()[1])
-    assert "Someone else joined with the name ada after you" in " ".join(said.split()), said
+    assert said.startswith("✅ join the class: you are in the class chat as ada"), said
     expect(page.locator("#participants")).to_have_text("3 online", timeout=15_000)
     assert process.poll() is None  # the server is still running: the fixture stops it

@@ -12,6 +12,7 @@ import sys
 import pytest
 import websockets
 
+from cli_process import read_until
 from peers import join, still_chatting
 
 
@@ -43,6 +44,30 @@ async def test_beyond_loopback_a_token_is_made_up_printed_and_required(serve):
     assert refused.value.response.status_code == 403
     alice = await join(f"ws://127.0.0.1:{port}", f"alice?token={token}")
     assert alice.welcome["user"] == "alice"
+
+
+async def test_no_token_guessed_or_real_is_written_to_the_log(serve):
+    """uvicorn logs every handshake with its address, query and all: the join token, every guess
+    at it, and the resume key of a reconnect would land in the log. It shows ``***`` instead."""
+    token, guess = "the-real-token-42", "a-guess-17"
+    process, port, banner = serve("--host", "127.0.0.1", "--token", token, "--log-level", "info")
+    outsider = await websockets.connect(f"ws://127.0.0.1:{port}/ws/mallory?token={guess}")
+    assert json.loads(await asyncio.wait_for(outsider.recv(), 3))["code"] == "bad_token"
+    alice = await join(f"ws://127.0.0.1:{port}", f"alice?token={token}")
+    assert alice.welcome["user"] == "alice"
+    key = alice.welcome["resume"]
+    back = await join(f"ws://127.0.0.1:{port}", f"alice?token={token}&resume={key}")
+    assert back.welcome["user"] == "alice"
+    logged = await read_until(process, "/ws/alice?token=***&resume=")
+    process.send_signal(signal.SIGINT)
+    assert await asyncio.to_thread(process.wait, 5) == 0
+    logged.append(process.stdout.read())
+    log = "".join(logged)
+    assert '"WebSocket /ws/mallory?token=***" [accepted]' in log
+    assert '"WebSocket /ws/alice?token=***" [accepted]' in log
+    assert '"WebSocket /ws/alice?token=***&resume=***" [accepted]' in log
+    assert token not in log and guess not in log and key not in log
+    assert f"join token: {token}" in "".join(banner)  # the banner, for the instructor, says it
 
 
 @pytest.mark.slow

@@ -253,12 +253,50 @@ async def test_a_refusal_is_not_retried(start_chat, clients):
 
 async def test_a_replaced_client_stops_and_the_newer_one_stays(chat_server, clients):
     older = ChatClient(chat_server.ws_url, "py", **FAST)
-    assert await older.wait_for(lambda client: client.connected, 3)
-    newer = ChatClient(chat_server.ws_url, "py", **FAST)
+    assert await older.wait_for(welcomed, 3)
+    newer = ChatClient(chat_server.ws_url, "py", **FAST)  # in the same process: it has the key
     assert await older.wait_for(lambda client: client.status == "closed", 3)
     assert "4409" in older.events[-1].text
     await asyncio.sleep(0.3)  # no retry meanwhile: the wait is the behaviour tested
     assert newer.connected and newer.connections == 1 and older.connections == 1
+
+
+def welcomed(client: ChatClient) -> bool:
+    """Whether the server's welcome (and with it the name's resume key) has arrived."""
+    return any(message.get("type") == "welcome" for message in client.messages)
+
+
+async def test_a_client_cut_off_takes_its_name_back_with_its_key(chat_server, clients):
+    py = ChatClient(chat_server.ws_url, "py", **FAST)
+    assert await py.wait_for(welcomed, 3)
+    room = chat_server.app.state.room
+    held_with = room._members["py"].key_digest
+    # The connection dies without a close reaching the server, which still holds the name.
+    py._ws.transport.pause_reading()
+    py._ws.transport.abort()
+    assert await py.wait_for(lambda client: client.connections == 2 and client.connected, 3)
+    assert await py.wait_for(lambda client: sum(
+        message.get("type") == "welcome" for message in client.messages) == 2, 3)
+    assert room.online == ["py"] and room._members["py"].key_digest != held_with
+    await py.say("back")
+    assert await py.wait_for(lambda client: ("py", "back") in client.chat_lines, 3)
+    # The key is kept apart, never in what the client shows or logs.
+    assert all("resume" not in message for message in py.messages)
+    assert "resume" not in py.url and "resume" not in repr(py)
+
+
+async def test_a_client_refused_its_name_stops_and_the_holder_stays(chat_server, clients):
+    async with connect(f"{chat_server.ws_url}/ws/ada") as holder:
+        assert json.loads(await holder.recv())["type"] == "welcome"
+        # Another process (another student) has no key for ada.
+        py = ChatClient(chat_server.ws_url, "ada", **FAST)
+        assert await py.wait_for(lambda client: client.status == CLOSED, 3)
+        await asyncio.sleep(0.3)  # no retry meanwhile: the wait is the behaviour tested
+        assert py.connections == 1 and py.close_code == 1008
+        assert py.events[-1].text.startswith("stopped for good: 1008")
+        assert "the name ada is in use" in py.events[-1].text
+        await holder.send(json.dumps({"message": "still mine"}))
+        assert chat_line(await holder.recv()) == ("ada", "still mine")
 
 
 def code_dropping_proxy(error_code: str) -> FastAPI:
@@ -276,7 +314,7 @@ def code_dropping_proxy(error_code: str) -> FastAPI:
 
 
 @pytest.mark.parametrize(("error_code", "settled"), [("bad_token", 1008), ("bad_client_id", 1008),
-                                                     ("replaced", 4409)])
+                                                     ("name_taken", 1008), ("replaced", 4409)])
 @pytest.mark.slow
 async def test_a_final_error_reply_stops_the_client_when_a_proxy_drops_the_code(
         clients, error_code, settled):

@@ -29,7 +29,8 @@ def test_only_a_refusal_and_a_replacement_are_final():
 
 
 def test_each_final_error_reply_announces_a_final_close():
-    assert FINAL_ERRORS == {"bad_token": 1008, "bad_client_id": 1008, "replaced": 4409}
+    assert FINAL_ERRORS == {"bad_token": 1008, "bad_client_id": 1008, "name_taken": 1008,
+                            "replaced": 4409}
     assert all(CLOSES[code].final for code in FINAL_ERRORS.values())
 
 
@@ -37,8 +38,10 @@ def test_each_final_error_reply_announces_a_final_close():
     (1012, "", "1012 (the server is restarting)"),
     (1012, "bye", "1012 (the server is restarting): bye"),
     (1008, "wrong token",
-     "1008 (the server refused this connection: a wrong join token or a bad name): wrong token"),
-    (4409, "", "4409 (the same name connected again elsewhere: the newest wins)"),
+     "1008 (the server refused this connection: a wrong join token, a bad name, or a name in "
+     "use): wrong token"),
+    (4409, "", "4409 (the same name connected again elsewhere, with its key: the newer "
+               "connection took over)"),
     (4001, "", "4001"),
     (4001, "custom", "4001: custom"),
     (None, "", "no close code"),
@@ -53,6 +56,7 @@ def test_describe_close_puts_a_code_into_words(code, reason, words):
     (None, None, None),
     (1005, "bad_token", 1008),  # a proxy dropped the code: the error reply says which
     (1005, "bad_client_id", 1008),
+    (1005, "name_taken", 1008),
     (None, "replaced", 4409),
     (1000, "replaced", 4409),
     (4409, "bad_token", 4409),  # a final code that did arrive is kept

@@ -235,3 +235,53 @@ def test_the_origin_check_refuses_the_hostile_page_and_keeps_the_own_page(start_
     expect(own.locator("#status")).to_have_text("closed with code 1000 after reading")
     assert servers.handshakes[1:] == [
         {"origin": servers.notes.url, "user": "ada", "admitted": True}]
+
+
+# -- the kit's chat server on loopback ----------------------------------------------------------
+
+
+def test_on_loopback_the_chat_server_refuses_a_foreign_page_and_lets_a_file_page_in(
+        browser: Any, tmp_path: Path):
+    """The student's own server on 127.0.0.1, as a notebook starts it (``create_app()``): a page
+    of a web site the student visits (here ``https://evil.example``, answered by the browser
+    itself) is refused with 403; a page opened from a file, as the lecture opens its page
+    (``Origin: null``), chats.
+
+    Recent Chromium asks the user before a web site may reach this machine (Local Network
+    Access); Firefox and Safari do not ask, and a student may click "Allow". The context here
+    has that permission, so that what refuses the page is the server's check, not the prompt.
+    """
+    from wslab.chat import create_app
+
+    server = BackgroundServer(create_app(), name="cswsh-loopback").start()
+    context = browser.new_context(viewport=DESKTOP, permissions=["local-network-access"])
+    try:
+        evil = context.new_page()
+        page = reader_page("a web site", json.dumps(f"{server.ws_url}/ws/mallory"))
+        evil.route("https://evil.example/**",
+                   lambda route: route.fulfill(body=page, content_type="text/html"))
+        failures: list[str] = []
+        evil.on("websocket",
+                lambda ws: ws.on("socketerror", lambda error: failures.append(error)))
+        evil.goto("https://evil.example/")
+        expect(evil.locator("#status")).to_have_text(
+            "closed with code 1006 before reading anything")
+        expect(evil.locator("#read")).to_have_text("")
+        assert len(failures) == 1 and "Unexpected response code: 403" in failures[0], failures
+        assert server.app.state.room.refused_handshakes == {"foreign_origin": 1}
+        assert server.app.state.room.online == []
+
+        lecture = tmp_path / "lecture.html"
+        lecture.write_text(reader_page("the lecture's page, from a file",
+                                       json.dumps(f"{server.ws_url}/ws/student")),
+                           encoding="utf-8")
+        own = context.new_page()
+        own.goto(lecture.as_uri())
+        expect(own.locator("#status")).to_have_text("open")
+        expect(own.locator("#read")).to_contain_text('"type": "welcome"')
+        assert server.app.state.room.online == ["student"]
+        student, = server.app.state.room.manager.active_connections
+        assert student.headers["origin"] == "null"
+    finally:
+        context.close()
+        server.stop()

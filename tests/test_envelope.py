@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from wslab import envelope
+from wslab import envelope, resume
 from wslab.envelope import Chat, Ping, PlainText, Rejected, read_client_text
 from wslab.ratelimit import TokenBucket
 
@@ -85,3 +85,23 @@ def test_token_bucket_allows_a_burst_then_the_rate():
 def test_token_bucket_off():
     bucket = TokenBucket(rate=0)
     assert all(bucket.allow() for _ in range(1000))
+
+
+def test_the_welcome_carries_the_resume_key_only_when_given():
+    now = datetime(2026, 12, 3, 10, 42, 13)
+    plain = json.loads(envelope.welcome_message("ada", ["ada", "bo"], now))
+    keyed = json.loads(envelope.welcome_message("ada", ["ada", "bo"], now, resume_key="k" * 22))
+    assert "resume" not in plain and keyed["resume"] == "k" * 22
+    assert {**keyed, "resume": None} == {**plain, "resume": None}
+
+
+def test_a_resume_key_proves_only_its_own_digest():
+    key, other = resume.new_key(), resume.new_key()
+    assert len(key) == 22 and key != other
+    held = resume.digest(key)
+    assert resume.DIGEST_PATTERN.fullmatch(held) and key not in held
+    assert resume.proves(key, held)
+    assert not resume.proves(other, held)
+    assert not resume.proves(None, held) and not resume.proves("", held)
+    assert not resume.proves(key, None)
+    assert not resume.proves("\ud800", held)  # half a character from a query: refused, no crash

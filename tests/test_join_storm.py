@@ -1,4 +1,5 @@
-"""A join storm: a whole class connects at once, and no healthy client is dropped for it.
+"""A join storm: a whole class connects at once, and no healthy client is dropped for it; and
+the benchmark of a storm from one address (``python -m wslab.bench.join_storm``).
 
 Every join is announced to everyone already there, so when N people join together each client
 is sent about N announcements at once. A client that reads slowly at that moment (a busy
@@ -16,9 +17,12 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from peers import join, still_chatting
 from wslab import protocol
 from wslab.bench.stalled import StalledClient
+from wslab.settings import DEFAULT_JOIN_RATE
 
 #: Chat lines that may wait for one client in these tests (the default is 256).
 QUEUE = 8
@@ -134,3 +138,21 @@ async def test_a_client_that_never_reads_is_still_dropped_when_chat_lines_pile_u
         assert close == (4408, "too slow: stopped reading messages")
     finally:
         lazy.close()
+
+
+@pytest.mark.slow
+def test_the_join_storm_benchmark_runs_both_ways_and_prints_its_figures(tmp_path):
+    """``python -m wslab.bench.join_storm``, small: a storm against a server without a join
+    pace and one with the default pace, in one run. It asserts what was counted, no timings."""
+    from wslab.bench import join_storm
+
+    results = join_storm.run(joins=120, every=0.2, workdir=str(tmp_path))
+    report = join_storm.render(results)
+    print(report)
+    assert [result["join_rate"] for result in results] == [0.0, DEFAULT_JOIN_RATE]
+    for result in results:
+        # 120 fit in the burst and the line: everyone gets in, and alice's lines all arrive.
+        assert (result["joined"], result["refused"], result["failed"]) == (120, 0, 0), report
+        assert result["lost"] == 0 and result["during_ms"]["lines"] > 0, report
+    assert "join pace off:" in report and f"join pace {DEFAULT_JOIN_RATE:g}/s:" in report
+    assert "delay during the storm: p50" in report

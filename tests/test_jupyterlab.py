@@ -73,7 +73,7 @@ def the_exercises_widget(page: Any) -> None:
     zoes = page.locator(".wslab-chat-zoe")
     expect(zoes.locator(".wslab-status")).to_have_text(
         ["closed: the name zoe connected again elsewhere", "connected"])
-    expect(zoes.first.locator(".wslab-error").last).to_contain_text("pick another name")
+    expect(zoes.first.locator(".wslab-error").last).to_contain_text("in another window of yours")
     zoes.first.scroll_into_view_if_needed()
     screenshot(page, "widget-chat-6b-the-same-name", zoes.first.locator("xpath=.."))
 

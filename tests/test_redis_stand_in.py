@@ -41,6 +41,7 @@ from wslab.checks.scaling import lesson_redis, redis_for_lesson
 from wslab.ports import free_port
 from wslab.redis_server import STAND_IN_ENV, RedisServer
 from wslab.redis_stand_in import RedisStandIn
+from wslab.signing import new_secret
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -212,11 +213,12 @@ async def test_worker_processes_chat_through_the_command_line_stand_in_and_survi
         return server
 
     server = stand_in_process()
+    secret = new_secret()
     workers = []
     for _ in range(2):
         worker_port = free_port()
         worker = processes("wslab", "serve", "--port", str(worker_port), "--broker", url,
-                           "--heartbeat", "0.3")
+                           "--broker-secret", secret, "--heartbeat", "0.3")
         worker.listening(worker_port)
         workers.append(f"ws://127.0.0.1:{worker_port}")
     alice = await join(workers[0], "alice")

@@ -1,9 +1,10 @@
 """Scaling out, for real: ``python -m wslab serve --broker redis://...`` worker processes on
 their own ports (and ``--workers 2`` on one port), a real ``redis-server``, real clients.
 
-Every worker is a separate process, as in production, so nothing is shared but Redis. Each test
-starts a fresh Redis on a free port (``redis_server.py``) and its own workers, with a short
-presence heartbeat (0.3 s) so that a killed worker is noticed within about a second.
+Every worker is a separate process, as in production, so nothing is shared but Redis (and the
+secret they sign their events with, given in the environment). Each test starts a fresh Redis
+on a free port (``redis_server.py``) and its own workers, with a short presence heartbeat
+(0.3 s) so that a killed worker is noticed within about a second.
 """
 
 from __future__ import annotations
@@ -20,16 +21,36 @@ import time
 from pathlib import Path
 
 import pytest
+import redis.asyncio
 import websockets
 
-from peers import join, still_chatting
+from peers import connect, join, still_chatting
 from deadlines import eventually, listening, scaled, wait_until
+from redis_server import Stranger
+from wslab import envelope
+from wslab.brokers import DEFAULT_CHANNEL
+from wslab.close_codes import KitCloseCode
 from wslab.ports import free_port
+from wslab.protocol import CloseCode
+from wslab.redis_server import RedisServer
+from wslab.resume import digest
+from wslab.signing import SECRET_ENV, new_secret
 
 pytestmark = pytest.mark.redis
 
 HEARTBEAT = 0.3
-START_TIMEOUT = 15.0
+#: A worker's start: up to two processes that import the server and reach Redis, which took
+#: more than 15 s once on a loaded 2-core machine running three test workers. A poll: a start
+#: that is quick is not slowed.
+START_TIMEOUT = 30.0
+#: The room's secret, which the workers of these tests share.
+SECRET = new_secret()
+
+
+def environment(secret: str | None) -> dict[str, str]:
+    """This process's environment, with ``secret`` as the broker secret (None: without one)."""
+    env = {key: value for key, value in os.environ.items() if key != SECRET_ENV}
+    return env | {SECRET_ENV: secret} if secret else env
 
 
 class Worker:
@@ -51,7 +72,7 @@ def workers(redis_server, tmp_path):
     """Start worker processes sharing ``redis_server``; every one is killed after the test."""
     started: list[Worker] = []
 
-    def start(*args: str, broker: str | None = None) -> Worker:
+    def start(*args: str, broker: str | None = None, secret: str | None = SECRET) -> Worker:
         port = free_port()
         log = tmp_path / f"worker-{port}.log"
         with open(log, "w") as output:
@@ -59,7 +80,7 @@ def workers(redis_server, tmp_path):
                 [sys.executable, "-m", "wslab", "serve", "--port", str(port),
                  "--broker", broker or redis_server.url, "--heartbeat", str(HEARTBEAT), *args],
                 stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)  # its own process group: see the clean-up below
+                env=environment(secret), start_new_session=True)  # its own process group: see the clean-up below
         worker = Worker(process, port, log)
         started.append(worker)
 
@@ -181,7 +202,7 @@ async def test_a_worker_killed_with_sigkill_leaves_the_others_serving(workers):
 
 
 async def test_two_workers_on_one_port_are_one_room(workers):
-    server = workers("--workers", "2")
+    server = workers("--workers", "2", secret=None)  # they share one made up for the run
     peers = [await join(server.ws_url, f"c{n}") for n in range(8)]
     for n, peer in enumerate(peers):  # the joins have settled across the two workers
         for _later in peers[n + 1:]:
@@ -196,6 +217,7 @@ async def test_two_workers_on_one_port_are_one_room(workers):
         assert sorted(lines) == sorted(f"line {n}" for n in range(8)), (peer.client_id, lines)
         assert [m for m in await peer.silence(0.2) if "type" not in m] == []  # once only
     log = server.output()
+    assert "events signed with a secret made up for this run" in log, log
     assert log.count("Started server process") == 2, log
     assert log.count("subscribed to wslab:chat") == 2, log
     for peer in peers:
@@ -252,10 +274,104 @@ def test_an_unknown_broker_is_refused_before_anything_starts():
     assert result.returncode == 2 and "unknown broker" in result.stderr
 
 
-def test_the_banner_names_the_broker_without_its_password(workers, redis_server):
-    worker = workers(broker=redis_server.url.replace("redis://", "redis://:hunter2@"))
-    banner = worker.output().split("Press Ctrl-C")[0]
-    assert "broker:" in banner and "hunter2" not in banner
+# -- who may use the broker ----------------------------------------------------------------------
+
+PASSWORD = "hunter2-but-longer"
+
+
+@pytest.mark.parametrize("user", [None, "chat"], ids=["requirepass", "acl-user"])
+async def test_workers_reach_a_redis_that_asks_for_a_password_and_never_show_it(workers, user):
+    with RedisServer.spawn(password=PASSWORD, user=user) as guarded:
+        assert guarded.url.startswith(f"redis://{user or ''}:{PASSWORD}@")
+        one = workers("--log-level", "debug", broker=guarded.url)
+        two = workers("--workers", "2", "--log-level", "debug", broker=guarded.url)
+        alice = await join(one.ws_url, "alice")
+        await propagated()
+        bob = await join(two.ws_url, "bob")
+        assert bob.welcome["online"] == ["alice", "bob"]
+        await still_chatting(alice, bob)
+        await still_chatting(bob, alice)
+        for worker in (one, two):
+            log = worker.output()
+            assert "broker:     redis://***@127.0.0.1" in log, log
+            assert PASSWORD not in log and SECRET not in log, log
+
+
+def serve_once(*args: str, secret: str | None = SECRET) -> subprocess.CompletedProcess:
+    """``python -m wslab serve ARGS`` that is expected to stop at once, with an error."""
+    return subprocess.run([sys.executable, "-m", "wslab", "serve", "--port", str(free_port()),
+                           *args], capture_output=True, text=True, timeout=30,
+                          env=environment(secret))
+
+
+@pytest.mark.parametrize("login, error", [
+    ("", "asks for a password: give it in the broker's address, as redis://:PASSWORD@"),
+    (":not-the-password@", "refused the user name or password in --broker"),
+    ("chat:not-the-password@", "refused the user name or password in --broker"),
+])
+def test_a_missing_or_wrong_password_is_a_clear_error_at_start(login, error):
+    with RedisServer.spawn(password=PASSWORD) as guarded:
+        result = serve_once("--broker", f"redis://{login}127.0.0.1:{guarded.port}/0")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert error in result.stderr and "redis://***@" * bool(login) in result.stderr
+    assert "not-the-password" not in result.stdout + result.stderr
+
+
+def test_a_lone_server_with_a_broker_needs_a_secret(redis_server):
+    result = serve_once("--broker", redis_server.url, secret=None)
+    assert result.returncode == 2 and f"set the environment variable {SECRET_ENV}" in \
+        result.stderr, result.stderr
+    result = serve_once("--broker", redis_server.url, secret="too-short")
+    assert result.returncode == 2 and "at least 16 characters" in result.stderr, result.stderr
+    assert "too-short" not in result.stderr
+
+
+# -- forged events -------------------------------------------------------------------------------
+
+
+async def test_forged_events_on_redis_reach_no_client_of_two_real_workers(workers, redis_server):
+    """Someone who can reach Redis reads the workers' real ids off the channel and publishes,
+    unsigned and wrongly signed: a chat line that looks like the server, a join that would
+    close alice (4409), and an event under a real worker's id with a huge sequence number. And,
+    with the real secret, an event under that id with a huge sequence number."""
+    one, two = workers(), workers()
+    alice = await join(one.ws_url, "alice")
+    await propagated()
+    bob = await join(two.ws_url, "bob")
+    await alice.next_of("join")
+    stranger = Stranger(redis_server.url)
+    try:
+        ids = list(stranger.overheard(workers=2))
+        notice = envelope.system_message("error", "Log in again at http://example.invalid")
+        for secret in (None, new_secret()):
+            stranger.forge(secret, worker="intruder", seq=1, kind="chat", text=notice)
+            stranger.forge(secret, worker="intruder", seq=2, kind="join", client="alice",
+                           announce=False)
+            for worker_id in ids:
+                stranger.forge(secret, worker=worker_id, seq=2**62, kind="presence",
+                               clients=[], ask=False)
+        for worker_id in ids:
+            stranger.forge(SECRET, worker=worker_id, seq=2**62, kind="chat", text=notice)
+    finally:
+        stranger.close()
+    refused = {"unsigned": 4, "bad_signature": 4, "not_published_here": 1, "sequence_jump": 1}
+    # wslab.quiet_log lets three warnings of a kind through every 10 s: the log counts to 3.
+    expected = {why: min(count, 3) for why, count in refused.items()}
+
+    def refusals(worker: Worker) -> dict[str, int]:  # the last count logged for each reason
+        found = re.findall(r"Refused an event from the broker: (\w+) \((\d+) so far\)",
+                           worker.output())
+        return {why: int(count) for why, count in found}
+
+    for worker in (one, two):
+        await eventually(lambda worker=worker: refusals(worker) == expected,
+                         lambda worker=worker: f"the refusals to be logged: {refusals(worker)}")
+    for speaker, listener in ((alice, bob), (bob, alice)):  # the very next thing each hears
+        await speaker.say("real line")
+        for peer in (speaker, listener):
+            message = await peer.next()
+            assert (message["message"], message["client_id"]) == ("real line",
+                                                                  speaker.client_id), message
 
 
 def test_the_cross_worker_benchmark_runs_and_prints_its_table(redis_server):
@@ -279,3 +395,62 @@ def test_without_redis_the_benchmark_says_how_to_install_it(tmp_path):
         | {"PATH": str(tmp_path)})
     assert result.returncode == 0 and "skipped" in result.stdout
     assert "apt-get install redis-server" in result.stdout
+
+
+class ChannelReader:
+    """Everything published on the room's Redis channel while it runs, as text: what anyone
+    who can read Redis learns."""
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.asyncio.Redis.from_url(url)
+        self.pubsub = self.client.pubsub()
+        self.heard: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ChannelReader:
+        await self.pubsub.subscribe(DEFAULT_CHANNEL)
+        self._task = asyncio.get_running_loop().create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        async for message in self.pubsub.listen():
+            if message["type"] == "message":
+                self.heard.append(message["data"].decode())
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        await self.pubsub.aclose()
+        await self.client.aclose()
+
+
+async def test_a_name_held_on_one_worker_cannot_be_taken_on_another(workers, redis_server):
+    one, two = workers(), workers()
+    async with ChannelReader(redis_server.url) as channel:
+        alice = await join(one.ws_url, "alice")
+        bob = await join(two.ws_url, "bob")
+        await eventually(lambda: any('"client":"alice"' in event and digest(
+            alice.welcome["resume"]) in event for event in channel.heard),
+            "alice's join, with her key's digest, to reach Redis")
+        await propagated()
+        for resume in (None, bob.welcome["resume"], "a-guess"):
+            mallory = await connect(two.ws_url, "alice", resume)
+            error = await mallory.error()
+            assert error["code"] == "name_taken", error
+            assert (await mallory.closed())[0] == CloseCode.POLICY_VIOLATION
+        assert [m for m in await alice.silence() if m.get("type") in ("error", "disconnect")] == []
+        await still_chatting(alice, bob)
+        # Her real reconnect, through the other worker, with her key: accepted at once.
+        again = await join(two.ws_url, "alice", resume=alice.welcome["resume"])
+        assert (await alice.error())["code"] == "replaced"
+        assert (await alice.closed())[0] == KitCloseCode.REPLACED
+        assert [m for m in await bob.silence() if m.get("type") in ("join", "disconnect")] == []
+        await still_chatting(again, bob)
+        # Back to the first worker with the newest key: the key moves with her, as a digest.
+        third = await join(one.ws_url, "alice", resume=again.welcome["resume"])
+        assert (await again.closed())[0] == KitCloseCode.REPLACED
+        await still_chatting(third, bob)
+    keys = [peer.welcome["resume"] for peer in (alice, bob, again, third)]
+    assert channel.heard and not [key for key in keys
+                                  if any(key in event for event in channel.heard)]

@@ -82,6 +82,11 @@ def test_each_method_overridden_is_there_and_takes_what_it_did(name):
         f"the signature of {name!r} (now {inspect.signature(method)})")
 
 
+@pytest.mark.parametrize("name", RELIED_ON["state"])
+async def test_each_piece_of_connection_state_relied_on_is_there(name):
+    assert hasattr(uvicorn_protocol(), name), upgrade(f"the attribute {name!r} (gone)")
+
+
 @pytest.mark.parametrize("name", RELIED_ON["handshake"])
 def test_the_handshake_is_kept_where_it_is_let_go_of(name):
     source = inspect.getsource(WebSocketsSansIOProtocol.handle_connect)

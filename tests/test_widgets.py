@@ -358,8 +358,9 @@ async def test_a_wrong_token_closes_for_good(make_chat, start_chat):
 
 async def test_the_same_name_again_closes_the_older_widget(make_chat, chat_server):
     older = make_chat(chat_server.ws_url, "alice")
-    await older.wait_for(lambda chat: chat.status == CONNECTED)
-    newer = make_chat(chat_server.ws_url, "alice")  # re-running the cell that made it
+    await older.wait_for(lambda chat: any(entry.get("type") == "welcome"
+                                           for entry in chat.entries))
+    newer = make_chat(chat_server.ws_url, "alice")  # re-running the cell: it has the key
     await older.wait_for(lambda chat: chat.status == CLOSED)
     assert older.status_text == "closed: the name alice connected again elsewhere"
     assert older.entries[-1]["error"] is True

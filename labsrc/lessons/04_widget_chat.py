@@ -197,8 +197,8 @@ dave
 # %% [markdown]
 # ## 6. One name, one person
 #
-# In a class, two people may pick the same name. A widget named zoe connects, then a second
-# one named zoe. What happens?
+# A widget named zoe connects, then a second one named zoe, in this same notebook (as when you
+# run its cell again). What happens?
 #
 # - (a) both stay connected, and the chat has two zoes
 # - (b) the server refuses the second one
@@ -219,7 +219,7 @@ SAME_NAME.predict(my_prediction)
 import asyncio
 
 zoe = ChatWidget(server.ws_url, "zoe")
-await zoe.wait_for(lambda chat: chat.status == "connected")
+await zoe.wait_for(lambda chat: chat.participants is not None)  # welcomed, with zoe's key
 zoe_again = ChatWidget(server.ws_url, "zoe")  # the same name, a second time
 await zoe_again.wait_for(lambda chat: chat.status != "connecting")
 await asyncio.sleep(0.5)  # time for the server to act
@@ -227,7 +227,9 @@ SAME_NAME.check((zoe.status, zoe_again.status))
 widgets.HBox([zoe, zoe_again])
 
 # %% [markdown]
-# So choose a name nobody else in the class will: `ada_lovelace` rather than `ada`.
+# The welcome gave zoe a secret *resume key*, which this notebook's windows send: someone
+# else, without it, is refused (`name_taken`). So choose a name nobody else in the class will:
+# `ada_lovelace` rather than `ada`.
 #
 # ## 7. Join the class
 #
@@ -276,7 +278,7 @@ server.stop()
 #   an asyncio task): it shows what the client reports by assigning traits.
 # - Widgets, the page and Python clients can share one room: they speak the same protocol.
 # - A subclass adds a feature by overriding `handle()`, calling `super().handle(message)`.
-# - One name is one connection: the newest takes over, so pick a name of your own.
+# - One name is one connection; only its owner (with its resume key) can move it.
 #
 # **Next:** the electives, such as [E4 · Widgets in depth](E4_widgets_in_depth.ipynb).
 #

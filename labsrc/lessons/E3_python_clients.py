@@ -364,10 +364,12 @@ except asyncio.TimeoutError:
 print(f"{connections} connections in one second, every one of them refused")
 
 # %% [markdown]
-# Hundreds of connections a second, each one accepted, refused with 1008, and immediately tried
-# again, from a single client: every handshake succeeded, so the library never waited. One
-# student with a typo in the token would keep the server busy all by themselves. The cure is
-# to look at the close code before going round again:
+# Hundreds of connections a second, each one accepted, refused, and immediately tried again,
+# from a single client: every handshake succeeded, so the library never waited. One student
+# with a typo in the token would keep the server busy all by themselves. (The kit's server
+# defends itself: after 10 wrong tokens in 5 s from one address it stops checking them and
+# answers 1013, "try again later", for the rest of those 5 s; elective E6 shows why. So the next
+# cell starts a fresh server.) The cure is to look at the close code before going round again:
 
 # %% tags=["nbval-check-output"]
 async def stay_connected(url):
@@ -382,6 +384,8 @@ async def stay_connected(url):
             return
 
 
+strict.stop()
+strict = BackgroundServer(create_app(ChatSettings(token="s3cret")), name="e3-strict").start()
 await asyncio.wait_for(stay_connected(f"{strict.ws_url}/ws/py"), timeout=1)
 strict.stop()
 

@@ -279,18 +279,25 @@ CHANNEL = lesson_channel()
 # ## 6. Two workers, one room
 #
 # The same two servers as in section 2, each now with a `RedisBroker`: the same Redis, the
-# same channel. `heartbeat=0.5` makes each worker tell the others who is connected to it
-# every half second (section 8 says why); the rate limit is off, because section 7 sends 200
-# lines in a row.
+# same channel, the same `secret`. `heartbeat=0.5` makes each worker tell the others who is
+# connected to it every half second (section 8 says why); the rate limit is off, because
+# section 7 sends 200 lines in a row.
+#
+# Why a secret? Anyone who can reach Redis can publish on the channel. So each worker signs
+# every event it publishes with the secret (an HMAC), and drops, unread, anything whose
+# signature is wrong: a stranger can neither forge a line nor speak for a worker.
 
 # %%
 from wslab.brokers import RedisBroker
+from wslab.signing import new_secret
+
+SECRET = new_secret()  # shared by this notebook's workers, and nobody else
 
 
 def redis_worker(number):
     """A chat server that shares this notebook's Redis channel with the other workers."""
-    broker = RedisBroker(redis.url, channel=CHANNEL, worker_id=f"worker-{number}",
-                         heartbeat=0.5)
+    broker = RedisBroker(redis.url, secret=SECRET, channel=CHANNEL,
+                         worker_id=f"worker-{number}", heartbeat=0.5)
     server = BackgroundServer(create_app(ChatSettings(rate_limit=0), broker),
                               name=f"lesson07-worker-{number}").start()
     servers.append(server)
@@ -582,9 +589,11 @@ for attempt in range(8):
 # Outside the notebook, start Redis first: `redis-server` listens on its default port 6379.
 # Without it, run the stand-in in a terminal of its own instead:
 # `python -m wslab.redis_stand_in` serves on the same port until Ctrl-C. Then start two
-# workers on two ports, each in its own terminal:
+# workers on two ports, each in its own terminal, with the same secret in both (any 16
+# characters or more; on Windows, `set` instead of `export`):
 #
 # ```bash
+# export WSLAB_BROKER_SECRET=correct-horse-battery-staple      # in each terminal
 # python -m wslab serve --port 8001 --broker redis://127.0.0.1:6379/0
 # python -m wslab serve --port 8002 --broker redis://127.0.0.1:6379/0
 # ```
@@ -595,6 +604,8 @@ for attempt in range(8):
 # ```bash
 # python -m wslab serve --port 8000 --workers 2 --broker redis://127.0.0.1:6379/0
 # ```
+#
+# (Here the secret is made up for you: the two workers share it, and no other server does.)
 #
 # Try `kill -9` on one worker's process: its clients are cut off (their pages reconnect, to
 # the workers still running), and the others see them leave once that worker has missed three

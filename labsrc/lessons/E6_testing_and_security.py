@@ -9,7 +9,7 @@
 # %% [markdown]
 # # E6 · Testing and security: tests that do not flake, a server that says no
 #
-# **Time:** 105 minutes (50 teaching, 55 exercises) · **Builds on:**
+# **Time:** 115 minutes (60 teaching, 55 exercises) · **Builds on:**
 # [01 · A first endpoint](01_first_endpoint.ipynb) (the shouting endpoint, `BackgroundServer`)
 # and [02 · The chat room](02_chat_room.ipynb) (a room of clients, and the client that never
 # reads). An elective: take it any time after the core track.
@@ -24,6 +24,7 @@
 # - How do I write a test with two clients that neither flakes nor hangs?
 # - How can a page from somewhere else talk to my server in my user's name, and how do I stop it?
 # - How should a client prove who it is, and what do the close codes tell it to do next?
+# - What could one student do to everyone else in a room, and what stops it?
 #
 # ## Learning objectives
 #
@@ -35,6 +36,7 @@
 #   what each costs.
 # - Say what the size limit, the rate limit and keepalive protect against, and which close codes
 #   a client should retry.
+# - Name what one hostile client could make a room's server spend, and the bound that stops it.
 
 # %% [markdown]
 # ## 1. Testing without a server: `TestClient`
@@ -148,7 +150,8 @@ print("test_shout passed against the shouting endpoint")
 # side by side, on the kit's chat server.
 #
 # **A refusal before `accept()`.** The kit's server refuses a page from a foreign web site before
-# it accepts the handshake (section 6 shows why). On a real server, a close before `accept()`
+# it accepts the handshake (section 6 shows why), even the server a notebook starts on
+# 127.0.0.1. On a real server, a close before `accept()`
 # becomes an HTTP **403** answer to the handshake: the WebSocket never opens, and a browser's
 # `onclose` sees code 1006 with no reason. The `TestClient` reports the same refusal as a
 # `WebSocketDisconnect` with code **1008**, which no browser would ever see in this case.
@@ -161,7 +164,7 @@ from wslab.chat import create_app
 from wslab.runner import BackgroundServer
 from wslab.settings import ChatSettings
 
-guarded = create_app(ChatSettings(check_origin=True))
+guarded = create_app()
 foreign = "http://evil.example"
 
 with TestClient(guarded) as client:
@@ -382,6 +385,14 @@ predicted_it = HIJACK.check(await hostile_page(notes_server.ws_url))
 # an `Origin` header did not come from a browser page (a script, a notebook): it carries no
 # cookie a browser added, so it is left to the other checks (a token, section 8). FastAPI does
 # not check `Origin` for you; the kit does it in `wslab.access`.
+#
+# **Loopback is no exception:** any web site you visit can open
+# `ws://127.0.0.1:8000/ws/you` from your browser. So the kit's server checks `Origin` there
+# too, and lets in this machine's pages besides its own: loopback origins (JupyterLab's) and
+# **`null`**, which a page opened from a file sends, as the lecture opens its page. A sandboxed
+# frame on any site sends `null` too; the kit accepts that risk on loopback only (the socket
+# must come from this machine, and the room is yours alone). A network or classroom server
+# lets in only its own pages and `--allow-origin`.
 
 # %% tags=["nbval-check-output"]
 notes_server.stop()
@@ -440,7 +451,8 @@ checked_origin_allowed = check_origin_allowed(origin_allowed)
 # | the **subprotocol header**: `new WebSocket(url, ["token", secret])` sends `Sec-WebSocket-Protocol: token, <secret>` | checked at the handshake, and not in the URL | a header meant for protocol names: the secret may use only the few characters a header token allows; the server must answer with one of the offered names (`accept(subprotocol="token")`), never the secret, or the browser drops the connection; anything that logs headers logs the secret |
 # | the **first message** | never in a URL or a header | the server must accept a connection from a stranger and hold it until the token comes: without a deadline, anyone can hold thousands of connections open for free |
 #
-# Here is the URL's cost: the server's own log line for the handshake.
+# Here is the URL's cost: uvicorn logs every handshake with its query, token and all; the kit
+# blanks it out (`wslab.access.HideTokens`):
 
 # %% tags=["nbval-check-output"]
 token_server = BackgroundServer(create_app(ChatSettings(token="s3cret")),
@@ -456,7 +468,10 @@ token_server.stop()
 # %% [markdown]
 # The kit's classroom server uses the URL: its join token lives for one workshop, is shared by
 # the whole class and handed out by the instructor, and a page, a notebook and a script can all
-# pass it the same way. An app with real accounts would rather use a cookie with the Origin
+# pass it the same way. A classroom refuses tokens under 10 characters, and after 10 wrong
+# tokens in 5 s an address is refused for the rest of those 5 s (`too_many_attempts`, close
+# 1013): about 2 guesses a second instead of 1,000, and never a longer lock-out, since a whole
+# class may share the guesser's address. An app with real accounts would rather use a cookie with the Origin
 # check, or a *ticket*: a one-use token fetched over HTTPS just before opening the WebSocket,
 # valid for a few seconds.
 #
@@ -522,12 +537,12 @@ checked_first_message_auth = await check_first_message_auth(first_message_auth)
 # |---|---|---|
 # | 1000 | normal closure | a client leaves |
 # | 1001 | going away | the server is shutting down, or a page is closed |
-# | **1008** | policy violation | a wrong join token or a bad name: the catch-all for "not allowed" |
+# | **1008** | policy violation | a wrong join token, a bad name, a name someone else holds, or far too many frames: the catch-all for "not allowed" |
 # | **1009** | message too big | a frame over `ws_max_size` |
 # | **1011** | internal error | the server failed; uvicorn also uses it for a missed keepalive pong |
 # | 1012 | service restart | uvicorn's shutdown |
-# | **1013** | try again later | the server is full or busy |
-# | 4408, 4409 | the kit's own | too slow to read; replaced by a newer connection with the same name |
+# | **1013** | try again later | the server is full or busy, or this address sent too many wrong tokens |
+# | 4408, 4409 | the kit's own | too slow to read; replaced by its owner's newer connection (it had the resume key) |
 #
 # What a client should do next depends on the code. After **1008** or **4409**, stop and tell
 # the user: reconnecting would be refused again, or would throw out the newer connection that
@@ -591,6 +606,57 @@ async with connect(f"{room_server.ws_url}/ws/ann"), connect(f"{room_server.ws_ur
 room_server.stop()
 
 # %% [markdown]
+# ## 11. What one student could do to a whole room, and what the kit's server does about it
+#
+# A classroom server meets 30 to 200 people, and some of them will try things. The rule behind
+# every answer below: **anything one client can make grow needs a bound, every wait on a client
+# needs a deadline, and a claim is not a proof**.
+#
+# | someone... | without a bound | the kit's server |
+# |---|---|---|
+# | refused (wrong token) keeps sending pings and never reads | each pong waits in the server's memory, for as long as they stay | cuts the socket 2 s after its close frame |
+# | sends tens of thousands of one-byte frames | everyone's lines wait behind them (2 s here), and the log fills | over 100 frames a second: closed with 1008; three log lines per kind every 10 s |
+# | opens connections and sends half a handshake | each holds a file; 300 of them lock a laptop's server | a head must arrive within 5 s; at most 256 unfinished per address; the oldest makes room |
+# | guesses the join token in a loop | 1,000 guesses a second | after 10 wrong tokens in 5 s, the address waits (close 1013, `too_many_attempts`) |
+# | joins 2,000 times | the room's lines wait for all the welcomes (minutes) | joins are paced per address (200 at once, then 20 a second; 429 beyond 10 s of wait) |
+# | connects with a name from the welcome's `online` list | the holder is thrown out (4409), again and again | `name_taken`, 1008; the holder notices nothing |
+# | writes to the Redis channel between workers | a fake system line, a fake join, a worker deaf to itself | every event signed with a shared secret (HMAC-SHA256); the rest is dropped and counted |
+#
+# **A name is not an identity.** The kit once let the newest connection with a name win: the
+# usual second connection is the same student after a Wi-Fi drop, before the server has noticed
+# the first is dead. But a claim anyone can make must not move anything. The welcome now gives
+# each connection a secret *resume key*, sent to it alone (the server keeps only its SHA-256), and
+# only a connection that presents it (`?resume=KEY`) takes the name over. See it:
+
+# %% tags=["nbval-check-output"]
+names_server = BackgroundServer(create_app(ChatSettings()), name="E6-names").start()
+async with connect(f"{names_server.ws_url}/ws/ada") as ada:
+    key = json.loads(await ada.recv())["resume"]  # ada's welcome: the key is hers alone
+    async with connect(f"{names_server.ws_url}/ws/ada") as mallory:  # no key
+        print("mallory:", json.loads(await mallory.recv())["code"])
+        await asyncio.sleep(0.2)  # let mallory's close go through before ada moves
+    async with connect(f"{names_server.ws_url}/ws/ada?resume={key}") as ada_again:
+        print("ada again:", json.loads(await ada_again.recv())["type"])
+        try:
+            while True:
+                await ada.recv()
+        except ConnectionClosed as closed:
+            print("ada's old connection:", closed.rcvd.code, closed.rcvd.reason)
+names_server.stop()
+
+# %% [markdown]
+# Where the key is kept decides who can use it: the kit's page keeps it in `sessionStorage` (this
+# tab, not other tabs or sites), the Python clients in the memory of their process. The price of
+# the rule: a student who lost the key (a new tab) waits until the server notices the old
+# connection is gone (at most 40 s, the keepalive of section 10).
+#
+# **The broker is a way in, too.** Workers that share a room trust what comes over Redis, so
+# whoever can write to Redis could speak for a server. The kit signs every event between servers
+# with a secret they share, checks the signature with `hmac.compare_digest` before reading
+# anything else, and refuses events under its own id that it never sent. A Redis password keeps
+# strangers off the channel; the signature makes sure that even those who get on it cannot speak
+# for a server.
+#
 # ## Clean up
 #
 # Stop the servers this notebook started and still runs.
@@ -615,6 +681,10 @@ for running in (server, guarded_server, notes_server):
 #   logs; a token in the first message needs a deadline. Compare with `secrets.compare_digest`.
 # - Limits keep one client from hurting the others: size (1009), rate, outbox (4408), keepalive
 #   (1011). A client stops after 1008 and 4409, and reconnects with backoff after the others.
+# - Every cost one client can make grow needs a bound, and every wait on a client a deadline:
+#   frames per second, unfinished handshakes, wrong tokens and joins per address.
+# - A name someone holds moves to a new connection only with that connection's resume key, from
+#   its welcome; anyone else gets `name_taken` and 1008.
 #
 # **Next:** [E7 · The fan-out lab](E7_fanout_lab.ipynb): measure what one client that never
 # reads costs everyone else.

@@ -1,9 +1,10 @@
 """``python -m wslab serve``: the chat server from the shell.
 
-On loopback it runs as the notebooks do: no token, no Origin check. Listening on anything else
-means a network full of other people, so it then requires a join token (one is made up and
-printed if you give none) and lets browser pages connect only from its own origin (plus any
-``--allow-origin``). Ctrl-C stops it: uvicorn closes every client with 1012 (service restart),
+On loopback it runs as the notebooks do: no token, and the pages of this machine may connect
+(``wslab.access``), but no other web site's. Listening on anything else means a network full of
+other people, so it then requires a join token (one is made up and printed if you give none)
+and lets browser pages connect only from its own origin (plus any ``--allow-origin``). Either
+way, joins from one address are paced (``--join-rate``, ``wslab.admission``). Ctrl-C stops it: uvicorn closes every client with 1012 (service restart),
 which the kit's clients answer by reconnecting once the server is back.
 
 ``--classroom`` serves a whole class (``wslab.classroom``): on every network, always with a
@@ -15,13 +16,18 @@ servers on several ports, each started with the same ``--broker``, or ``--worker
 port. With ``--workers``, uvicorn binds the port in this process and starts N worker processes
 that all accept connections from it; each builds its own app with :func:`worker_app`, from the
 settings this process passes in the environment (``WSLAB_WORKER``, JSON).
+
+The servers of one room sign their events with a secret they share (``wslab.signing``):
+``--broker-secret`` or ``WSLAB_BROKER_SECRET``, the same for every server. ``--workers N``
+alone needs none: this process makes one up for the run and hands it to its workers. A lone
+server with ``--broker`` and no secret is refused: one made up for it would leave it deaf to the
+other servers (and them to it), and none at all would let anyone who reaches Redis speak for it.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import ipaddress
 import json
 import logging
 import os
@@ -36,13 +42,16 @@ import uvicorn
 from fastapi import FastAPI
 
 from wslab import classroom
-from wslab.brokers import broker_from_url
+from wslab.access import is_loopback
+from wslab.brokers import broker_from_url, credentials_problem, is_redis_url
 from wslab.chat import create_app
 from wslab.presence import DEFAULT_HEARTBEAT
+from wslab.quiet_log import quieten
 from wslab.redis_server import safe_url
 from wslab.serving import uvicorn_config
-from wslab.settings import (DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_OUTBOUND_QUEUE,
-                            DEFAULT_RATE_LIMIT, ChatSettings)
+from wslab.settings import (DEFAULT_JOIN_RATE, DEFAULT_MAX_MESSAGE_BYTES,
+                            DEFAULT_OUTBOUND_QUEUE, DEFAULT_RATE_LIMIT, ChatSettings)
+from wslab.signing import SECRET_ENV, new_secret, secret_problem
 
 logger = logging.getLogger(__name__)
 
@@ -65,17 +74,25 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(made up for you when listening beyond loopback)")
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="another web origin whose pages may connect (repeatable)")
-    serve.add_argument("--broker", metavar="URL",
+    serve.add_argument("--join-rate", type=float, default=DEFAULT_JOIN_RATE, metavar="R",
+                       help="joins per second let in from one address, the rest wait in line; "
+                            f"0 = off (default: {DEFAULT_JOIN_RATE:g})")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                       help="default: info, or warning with --classroom")
+    redis = serve.add_argument_group(
+        "several workers, one room (Redis)", "--broker joins servers into one room through "
+        "Redis; every event between them is signed with the room's secret")
+    redis.add_argument("--broker", metavar="URL",
                        help="join other servers of the same room through Redis, e.g. "
                             "redis://127.0.0.1:6379/0 (default: none, this server is the room)")
-    serve.add_argument("--workers", type=int, default=1, metavar="N",
+    redis.add_argument("--broker-secret", metavar="S",
+                       help=f"with --broker: the room's signing secret (default: ${SECRET_ENV})")
+    redis.add_argument("--workers", type=int, default=1, metavar="N",
                        help="worker processes on this port (more than 1 needs --broker)")
-    serve.add_argument("--heartbeat", type=float, default=DEFAULT_HEARTBEAT, metavar="S",
+    redis.add_argument("--heartbeat", type=float, default=DEFAULT_HEARTBEAT, metavar="S",
                        help="with --broker: seconds between the presence heartbeats of a worker; "
                             f"one silent for 3 heartbeats counts as gone (default: "
                             f"{DEFAULT_HEARTBEAT:g})")
-    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
-                       help="default: info, or warning with --classroom")
     room = serve.add_argument_group(
         "classroom mode", "--classroom serves a whole class: on every network, always with a "
         "join token (kept across restarts) and the Origin check, and with a live view of who "
@@ -110,23 +127,16 @@ def resolve_defaults(args: argparse.Namespace) -> None:
         raise ValueError("--new-token and --token-file go with --classroom")
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def settings_for(args: argparse.Namespace, token: str | None = None) -> ChatSettings:
-    """Loopback: open, as in the notebooks. Anything else, or a classroom: token and Origin
-    check on. ``token`` is the classroom's stored one, unless ``--token`` gives another."""
+    """Loopback: no token, and this machine's pages may connect, as in the notebooks. Anything
+    else, or a classroom: a token, and no page but the server's own and ``--allow-origin``'s.
+    ``token`` is the classroom's stored one, unless ``--token`` gives another."""
     guarded = args.classroom or not is_loopback(args.host)
     token = args.token or token or (secrets.token_urlsafe(6) if guarded else None)
     return ChatSettings(max_message_bytes=args.max_message_bytes, rate_limit=args.rate_limit,
                         outbound_queue=args.outbound_queue, token=token,
-                        check_origin=guarded, allowed_origins=tuple(args.allow_origin))
+                        local_pages=not guarded, allowed_origins=tuple(args.allow_origin),
+                        join_rate=args.join_rate)
 
 
 def classroom_token(args: argparse.Namespace) -> tuple[str, str]:
@@ -160,9 +170,12 @@ WORKER_ENV = "WSLAB_WORKER"
 
 
 def _setup_logging(level: str) -> None:
+    """The log of every mode: warnings of one kind come a few at a time (``wslab.quiet_log``),
+    so one student flooding the server cannot fill the screen."""
     logging.basicConfig(level=level.upper(),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    quieten(logging.getLogger().handlers)
 
 
 def worker_app() -> FastAPI:
@@ -178,7 +191,8 @@ def worker_app() -> FastAPI:
     # watch the wrong process and never stop.
     _stop_when_orphaned(spec["supervisor"])
     fields = dict(spec["settings"], allowed_origins=tuple(spec["settings"]["allowed_origins"]))
-    broker = broker_from_url(spec["broker"], heartbeat=spec["heartbeat"])
+    broker = broker_from_url(spec["broker"], heartbeat=spec["heartbeat"],
+                             secret=spec["broker_secret"])
     return create_app(ChatSettings(**fields), broker)
 
 
@@ -210,7 +224,37 @@ def _check_scale_out(args: argparse.Namespace) -> None:
                          "each other")
     if args.heartbeat <= 0:
         raise ValueError(f"--heartbeat must be positive, not {args.heartbeat}")
-    broker_from_url(args.broker)  # an unknown scheme fails here, before anything starts
+    if not is_redis_url(args.broker):
+        broker_from_url(args.broker)  # an unknown scheme fails here, before anything starts
+        if args.broker_secret:
+            raise ValueError("--broker-secret goes with --broker redis://...")
+        return
+    args.broker_secret, args.secret_note = broker_secret(args)
+    problem = credentials_problem(args.broker)
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def broker_secret(args: argparse.Namespace) -> tuple[str, str]:
+    """The secret this server signs its events with, and a note for the banner on whence."""
+    if args.broker_secret:
+        secret, note = args.broker_secret, "from --broker-secret"
+    elif os.environ.get(SECRET_ENV):
+        secret, note = os.environ[SECRET_ENV], f"from ${SECRET_ENV}"
+    elif args.workers > 1:
+        return new_secret(), ("made up for this run: only this port's workers share it; for "
+                              f"servers on other ports too, give them all ${SECRET_ENV}")
+    else:
+        raise ValueError(
+            f"--broker needs the secret that every server of the room signs its events with, "
+            f"the same for all: set the environment variable {SECRET_ENV} (or pass "
+            f"--broker-secret), for example to the output of `python -c \"import secrets; "
+            f"print(secrets.token_urlsafe(32))\"`. Without it, anyone who can reach Redis "
+            f"could speak for the servers. (--workers N on one port makes one up for you.)")
+    problem = secret_problem(secret)
+    if problem is not None:
+        raise ValueError(problem)
+    return secret, note
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         _banner(args, settings)
     if args.workers > 1:
         return _run_workers(args, settings)
-    app = create_app(settings, broker_from_url(args.broker, heartbeat=args.heartbeat))
+    app = create_app(settings, broker_from_url(args.broker, heartbeat=args.heartbeat,
+                                               secret=args.broker_secret))
     config = uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)
     server = (classroom.ClassroomServer(config, app.state.room, every=args.status_every)
               if args.classroom else uvicorn.Server(config))
@@ -253,6 +298,8 @@ def _banner(args: argparse.Namespace, settings: ChatSettings) -> None:
     if args.broker:
         print(f"  broker:     {safe_url(args.broker)}"
               + (f" ({args.workers} workers on this port)" if args.workers > 1 else ""))
+        if args.broker_secret:
+            print(f"  events signed with a secret {args.secret_note}")
     for address in join_addresses(args.host, args.port, settings.token):
         print(f"  chat page:  {address}")
     if settings.token:
@@ -261,13 +308,10 @@ def _banner(args: argparse.Namespace, settings: ChatSettings) -> None:
 
 
 def _classroom_banner(args: argparse.Namespace, settings: ChatSettings, token_note: str) -> None:
-    """What students need to join; and from here on, repeated warnings are thinned out
-    (``classroom.QuietRepeats``), so one student testing the rate limit in a loop cannot fill
-    the instructor's screen."""
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(classroom.QuietRepeats())
+    """What students need to join."""
     if args.broker:
-        print(f"Broker: {safe_url(args.broker)} (the live view counts this server's lines)")
+        signed = f"; events signed with a secret {args.secret_note}" if args.broker_secret else ""
+        print(f"Broker: {safe_url(args.broker)} (the live view counts this server's lines{signed})")
     print(classroom.banner(settings, args.host, args.port,
                            classroom.reachable_hosts(args.host), token_note), flush=True)
 
@@ -282,10 +326,11 @@ def _run_workers(args: argparse.Namespace, settings: ChatSettings) -> int:
 
     os.environ[WORKER_ENV] = json.dumps({
         "settings": dataclasses.asdict(settings), "broker": args.broker,
+        "broker_secret": args.broker_secret,
         "heartbeat": args.heartbeat, "log_level": args.log_level, "supervisor": os.getpid()})
     config = uvicorn_config("wslab.__main__:worker_app", factory=True, host=args.host,
                             port=args.port, log_level=args.log_level, workers=args.workers,
-                            ws_max_size=settings.max_frame_bytes)
+                            settings=settings)
     try:
         sock = config.bind_socket()
     except SystemExit:  # uvicorn has logged why (the port is in use, say)

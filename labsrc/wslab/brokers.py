@@ -10,7 +10,9 @@ interface (:class:`Broker`) and two implementations:
   event straight to the subscriber, so a single server behaves exactly as it did without one.
 - :class:`RedisBroker`: Redis pub/sub through ``redis.asyncio``, one channel for the room. Only
   here do events become text (:func:`~wslab.events.encode_event`), since only here do they
-  leave the process.
+  leave the process; and only here are they signed with the workers' shared secret
+  (``wslab.signing``), since only here can a stranger publish one. What fails the check is
+  dropped before it is read, and reported to the room, which counts it.
 
 What pub/sub may lose, and how the room copes, is ``wslab.presence``'s story.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import urllib.parse
 from typing import Any, Awaitable, Callable, Optional, Protocol
 
 from wslab.backoff import Backoff
@@ -27,6 +30,7 @@ from wslab.errors import describe_exception
 from wslab.events import Event, decode_event, encode_event, new_worker_id
 from wslab.presence import DEFAULT_HEARTBEAT
 from wslab.redis_server import safe_url
+from wslab.signing import EventSigner
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +45,19 @@ REDIS_BACKOFF = Backoff(first=0.1, cap=5.0)
 EventHandler = Callable[[Event], Awaitable[None]]
 #: Told ``(True, "")`` when the link to the other workers works, ``(False, why)`` when it fails.
 StatusHandler = Callable[[bool, str], Awaitable[None]]
+#: Told why, each time the broker drops something that came in instead of handing it on.
+RefusalHandler = Callable[[str], None]
+
+#: Why an event that passed the signature check was dropped all the same.
+MALFORMED = "malformed"
 
 
 class Broker(Protocol):
     """What the chat room needs from a broker.
 
     ``subscribe`` registers the handler that gets every event (this worker's own included) and,
-    optionally, a status handler told when the link to the other workers fails and recovers.
+    optionally, a status handler told when the link to the other workers fails and recovers,
+    and a refusal handler told why, each time something that came in was dropped.
     ``publish`` returns False, at once, when the event could not be handed on: the caller then
     knows the other workers will not hear it. ``shared`` says whether other processes can be
     on the other end (then the room keeps track of their clients); ``up`` whether the link
@@ -61,7 +71,8 @@ class Broker(Protocol):
     @property
     def up(self) -> bool: ...
 
-    def subscribe(self, handler: EventHandler, on_status: StatusHandler | None = None) -> None: ...
+    def subscribe(self, handler: EventHandler, on_status: StatusHandler | None = None,
+                  on_refused: RefusalHandler | None = None) -> None: ...
 
     async def start(self) -> None: ...
 
@@ -76,8 +87,8 @@ class InProcessBroker:
     Each handler gets a copy of the event (a shallow one: an event's values are text, numbers
     and a list nobody changes), so that a room never depends on being handed the very dict it
     published, and works the same behind Redis. The event is not encoded: it never leaves the
-    process. Nothing is shared with any other process: with several workers, use
-    :class:`RedisBroker`.
+    process, and nobody else can publish to it, so nothing is signed and nothing refused.
+    Nothing is shared with any other process: with several workers, use :class:`RedisBroker`.
     """
 
     shared = False
@@ -88,7 +99,8 @@ class InProcessBroker:
         self.heartbeat = DEFAULT_HEARTBEAT
         self._handlers: list[EventHandler] = []
 
-    def subscribe(self, handler: EventHandler, on_status: StatusHandler | None = None) -> None:
+    def subscribe(self, handler: EventHandler, on_status: StatusHandler | None = None,
+                  on_refused: RefusalHandler | None = None) -> None:
         self._handlers.append(handler)
 
     async def start(self) -> None:
@@ -121,23 +133,29 @@ class RedisBroker:
     Meanwhile :meth:`publish` returns False at once instead of waiting for a dead server, so no
     client's handler hangs. redis-py's own retries are off: they would reconnect and resubscribe
     behind our back, and the room would never learn that messages were lost meanwhile.
+
+    ``secret`` is the room's: every worker on the channel must have the same one
+    (``wslab.signing``). A message on the channel that is unsigned, signed with another secret
+    or malformed reaches no handler; the refusal handlers are told why.
     """
 
     shared = True
 
-    def __init__(self, url: str, *, channel: str = DEFAULT_CHANNEL,
+    def __init__(self, url: str, *, secret: str, channel: str = DEFAULT_CHANNEL,
                  worker_id: str | None = None, heartbeat: float = DEFAULT_HEARTBEAT,
                  timeout: float = 1.0, backoff: Backoff | None = None) -> None:
         if heartbeat <= 0:
             raise ValueError(f"heartbeat must be positive, not {heartbeat}")
         self.url = url
         self.channel = channel
+        self._signer = EventSigner(secret, channel)
         self.worker_id = worker_id or new_worker_id()
         self.heartbeat = heartbeat
         self.timeout = timeout
         self.backoff = backoff or REDIS_BACKOFF
         self._handlers: list[EventHandler] = []
         self._status_handlers: list[StatusHandler] = []
+        self._refusal_handlers: list[RefusalHandler] = []
         self._up: bool | None = None  # None: not known yet (before the first attempt)
         self._publisher: Any = None
         self._publish_lock: Optional[asyncio.Lock] = None
@@ -153,10 +171,13 @@ class RedisBroker:
     def up(self) -> bool:
         return bool(self._up)
 
-    def subscribe(self, handler: EventHandler, on_status: StatusHandler | None = None) -> None:
+    def subscribe(self, handler: EventHandler, on_status: StatusHandler | None = None,
+                  on_refused: RefusalHandler | None = None) -> None:
         self._handlers.append(handler)
         if on_status is not None:
             self._status_handlers.append(on_status)
+        if on_refused is not None:
+            self._refusal_handlers.append(on_refused)
 
     async def start(self) -> None:
         """Connect and subscribe, waiting at most a few seconds: the server starts either way.
@@ -181,7 +202,7 @@ class RedisBroker:
         """Hand ``event`` to Redis; False at once when the link is down or the publish fails."""
         if not self._up or self._publish_lock is None:
             return False
-        data = encode_event(event)
+        data = self._signer.sign(encode_event(event))
         async with self._publish_lock:
             if not self._up:
                 return False
@@ -297,9 +318,11 @@ class RedisBroker:
                 await asyncio.wait_for(pubsub.ping(), self.timeout)
         return self.last_problem or "publishing failed"
 
-    async def _deliver(self, data: bytes) -> None:
-        event = decode_event(data)
+    async def _deliver(self, message: bytes) -> None:
+        data, why = self._signer.open(message)
+        event = decode_event(data) if data is not None else None
         if event is None:
+            self._refused(why or MALFORMED)
             return
         for handler in list(self._handlers):
             try:
@@ -308,6 +331,13 @@ class RedisBroker:
                 raise
             except Exception:  # a bug in a handler must not end the subscription
                 logger.exception("A broker handler failed on a %s event", event.get("kind"))
+
+    def _refused(self, why: str) -> None:
+        for handler in list(self._refusal_handlers):
+            try:
+                handler(why)
+            except Exception:
+                logger.exception("A broker refusal handler failed")
 
     async def _set_status(self, up: bool, problem: str) -> None:
         if up == self._up:
@@ -333,14 +363,49 @@ class RedisBroker:
                 f"worker {self.worker_id!r} {state}>")
 
 
+def is_redis_url(url: str | None) -> bool:
+    """Whether ``url`` names a Redis server (``redis://``, ``rediss://`` or ``unix://``)."""
+    return bool(url) and url.split("://", 1)[0] in ("redis", "rediss", "unix")
+
+
 def broker_from_url(url: str | None, **options: Any) -> InProcessBroker | RedisBroker:
     """The broker a URL names: none or ``memory://`` for one worker; ``redis://``, ``rediss://``
-    or ``unix://`` for Redis. ``options`` go to :class:`RedisBroker`."""
+    or ``unix://`` for Redis. ``options`` go to :class:`RedisBroker` (``secret`` is required
+    there)."""
     if not url or url == "memory://":
         return InProcessBroker(options.get("worker_id"))
-    if url.split("://", 1)[0] in ("redis", "rediss", "unix"):
+    if is_redis_url(url):
         return RedisBroker(url, **options)
-    raise ValueError(f"unknown broker {url!r}: use redis://host:port (or none, for one worker)")
+    raise ValueError(f"unknown broker {safe_url(url)!r}: use redis://host:port (or none, for "
+                     "one worker)")
+
+
+def credentials_problem(url: str, timeout: float = 2.0) -> str | None:
+    """Why Redis at ``url`` will not let this server in, or None.
+
+    Asked once, before the server starts, so that a wrong or missing password is an error at
+    start rather than a worker retrying for ever in the background. A Redis that cannot be
+    reached now is no error: the server starts anyway and joins it when it comes (the room is
+    ``degraded`` meanwhile). Neither the password nor the URL with it is ever part of the
+    answer.
+    """
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    except redis.AuthenticationError:
+        parts = urllib.parse.urlsplit(url)
+        if parts.password is None and parts.username is None:
+            return (f"Redis at {safe_url(url)} asks for a password: give it in the broker's "
+                    "address, as redis://:PASSWORD@host:port/0 (or redis://USER:PASSWORD@... "
+                    "for a Redis user of its own)")
+        return f"Redis at {safe_url(url)} refused the user name or password in --broker"
+    except (redis.RedisError, OSError):
+        return None
+    finally:
+        client.close()
+    return None
 
 
 async def stop_task(task: asyncio.Task[Any], wait: float = 2.0) -> None:

@@ -18,15 +18,18 @@ its lifespan.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import logging
+import math
 from typing import AsyncIterator
 
 from fastapi import FastAPI, WebSocket
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from wslab import access, envelope
+from wslab import access, envelope, resume
+from wslab.admission import FailedJoins, JoinPace
 from wslab.brokers import Broker
 from wslab.chat_page import render_page
 from wslab.protocol import CloseCode
@@ -44,6 +47,8 @@ def create_app(settings: ChatSettings | None = None, broker: Broker | None = Non
     """
     settings = settings or ChatSettings()
     room = ChatRoom(settings, broker)
+    failures, pace = FailedJoins(), JoinPace(settings.join_rate)
+    access.hide_tokens_in_logs()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,9 +75,13 @@ def create_app(settings: ChatSettings | None = None, broker: Broker | None = Non
 
     @app.websocket("/ws/{client_id}")
     async def chat_endpoint(websocket: WebSocket, client_id: str) -> None:
-        if not await _admitted(websocket, client_id, settings, room.refused_handshakes):
+        if not await _admitted(websocket, client_id, settings, room.refused_handshakes,
+                               failures, pace):
             return
-        member = await room.join(websocket, client_id)
+        member = await room.join(websocket, client_id,
+                                 websocket.query_params.get(resume.RESUME_PARAM))
+        if member is None:
+            return
         try:
             while True:
                 event = await websocket.receive()
@@ -86,29 +95,64 @@ def create_app(settings: ChatSettings | None = None, broker: Broker | None = Non
 
 
 async def _admitted(websocket: WebSocket, client_id: str, settings: ChatSettings,
-                    refused: collections.Counter[str]) -> bool:
+                    refused: collections.Counter[str], failures: FailedJoins,
+                    pace: JoinPace) -> bool:
     """Accept the handshake if this client may join; otherwise refuse it, say why, and count it.
 
     A page from a foreign origin is refused before ``accept()``: uvicorn answers HTTP 403 and a
-    hostile page learns nothing. Everyone else is accepted first, so that a wrong token or a bad
-    client id can be explained: an error reply, then a close with code 1008 and the reason.
+    hostile page learns nothing. A join over its address's pace (``wslab.admission``) that
+    would wait too long is refused before ``accept()`` too, with HTTP 429 (too many requests)
+    and a ``Retry-After``: in a storm of thousands, that is the cheapest answer, and the kit's
+    clients take 429 as "not now". Every other refusal is accepted first, so that it can be
+    explained: an error reply, then a close with the reason. A wrong token or a bad client id
+    closes with 1008 (final: trying again would not help); an address locked out after too
+    many wrong tokens, with 1013 (try again later). A join within the pace waits its turn
+    after ``accept()``.
     """
     origin = websocket.headers.get("origin")
-    if settings.check_origin and not access.origin_allowed(
-            origin, websocket.headers.get("host"), settings.allowed_origins):
+    peer = websocket.client.host if websocket.client else ""
+    if not access.page_allowed(origin, websocket.headers.get("host"), peer,
+                               settings.allowed_origins, local_pages=settings.local_pages):
         logger.warning("Refused a handshake from origin %s for client %r", origin, client_id)
         refused["foreign_origin"] += 1
         await websocket.close(code=CloseCode.POLICY_VIOLATION)
         return False
-    await websocket.accept()
+    locked = failures.wait(peer)
+    if locked:
+        return await _refuse(websocket, refused, "too_many_attempts",
+                             "too many wrong join tokens from your address: try again in "
+                             f"{math.ceil(locked)} s", CloseCode.TRY_AGAIN_LATER)
     code, problem = "bad_token", access.given_token_problem(websocket.query_params.get("token"),
                                                        settings.token)
-    if problem is None:
+    if problem is not None:
+        failures.failed(peer)
+    else:
         code, problem = "bad_client_id", envelope.client_id_problem(client_id)
-    if problem is None:
-        return True
-    logger.warning("Refused client %r: %s", client_id[:80], problem)
+    if problem is not None:
+        return await _refuse(websocket, refused, code, problem, CloseCode.POLICY_VIOLATION)
+    turn = pace.turn(peer)
+    if turn is None:
+        refused["too_many_joins"] += 1
+        logger.warning("Refused a join of client %r: over the join pace of its address",
+                       client_id[:80])
+        retry = str(math.ceil(pace.longest_wait))
+        await websocket.send_denial_response(PlainTextResponse(
+            f"too many joins from your address at once: try again in {retry} s\n",
+            status_code=429, headers={"Retry-After": retry}))
+        return False
+    await websocket.accept()
+    if turn:
+        await asyncio.sleep(turn)
+    return True
+
+
+async def _refuse(websocket: WebSocket, refused: collections.Counter[str], code: str,
+                  problem: str, close_code: CloseCode) -> bool:
+    """Accept, then refuse: count it, log it, tell the client why, close it. False."""
+    logger.warning("Refused client %r: %s", websocket.path_params.get("client_id", "")[:80],
+                   problem)
     refused[code] += 1
+    await websocket.accept()
     await websocket.send_text(envelope.error_message(code, problem))
-    await websocket.close(code=CloseCode.POLICY_VIOLATION, reason=problem[:120])
+    await websocket.close(code=close_code, reason=problem[:120])
     return False

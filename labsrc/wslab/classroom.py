@@ -5,9 +5,10 @@ needs made for it, each for a reason:
 
 - **It listens on every network** (``0.0.0.0``) unless ``--host`` says otherwise: the students
   are on other machines.
-- **The join token and the Origin check are always on**, even with ``--host 127.0.0.1``: a
-  class server is never a private one, and the tests, which run on loopback, then meet the very
-  rules the class meets. The limits are ``ChatSettings``' defaults (line size, rate limit,
+- **The join token and the strict Origin check are always on**, even with ``--host
+  127.0.0.1``: a class server is never a private one, and the tests, which run on loopback,
+  then meet the very rules the class meets. A token given with ``--token`` must be at least
+  :data:`MIN_TOKEN_LENGTH` characters long. The limits are ``ChatSettings``' defaults (line size, rate limit,
   outbound queue), the same as plain ``serve``.
 - **The token survives restarts.** It is kept in a small file in the user's configuration
   folder (:func:`default_token_file`), so after Ctrl-C and the same command again, every page
@@ -20,8 +21,8 @@ needs made for it, each for a reason:
 - **A live view, not a log.** At the INFO level, every chat line is a log line, which in a
   class of 200 would bury everything else; so the log stays at warning level unless
   ``--log-level`` is given, warnings of one kind come at most a few at a time
-  (:class:`QuietRepeats`: a student testing the rate limit in a loop would otherwise fill the
-  screen), and every few seconds, when something has changed, the server prints a short status
+  (``wslab.quiet_log``, as in every mode: a student testing the rate limit in a loop would
+  otherwise fill the screen), and every few seconds, when something has changed, the server prints a short status
   block (:func:`format_view`): how many are connected and who, who joined and left, how many
   lines were relayed, what was refused, who was dropped as too slow. It is plain lines of
   ASCII, printed one block after another: no cursor movement, no curses, so it reads the same
@@ -36,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import logging
 import os
 import re
 import secrets
@@ -50,6 +50,9 @@ from typing import Callable, Iterable, Mapping
 
 import uvicorn
 
+from wslab import signing
+from wslab.brokers import MALFORMED
+from wslab.presence import Verdict
 from wslab.room import ChatRoom, RoomSnapshot
 from wslab.settings import ChatSettings
 
@@ -60,14 +63,25 @@ TOKEN_FILE_ENV = "WSLAB_TOKEN_FILE"
 TOKEN_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 #: What a join token may contain: characters that stand for themselves in an address.
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+#: The shortest join token a class may have: as long as the letters of a made-up one. Even
+#: slowed down to a few guesses a second (``wslab.admission``), a short word falls in minutes.
+MIN_TOKEN_LENGTH = 10
 #: Seconds between two looks at the room for the live view.
 DEFAULT_STATUS_EVERY = 5.0
 #: The name a student replaces with their own in the printed lines.
 NAME_PLACEHOLDER = "your_name"
 
 HANDSHAKE_LABELS = {"bad_token": "wrong or no token", "bad_client_id": "bad name",
-                    "foreign_origin": "page from another origin"}
+                    "foreign_origin": "page from another origin",
+                    "too_many_attempts": "address locked after wrong tokens",
+                    "too_many_joins": "over the join pace", "name_taken": "name in use"}
 FRAME_LABELS = {"rate_limited": "over the rate limit", "message_too_long": "too long"}
+#: Events from the broker that a worker refused (``ChatRoom.refused_events``): with several
+#: workers, someone writing to Redis without the room's secret shows up here.
+EVENT_LABELS = {signing.UNSIGNED: "unsigned", signing.BAD_SIGNATURE: "wrong signature",
+                MALFORMED: "malformed",
+                Verdict.NOT_PUBLISHED_HERE.value: "forged under this server's id",
+                Verdict.SEQUENCE_JUMP.value: "absurd sequence jump"}
 
 
 # -- the join token -----------------------------------------------------------------------------
@@ -106,11 +120,19 @@ def make_token() -> str:
 
 
 def token_format_problem(token: str) -> str | None:
-    """Why ``token`` cannot be a join token (it must fit in an address as it is), or None."""
-    if TOKEN_PATTERN.fullmatch(token):
-        return None
-    return ("a join token is 1 to 128 letters, digits, '.', '_', '~' or '-' (so that it fits "
-            f"in an address as it is), not {token!r}")
+    """Why ``token`` cannot be a class's join token, or None.
+
+    It must fit in an address as it is, and be too long to guess: a made-up token (the model
+    of a good one) has 10 letters and digits that cannot be misread, about 49 bits.
+    """
+    if not TOKEN_PATTERN.fullmatch(token):
+        return ("a join token is 1 to 128 letters, digits, '.', '_', '~' or '-' (so that it "
+                f"fits in an address as it is), not {token!r}")
+    if len(token) < MIN_TOKEN_LENGTH:
+        return (f"a class's join token must be at least {MIN_TOKEN_LENGTH} characters long, "
+                f"or someone can guess it; this one has {len(token)}. Leave --token out to "
+                f"use a made-up one such as {make_token()} (about 49 bits)")
+    return None
 
 
 def stored_token(path: Path, *, new: bool = False) -> tuple[str, bool]:
@@ -291,7 +313,8 @@ def format_view(now: str, snapshot: RoomSnapshot, before: RoomSnapshot | None = 
         relayed += "; nobody has said anything yet"
     rows += _row("lines", relayed, width)
     refused = [tally("connection", "connections", snapshot.refused_handshakes, HANDSHAKE_LABELS),
-               tally("line", "lines", snapshot.refused_frames, FRAME_LABELS)]
+               tally("line", "lines", snapshot.refused_frames, FRAME_LABELS),
+               tally("broker event", "broker events", snapshot.refused_events, EVENT_LABELS)]
     rows += _row("refused", "; ".join(part for part in refused if part) or "none", width)
     rows += _row("dropped", tally("client", "clients", snapshot.dropped, {}) or "none", width)
     return "\n".join(rows)
@@ -372,33 +395,3 @@ class ClassroomServer(uvicorn.Server):
                 before = snapshot
             await asyncio.sleep(self.every)
 
-
-class QuietRepeats(logging.Filter):
-    """Let through at most ``burst`` log records of one kind every ``window`` seconds.
-
-    A kind is a logger and a message template ("Refused a frame from client %s: ..."), so a
-    student sending 50 lines a second past the rate limit costs three lines of log, not fifty
-    a second; the last one let through says that more are being left out. The live view
-    still counts every one of them.
-    """
-
-    def __init__(self, burst: int = 3, window: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__()
-        self.burst = burst
-        self.window = window
-        self.clock = clock
-        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, str(record.msg))
-        now = self.clock()
-        start, count = self._seen.get(key, (now, 0))
-        if now - start >= self.window:
-            start, count = now, 0
-        count += 1
-        self._seen[key] = (start, count)
-        if count == self.burst:
-            record.msg = (f"{record.msg} (more of these within {self.window:g} s are left out "
-                          "of the log)")
-        return count <= self.burst

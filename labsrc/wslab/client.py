@@ -33,11 +33,13 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.uri import parse_uri
 
 from wslab import envelope
 from wslab.close_codes import FINAL_ERRORS, describe_close
 from wslab.errors import describe_exception
 from wslab.reconnect import CHAT_POLICY, ReconnectPolicy, Reconnects, Step
+from wslab.resume import RESUME_PARAM
 from wslab.waiting import Waiters
 
 __all__ = ["CLOSED", "CONNECTED", "CONNECTING", "RECONNECTING", "ChatClient", "Event",
@@ -58,6 +60,13 @@ _log.addHandler(logging.NullHandler())
 
 #: Every ChatClient still running (see :func:`close_all`).
 _running: set[ChatClient] = set()
+
+#: The resume key the server gave the latest connection of each name in this process, by its
+#: socket's address (without the query). In memory only, never printed: a ChatClient
+#: reconnecting, or a new one for the same name (a re-run cell), sends it to prove the name is
+#: its own, and takes the name over from the older connection (4409); any other client is
+#: refused (``name_taken``). See ``wslab.resume``.
+_resume_keys: dict[str, str] = {}
 
 
 # -- two tasks on one connection -------------------------------------------------------------
@@ -158,6 +167,13 @@ def socket_url(url: str, client_id: str, token: str | None = None) -> str:
     return address + (f"?{urlencode({'token': token})}" if token else "")
 
 
+def with_resume_key(url: str, key: str | None) -> str:
+    """A socket's address (:func:`socket_url`) with a resume key added, when there is one."""
+    if not key:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{urlencode({RESUME_PARAM: key})}"
+
+
 
 @dataclasses.dataclass(frozen=True)
 class Event:
@@ -206,7 +222,9 @@ class ChatClient:
       policy (408 and 429 are retried), logs the failure, and hands the policy's delay to the
       loop through ``reconnect_delays``: websockets' own delays are not the kit's rule;
     - it starts its delays afresh after every connection that opened; the policy does so only
-      after a *stable* one, so a server that accepts and at once closes cannot make it spin.
+      after a *stable* one, so a server that accepts and at once closes cannot make it spin;
+    - it reconnects with the resume key of its name's last welcome (:meth:`_aim`), so after a
+      Wi-Fi drop it takes its name back at once, where anyone else is refused ``name_taken``.
     """
 
     def __init__(self, url: str, client_id: str, *, token: str | None = None,
@@ -224,8 +242,10 @@ class ChatClient:
                 "in a notebook cell (the Jupyter kernel runs a loop) or inside async code"
             ) from None
         self.client_id = client_id
-        #: The socket's address (with the token, if any).
+        #: The socket's address (with the token, if any; never with the resume key).
         self.url = address
+        #: Where this name's resume key is kept (:data:`_resume_keys`).
+        self._name_address = socket_url(url, client_id)
         self.policy = policy
         #: ``"connecting"``, ``"connected"``, ``"reconnecting"`` or ``"closed"``.
         self.status = CONNECTING
@@ -248,6 +268,10 @@ class ChatClient:
         #: The last error reply that announces a final close, on this connection.
         self._final_error: dict[str, Any] | None = None
         self._reconnects = Reconnects(policy)
+        self._connections = connect(self.url, open_timeout=policy.open_timeout, close_timeout=1,
+                                    proxy=proxy_for(self.url), logger=_log,
+                                    process_exception=self._after_failure,
+                                    reconnect_delays=self._delays)
         self._delay = 0.0  # the wait the policy gave for the last failed connection
         #: The failed connection after which the policy stopped, and why, in words.
         self._refused: tuple[Exception, str] | None = None
@@ -264,12 +288,9 @@ class ChatClient:
 
     async def _run(self) -> None:
         """Connect, hear, and after each close ask the policy what next, until it says stop."""
-        connections = connect(self.url, open_timeout=self.policy.open_timeout, close_timeout=1,
-                              proxy=proxy_for(self.url), logger=_log,
-                              process_exception=self._after_failure,
-                              reconnect_delays=self._delays)
+        self._aim()
         try:
-            async with contextlib.aclosing(aiter(connections)) as opened:
+            async with contextlib.aclosing(aiter(self._connections)) as opened:
                 async for ws in opened:                  # one connection each time round
                     self._opened(ws)
                     with contextlib.suppress(ConnectionClosed):
@@ -281,7 +302,8 @@ class ChatClient:
                     step = self._after_close(ws)
                     if step.stop:
                         return
-                    await asyncio.sleep(step.delay)      # then connect() connects again
+                    await asyncio.sleep(step.delay)
+                    self._aim()                          # then connect() connects again
         except asyncio.CancelledError:
             if not self._closing:                        # the event loop is ending
                 self._finish("the event loop stopped", "stopped: the event loop stopped")
@@ -303,7 +325,18 @@ class ChatClient:
         self._reconnects.opened(self._loop.time())
         self._emit("connected", f"connected as {self.client_id}", status=CONNECTED)
 
+    def _aim(self) -> None:
+        """Point the next connection at the socket with this name's latest resume key.
+
+        websockets' ``connect`` connects to its ``uri`` each time round (following a redirect,
+        it changes ``uri`` and ``ws_uri`` the same way); the key changes with every welcome.
+        """
+        uri = with_resume_key(self.url, _resume_keys.get(self._name_address))
+        self._connections.uri, self._connections.ws_uri = uri, parse_uri(uri)
+
     def _hear(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "welcome" and isinstance(message.get("resume"), str):
+            _resume_keys[self._name_address] = message.pop("resume")
         self.messages.append(message)
         if message.get("type") == "error" and message.get("code") in FINAL_ERRORS:
             self._final_error = message
@@ -351,6 +384,7 @@ class ChatClient:
             return exc
         self._delay = step.delay
         self._waiting(step)
+        self._aim()
         return None
 
     def _delays(self) -> Generator[float, None, None]:

@@ -25,7 +25,9 @@ class KitCloseCode(enum.IntEnum):
     """The kit's own close codes. 44xx echoes the HTTP status with the same meaning."""
 
     TOO_SLOW = 4408  #: this client stopped reading, and its outbox filled up (HTTP 408)
-    REPLACED = 4409  #: the same client id connected again, and the newest won (HTTP 409)
+    #: the same client id connected again with this connection's resume key: its owner
+    #: reconnected, and the newer connection took over (HTTP 409)
+    REPLACED = 4409
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,16 +49,16 @@ CLOSES: dict[int, Close] = {close.code: close for close in (
     Close(CloseCode.NORMAL_CLOSURE, "the connection was closed normally"),
     Close(CloseCode.GOING_AWAY, "the server is going away, or the browser left the page"),
     Close(CloseCode.ABNORMAL_CLOSURE, "the connection was lost without a close frame"),
-    Close(CloseCode.POLICY_VIOLATION, "the server refused this connection: a wrong join token "
-                                      "or a bad name", final=True),
+    Close(CloseCode.POLICY_VIOLATION, "the server refused this connection: a wrong join token, "
+                                      "a bad name, or a name in use", final=True),
     Close(CloseCode.MESSAGE_TOO_BIG, "a message was too big for the server"),
     Close(CloseCode.INTERNAL_ERROR, "the server had an internal error, or a ping went "
                                     "unanswered"),
     Close(CloseCode.SERVICE_RESTART, "the server is restarting"),
     Close(CloseCode.TRY_AGAIN_LATER, "the server is busy: try again later"),
     Close(KitCloseCode.TOO_SLOW, "this client could not keep up with the chat"),
-    Close(KitCloseCode.REPLACED, "the same name connected again elsewhere: the newest wins",
-          final=True),
+    Close(KitCloseCode.REPLACED, "the same name connected again elsewhere, with its key: the "
+                                 "newer connection took over", final=True),
 )}
 
 #: Error replies the server sends just before a final close, and the close each announces.
@@ -65,6 +67,7 @@ CLOSES: dict[int, Close] = {close.code: close for close in (
 FINAL_ERRORS: dict[str, int] = {
     "bad_token": CloseCode.POLICY_VIOLATION,
     "bad_client_id": CloseCode.POLICY_VIOLATION,
+    "name_taken": CloseCode.POLICY_VIOLATION,
     "replaced": KitCloseCode.REPLACED,
 }
 

@@ -72,7 +72,6 @@ import dataclasses
 import functools
 import html
 import importlib.util
-import ipaddress
 import json
 import os
 import re
@@ -81,6 +80,8 @@ from pathlib import Path
 from string import Template
 from typing import Any
 from urllib.parse import urlencode
+
+from wslab.access import codespace, is_loopback
 
 __all__ = ["LECTURE_CHAT_LINE", "LECTURE_PAGE", "PageFrame", "chat_frame", "codespaces_url",
            "excerpt", "html_frame", "lecture_page", "page_url", "proxy_prefix", "side_by_side"]
@@ -144,15 +145,6 @@ def _hub_prefix() -> str | None:
     return _slashed(hub) if hub else None
 
 
-def _codespace() -> tuple[str, str] | None:
-    """``(CODESPACE_NAME, forwarding domain)`` in a codespace; None elsewhere."""
-    name = os.environ.get("CODESPACE_NAME", "").strip()
-    domain = os.environ.get("GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN", "").strip().strip(".")
-    if os.environ.get("CODESPACES") == "true" and name and domain:
-        return name, domain
-    return None
-
-
 def _jupyter_server() -> dict[str, Any] | None:
     """What the Jupyter server that started this kernel says about itself; None: no such server.
 
@@ -179,20 +171,11 @@ def _jupyter_server() -> dict[str, Any] | None:
     return None
 
 
-def _is_loopback(host: str) -> bool:
-    if host.strip("[]").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _remote_server(info: dict[str, Any]) -> bool:
     """Whether a browser reaches this Jupyter server from another machine (rule 2)."""
     return (_slashed(str(info.get("base_url") or "/")) != "/"
-            or not _is_loopback(str(info.get("hostname") or "localhost"))
-            or _codespace() is not None)
+            or not is_loopback(str(info.get("hostname") or "localhost"))
+            or codespace() is not None)
 
 
 def _route(proxy: bool | None) -> tuple[str, str]:
@@ -209,7 +192,7 @@ def _route(proxy: bool | None) -> tuple[str, str]:
         return ("proxy" if proxy else "direct"), prefix
     if hub is not None or (server is not None and _remote_server(server)):
         return ("proxy" if _has_server_proxy() else "no-proxy"), prefix
-    if _codespace() is not None:
+    if codespace() is not None:
         return "codespaces", prefix
     return "direct", prefix
 
@@ -229,10 +212,10 @@ def codespaces_url(port: int, path: str = "") -> str | None:
     ``https://{CODESPACE_NAME}-{port}.{GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN}{path}``, from
     the variables Codespaces sets in every codespace.
     """
-    codespace = _codespace()
-    if codespace is None:
+    here = codespace()
+    if here is None:
         return None
-    name, domain = codespace
+    name, domain = here
     return f"https://{name}-{port}.{domain}{path}"
 
 

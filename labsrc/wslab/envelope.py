@@ -10,6 +10,10 @@ The format is the lecture's, so the lecture's own page works against the kit's s
 - chat goes out as ``{"message", "client_id", "timestamp"}``; plain text as ``Client {id}: {text}``;
 - someone leaving goes out as ``{"client_id": "system", "type": "disconnect", ...}``.
 
+The welcome carries the connection's secret resume key (``resume``): a second connection with
+a name in use is let in only with it (``wslab.room``), and is otherwise refused with the error
+``name_taken``.
+
 Everything the kit adds (join, welcome, errors, heartbeat answers) is a message from
 ``"client_id": "system"`` with its own ``"type"``, so the lecture's page shows it as a line of
 text and the kit's page styles it. Only the server sets ``client_id``, ``timestamp`` and
@@ -192,11 +196,15 @@ def leave_message(client_id: str, participants: int, now: datetime | None = None
     return system_message("disconnect", text, now, user=client_id, participants=participants)
 
 
-def welcome_message(client_id: str, online: list[str], now: datetime | None = None) -> str:
+def welcome_message(client_id: str, online: list[str], now: datetime | None = None,
+                    resume_key: str | None = None) -> str:
+    """The greeting sent to a newcomer alone: who is online, and its resume key (``resume``),
+    the secret that lets it alone take its name back on a new connection (``wslab.resume``)."""
     others = [name for name in online if name != client_id]
     who = ", ".join(others) if others else "nobody else yet"
+    fields = {} if resume_key is None else {"resume": resume_key}
     return system_message("welcome", f"Welcome, {client_id}! Online: {who}.", now,
-                          user=client_id, participants=len(online), online=online)
+                          user=client_id, participants=len(online), online=online, **fields)
 
 
 def pong_message(now: datetime | None = None) -> str:

@@ -9,14 +9,17 @@ in every worker), tagged with the worker that published it, a sequence number, a
 
 ``kind`` is ``chat`` (a line: ``text`` is exactly what clients are sent), ``join`` and
 ``leave`` (``client``, whether to ``announce`` it, and for a leave ``why``: each worker writes
-the announcement itself, with the count as it sees it), ``presence`` (a worker's whole list of
-``clients``, sent as a heartbeat; ``ask`` asks the others for theirs) and ``bye`` (a worker
-shutting down).
+the announcement itself, with the count as it sees it; a join also carries the digest of the
+connection's resume ``key``, never the key, and whether it ``resumed`` a name with one),
+``presence`` (a worker's whole list of ``clients``, with their ``keys``' digests, sent as a
+heartbeat; ``ask`` asks the others for theirs) and ``bye`` (a worker shutting down).
 
 An event is a plain dict inside a process. Only where it crosses to another process (Redis)
 is it turned into text: :func:`encode_event` and :func:`decode_event` are the only way out and
 in, and :func:`decode_event` refuses anything malformed, so a stray publisher cannot crash a
-worker.
+worker. On the way, the broker signs the text with the workers' shared secret and checks the
+signature before :func:`decode_event` reads anything (``wslab.signing``), so a stray publisher
+cannot speak for a worker either.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import socket
 from typing import Any
 
 from wslab.envelope import CLIENT_ID_PATTERN
+from wslab.resume import DIGEST_PATTERN
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +83,9 @@ def event_problem(event: Any) -> str | None:
             return "'announce' is not true or false"
         if kind == "leave" and (not isinstance(event.get("why"), str) or len(event["why"]) > 200):
             return "a leave without a short 'why'"
+        if kind == "join" and not (_is_digest(event.get("key", ""))
+                                   and isinstance(event.get("resumed", False), bool)):
+            return "a join without a valid key digest, or 'resumed' not true or false"
     if kind == "presence":
         client_ids = event.get("clients")
         if not isinstance(client_ids, list) or not all(
@@ -86,7 +93,16 @@ def event_problem(event: Any) -> str | None:
             return "a presence event without a valid list of clients"
         if not isinstance(event.get("ask"), bool):
             return "'ask' is not true or false"
+        key_digests = event.get("keys", {})
+        if not isinstance(key_digests, dict) or not all(
+                isinstance(c, str) and _is_digest(d) for c, d in key_digests.items()):
+            return "a presence event whose 'keys' are not key digests by client id"
     return None
+
+
+def _is_digest(value: Any) -> bool:
+    """A resume key's digest (``wslab.resume``), or "" for a connection that has none."""
+    return isinstance(value, str) and (value == "" or DIGEST_PATTERN.fullmatch(value) is not None)
 
 
 def decode_event(data: str | bytes) -> Event | None:

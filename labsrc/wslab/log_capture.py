@@ -20,6 +20,8 @@ import threading
 from collections import deque
 from typing import Any
 
+from wslab.quiet_log import quieten
+
 __all__ = ["CAPTURED_LOGGERS", "LOG_LINES", "ServerLog", "log_into", "start_capture",
            "stop_capture"]
 
@@ -39,6 +41,7 @@ class ServerLog(logging.Handler):
 
     def __init__(self, maxlen: int = LOG_LINES) -> None:
         super().__init__()
+        quieten([self])  # one offender's warnings, a few at a time
         self.setFormatter(logging.Formatter(
             "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
         self.lines: deque[str] = deque(maxlen=maxlen)

@@ -6,7 +6,9 @@ worker is not subscribed (Redis restarting, the network down) is gone for that w
 nobody is told. Two pieces of bookkeeping make up for that:
 
 - :class:`SequenceTracker` reads the sequence numbers of each worker's events, so a loss is
-  seen (:func:`sequence_check`) and a repeat is not delivered twice;
+  seen (:func:`sequence_check`) and a repeat is not delivered twice; it also hands this worker
+  its own sequence numbers, so it can tell an event it never published from its own, and it
+  refuses a jump no real worker makes (:data:`MAX_SEQUENCE_JUMP`);
 - :class:`Roster` keeps the participant list right anyway, because every worker re-announces
   its whole list of client ids on every heartbeat (every :data:`DEFAULT_HEARTBEAT` seconds),
   and a worker silent for :data:`HEARTBEATS_MISSED` heartbeats is taken for gone.
@@ -17,6 +19,7 @@ Redis Streams would keep the messages instead (``XADD`` to a stream, each worker
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from typing import Callable
@@ -27,6 +30,14 @@ logger = logging.getLogger(__name__)
 #: ``HEARTBEATS_MISSED`` heartbeats is taken for gone (killed, or cut off from Redis).
 DEFAULT_HEARTBEAT = 2.0
 HEARTBEATS_MISSED = 3
+#: The most events of another worker that may be missing between two of its events. A worker
+#: numbers its events one by one, so a gap is what the broker lost: the events it published
+#: while one of the two was cut off from Redis. Even a class of 200, every student at the rate
+#: limit, publishes 2,000 a second, so a gap of more than 100,000 is not a loss but a forgery
+#: (or a worker id used twice). Such an event is refused, and the worker's next real events are
+#: still heard; a real worker that did lose more is heard again once it has been silent for
+#: ``HEARTBEATS_MISSED`` heartbeats (the room then forgets its sequence numbers).
+MAX_SEQUENCE_JUMP = 100_000
 
 
 def sequence_check(last: int | None, seq: int) -> tuple[bool, int]:
@@ -44,26 +55,60 @@ def sequence_check(last: int | None, seq: int) -> tuple[bool, int]:
     return True, seq - last - 1
 
 
-class SequenceTracker:
-    """The last sequence number seen from each worker: drops repeats, counts what was lost."""
+class Verdict(enum.Enum):
+    """What to do with an event, by its worker and sequence number. The values of the two
+    refusals are the reasons the room counts them under."""
 
-    def __init__(self) -> None:
+    DELIVER = "deliver"
+    #: Delivered already (locally while the broker was down, say): dropped without a word.
+    REPEAT = "repeat"
+    #: Under this worker's own id, with a number it has not published yet.
+    NOT_PUBLISHED_HERE = "not_published_here"
+    #: More than :data:`MAX_SEQUENCE_JUMP` ahead of the last event seen from that worker.
+    SEQUENCE_JUMP = "sequence_jump"
+
+
+class SequenceTracker:
+    """The last sequence number seen from each worker: drops repeats, counts what was lost.
+
+    It also numbers this worker's own events (:meth:`next_own`), so an event under this
+    worker's id is accepted only with a number it has published: whoever else claims its id,
+    with however large a number, cannot make it stop hearing itself.
+    """
+
+    def __init__(self, own: str) -> None:
+        self.own = own
         self.last: dict[str, int] = {}
+        self.published = 0
         #: Events the broker lost, over all workers, since this tracker started.
         self.lost = 0
 
-    def accept(self, worker: str, seq: int) -> bool:
-        deliver, lost = sequence_check(self.last.get(worker), seq)
-        if deliver:
-            self.last[worker] = seq
+    def next_own(self) -> int:
+        """The sequence number of the next event this worker publishes."""
+        self.published += 1
+        return self.published
+
+    def accept(self, worker: str, seq: int) -> Verdict:
+        last = self.last.get(worker)
+        if worker == self.own and seq > self.published:
+            return Verdict.NOT_PUBLISHED_HERE
+        if worker != self.own and last is not None and seq - last > MAX_SEQUENCE_JUMP:
+            return Verdict.SEQUENCE_JUMP
+        deliver, lost = sequence_check(last, seq)
+        if not deliver:
+            return Verdict.REPEAT
+        self.last[worker] = seq
         if lost:
             self.lost += lost
             logger.warning("%d event(s) from worker %s never arrived (at-most-once delivery)",
                            lost, worker)
-        return deliver
+        return Verdict.DELIVER
 
     def forget(self, worker: str) -> None:
-        self.last.pop(worker, None)
+        """Forget another worker's numbers (it left, or went silent). Never this worker's own:
+        they are what tells its events from a repeat."""
+        if worker != self.own:
+            self.last.pop(worker, None)
 
 
 class Roster:
@@ -74,50 +119,62 @@ class Roster:
     :meth:`replace` makes the roster match it. A worker not heard from for ``timeout`` seconds
     (killed with SIGKILL, say, so it never said goodbye) is forgotten by :meth:`expire`, and its
     clients with it: no ghosts. ``clock`` is replaceable, for tests.
+
+    With each client id it keeps the digest of that connection's resume key (``wslab.resume``),
+    as its worker announced it: what a newcomer here must prove to take the name over.
     """
 
     def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.timeout = timeout
         self.clock = clock
-        self._client_ids: dict[str, set[str]] = {}
+        #: Each worker's clients, with the digest of each one's resume key (None: not told).
+        self._clients: dict[str, dict[str, str | None]] = {}
         self._seen: dict[str, float] = {}
 
     @property
     def workers(self) -> list[str]:
-        return sorted(self._client_ids)
+        return sorted(self._clients)
 
     def client_ids(self) -> set[str]:
         """Every client id connected to some other worker."""
-        return set().union(*self._client_ids.values()) if self._client_ids else set()
+        return set().union(*self._clients.values()) if self._clients else set()
 
     def where(self, client_id: str) -> str | None:
         """The worker ``client_id`` is connected to, if it is on another worker."""
-        for worker, client_ids in self._client_ids.items():
-            if client_id in client_ids:
+        for worker, clients in self._clients.items():
+            if client_id in clients:
                 return worker
         return None
+
+    def key_of(self, client_id: str) -> str | None:
+        """The digest of the resume key of ``client_id``'s connection on another worker."""
+        worker = self.where(client_id)
+        return None if worker is None else self._clients[worker][client_id]
 
     def seen(self, worker: str) -> None:
         """Note a sign of life from ``worker`` (any event counts)."""
         self._seen[worker] = self.clock()
-        self._client_ids.setdefault(worker, set())
+        self._clients.setdefault(worker, {})
 
-    def add(self, worker: str, client_id: str) -> None:
+    def add(self, worker: str, client_id: str, key_digest: str | None = None) -> None:
         self.seen(worker)
-        self._client_ids[worker].add(client_id)
+        self._clients[worker][client_id] = key_digest
 
     def remove(self, worker: str, client_id: str) -> None:
         self.seen(worker)
-        self._client_ids[worker].discard(client_id)
+        self._clients[worker].pop(client_id, None)
 
-    def replace(self, worker: str, client_ids: list[str]) -> None:
+    def replace(self, worker: str, client_ids: list[str],
+                key_digests: dict[str, str] | None = None) -> None:
         self.seen(worker)
-        self._client_ids[worker] = set(client_ids)
+        key_digests = key_digests or {}
+        self._clients[worker] = {client_id: key_digests.get(client_id)
+                                 for client_id in client_ids}
 
     def forget(self, worker: str) -> set[str]:
         """Drop ``worker`` (it said goodbye, or it expired); return the client ids it had."""
         self._seen.pop(worker, None)
-        return self._client_ids.pop(worker, set())
+        return set(self._clients.pop(worker, {}))
 
     def expire(self) -> list[str]:
         """Forget every worker silent for longer than ``timeout``; return their ids."""

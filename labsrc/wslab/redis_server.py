@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from typing import Any, Protocol
 
 from wslab.child_process import ChildProcess
@@ -27,12 +28,27 @@ INSTALL_REDIS = ("Redis is not installed here. Elective E5 works without it: it 
                  "redis://127.0.0.1:6379/0.")
 
 
+#: Query parameters of a Redis URL that say who connects: never shown (redis-py reads them).
+_CREDENTIAL_PARAMETERS = ("password", "username")
+
+
 def safe_url(url: str) -> str:
-    """A Redis URL without its password, for logs."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return f"{scheme}{sep}{rest}"
+    """A Redis URL without its user name and password, for logs and banners.
+
+    They may stand before the host (``redis://user:pass@host``; the password may itself hold
+    an ``@``, so the host is what follows the last one) or in the query (``?password=...``).
+    """
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = parts.query
+    parameters = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    if any(name in _CREDENTIAL_PARAMETERS for name, _value in parameters):
+        query = urllib.parse.urlencode(
+            [(name, "***" if name in _CREDENTIAL_PARAMETERS else value)
+             for name, value in parameters], safe="*")
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
 #: Set to ``1`` to give the lesson the stand-in even where ``redis-server`` is installed.
@@ -43,17 +59,21 @@ class RedisServer:
     """A Redis server for the lesson, the tests and the benchmark.
 
     :meth:`spawn` starts ``redis-server`` from the PATH on loopback, storing nothing on disk
-    (``--save ''``, ``--appendonly no``); :meth:`stop` and :meth:`start` stop it and start it
+    (``--save ''``, ``--appendonly no``), open to anyone on this computer or, with
+    ``password``, only to those who give it (with ``user`` too: a Redis user of that name,
+    the default user turned off); :meth:`stop` and :meth:`start` stop it and start it
     again on the same port (to show an outage). :meth:`find` takes ``REDIS_URL`` when it is set
     (a server someone else runs: never stopped here), or else spawns one. Use it as a context
     manager, or call :meth:`stop` at the end.
     """
 
     def __init__(self, url: str, *, port: int | None = None,
-                 executable: str | None = None) -> None:
+                 executable: str | None = None, access: tuple[str, ...] = ()) -> None:
         self.url = url
         self.port = port
         self.executable = executable
+        #: The redis-server options that say who may connect (:func:`access_options`).
+        self.access = access
         self.process: ChildProcess | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -67,14 +87,18 @@ class RedisServer:
         return self.process is not None and self.process.running
 
     @classmethod
-    def spawn(cls, port: int = 0, *, executable: str | None = None,
-              timeout: float = 5.0) -> RedisServer:
-        """Start ``redis-server`` on 127.0.0.1 (a free port when ``port`` is 0)."""
+    def spawn(cls, port: int = 0, *, executable: str | None = None, timeout: float = 5.0,
+              password: str | None = None, user: str | None = None) -> RedisServer:
+        """Start ``redis-server`` on 127.0.0.1 (a free port when ``port`` is 0); its
+        :attr:`url` holds the ``user`` and ``password`` it asks for, if any."""
         executable = executable or shutil.which("redis-server")
         if executable is None:
             raise FileNotFoundError(INSTALL_REDIS)
         port = port or free_port()
-        server = cls(f"redis://127.0.0.1:{port}/0", port=port, executable=executable)
+        login = f"{urllib.parse.quote(user or '')}:{urllib.parse.quote(password)}@" if password \
+            else ""
+        server = cls(f"redis://{login}127.0.0.1:{port}/0", port=port, executable=executable,
+                     access=access_options(password, user))
         server.start(timeout=timeout)
         return server
 
@@ -109,7 +133,7 @@ class RedisServer:
         self.process = ChildProcess(
             "redis-server",
             ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self._dir.name, "--logfile", log, "--daemonize", "no"],
+             "--dir", self._dir.name, "--logfile", log, "--daemonize", "no", *self.access],
             program=str(self.executable), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             new_session=True)
         running_servers.add(self)
@@ -158,6 +182,23 @@ class RedisServer:
         if not self.owned:
             return f"<RedisServer {where} (from REDIS_URL)>"
         return f"<RedisServer {where} {'running' if self.running else 'stopped'}>"
+
+
+def access_options(password: str | None, user: str | None = None) -> tuple[str, ...]:
+    """The ``redis-server`` options that let in only those who give ``password``.
+
+    Without ``user``, the default user needs the password (``--requirepass``). With ``user``,
+    a Redis user (ACL) of that name may run every command on every key and channel, and the
+    default user is turned off: what the README shows for a shared Redis.
+    """
+    if password is None:
+        if user is not None:
+            raise ValueError("a Redis user needs a password")
+        return ()
+    if user is None:
+        return ("--requirepass", password)
+    return ("--user", "default", "off", "--user", user, "on", f">{password}", "~*", "&*",
+            "+@all")
 
 
 class _Closable(Protocol):

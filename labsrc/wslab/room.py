@@ -7,11 +7,15 @@ the participant count are announced here too, so the count always matches the me
 out through ``ConnectionManager.announce``, which bounds them apart from chat lines, so that a
 whole class joining at once does not get a slow reader dropped (see there why).
 
-Two connections with the same client id: the newer one wins. The usual reason for a second
-connection is a reconnect after the Wi-Fi dropped, while the server has not yet noticed that
-the old connection is dead; refusing the newcomer would lock that student out for up to a
-minute. The older connection is closed with 4409, and the room announces neither a leave nor a
-join, since the person never left.
+A name is held by one connection, and only its owner can move it to another. The welcome gives
+each connection a secret resume key (``wslab.resume``), sent to it alone. A second connection
+with a name in use is let in only with that key (``?resume=KEY``): that is a reconnect after the
+Wi-Fi dropped, while the server has not yet noticed that the old connection is dead, so the old
+one is closed with 4409 and the room announces neither a leave nor a join, since the person
+never left. Without the key the newcomer is refused (``name_taken``, then 1008) and the holder
+is left alone: a student cannot take the names the welcome lists. A holder that is really gone
+frees its name when it leaves, or when uvicorn's keepalive notices its connection is dead (at
+most ``PING_INTERVAL + PING_TIMEOUT`` seconds after the drop; ``wslab.serving``).
 
 Several workers (processes) make one room through a broker (``wslab.brokers``). The path of a
 line is then: this worker's client -> :meth:`ChatRoom.receive` -> :meth:`ChatRoom.relay`
@@ -26,11 +30,13 @@ to its own clients; a line that is delivered that way and also comes back from t
 is dropped, by its sequence number.
 
 The participant count and the ``online`` list are for the whole room: this worker's members plus
-the clients every other worker reports (:class:`wslab.presence.Roster`). Newest wins across
-workers too: when a client id that is connected here joins on another worker, the connection
-here is closed with 4409, silently. Which connection is newer is decided by the broker's order,
-the same for every worker: a worker that has already seen its own join come back from the
-broker, and then sees the other join, holds the older connection.
+the clients every other worker reports (:class:`wslab.presence.Roster`). Names hold across
+workers too. A join event carries the digest of the new connection's key (never the key), the
+roster keeps it, and another worker checks a presented key against it; a join that proved the
+key says so (``resumed``), and the worker holding the old connection closes it with 4409. Two
+keyless claims of a free name on two workers at the same moment are settled by the broker's
+order, the same for every worker: the claim whose join the broker carried first keeps the name,
+and the other is refused with ``name_taken`` when its worker sees that earlier join.
 """
 
 from __future__ import annotations
@@ -44,13 +50,15 @@ from typing import Any, Callable
 
 from starlette.websockets import WebSocket
 
-from wslab import envelope
+from wslab import envelope, resume
 from wslab.brokers import Broker, InProcessBroker, stop_task
 from wslab.close_codes import KitCloseCode
 from wslab.events import Event, make_event
 from wslab.manager import ConnectionManager
-from wslab.presence import HEARTBEATS_MISSED, Roster, SequenceTracker
+from wslab.presence import HEARTBEATS_MISSED, Roster, SequenceTracker, Verdict
+from wslab.protocol import CloseCode
 from wslab.ratelimit import TokenBucket
+from wslab.serving import PING_INTERVAL, PING_TIMEOUT
 from wslab.settings import ChatSettings
 
 logger = logging.getLogger(__name__)
@@ -64,6 +72,8 @@ class Member:
     client_id: str
     websocket: WebSocket
     bucket: TokenBucket
+    #: The digest of the resume key this connection was welcomed with (``wslab.resume``).
+    key_digest: str = ""
     #: Whether this worker's announcement of the join has come back from the broker.
     announced: bool = False
     #: Chat lines this connection has had relayed (for the classroom's live view).
@@ -80,7 +90,9 @@ class RoomSnapshot:
 
     ``online`` is the whole room (every worker); the rest is this worker's: ``said`` maps each
     of its members to the chat lines they have sent since they connected; ``relayed`` counts
-    the chat lines its clients sent; the refusals and drops are counted by their code or reason.
+    the chat lines its clients sent; the refusals and drops are counted by their code or reason
+    (``refused_events``: what came from the broker and was not acted on, see
+    :meth:`ChatRoom._on_event`).
     """
 
     online: tuple[str, ...]
@@ -89,6 +101,7 @@ class RoomSnapshot:
     refused_handshakes: dict[str, int]
     refused_frames: dict[str, int]
     dropped: dict[str, int]
+    refused_events: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 class ChatRoom:
@@ -106,14 +119,14 @@ class ChatRoom:
         self.worker_id = self.broker.worker_id
         #: The clients of the other workers, from their announcements and heartbeats.
         self.roster = Roster(HEARTBEATS_MISSED * self.broker.heartbeat)
-        #: The last event seen from each worker: repeats are dropped, losses counted.
-        self.sequence = SequenceTracker()
+        #: The last event seen from each worker, and this one's own numbers: repeats are
+        #: dropped, losses counted, forgeries refused.
+        self.sequence = SequenceTracker(self.worker_id)
         #: True while the broker is down: this worker's clients hear only each other.
         self.degraded = False
         self._members: dict[str, Member] = {}
         #: The same members by socket: for the manager's drops, which know only the socket.
         self._by_socket: dict[WebSocket, Member] = {}
-        self._seq = 0
         self._arrivals = itertools.count(1)
         self._heartbeat: asyncio.Task[None] | None = None
         self._stopping = False
@@ -123,7 +136,9 @@ class ChatRoom:
         self.refused_handshakes: collections.Counter[str] = collections.Counter()
         self.refused_frames: collections.Counter[str] = collections.Counter()
         self.dropped: collections.Counter[str] = collections.Counter()
-        self.broker.subscribe(self._on_event, self._on_status)
+        #: Events from the broker that were dropped unread or refused, by reason.
+        self.refused_events: collections.Counter[str] = collections.Counter()
+        self.broker.subscribe(self._on_event, self._on_status, self._refused_event)
 
     @property
     def participants(self) -> int:
@@ -141,7 +156,8 @@ class ChatRoom:
         return RoomSnapshot(tuple(self.online),
                             {member.client_id: member.said for member in self._members.values()},
                             self.messages_relayed, dict(self.refused_handshakes),
-                            dict(self.refused_frames), dict(self.dropped))
+                            dict(self.refused_frames), dict(self.dropped),
+                            dict(self.refused_events))
 
     async def start(self) -> None:
         """Connect to the broker; with one shared by other workers, start the heartbeat."""
@@ -160,30 +176,54 @@ class ChatRoom:
             await self._publish("bye")
         await self.broker.close()
 
-    async def join(self, websocket: WebSocket, client_id: str) -> Member:
+    async def join(self, websocket: WebSocket, client_id: str,
+                   resume_key: str | None = None) -> Member | None:
         """Add an accepted connection; greet it and tell everyone else. Returns its member,
-        which the endpoint passes to :meth:`receive` and :meth:`leave`."""
+        which the endpoint passes to :meth:`receive` and :meth:`leave`.
+
+        When another connection holds ``client_id`` (here, or on another worker), the newcomer
+        takes it over only if ``resume_key`` is that connection's key; otherwise it is refused
+        (``name_taken``, then closed) and None is returned.
+        """
         previous = self._members.get(client_id)
         elsewhere = previous is None and self.roster.where(client_id) is not None
+        held_with = previous.key_digest if previous is not None else self.roster.key_of(client_id)
+        if (previous is not None or elsewhere) and not resume.proves(resume_key, held_with):
+            await self._refuse_name(websocket, client_id)
+            return None
+        key = resume.new_key()
         member = Member(client_id, websocket, TokenBucket(self.settings.rate_limit),
-                        announced=previous is not None, arrival=next(self._arrivals))
+                        key_digest=resume.digest(key),
+                        announced=previous is not None and previous.announced,
+                        arrival=next(self._arrivals))
         self._members[client_id] = member
         self._by_socket[websocket] = member
         if previous is not None:
             previous.present = False
             del self._by_socket[previous.websocket]
-            logger.info("Client %s connected again; closing its older connection", client_id)
+            logger.info("Client %s connected again, with its key; closing its older connection",
+                        client_id)
             await self._close_replaced(previous.websocket)
         self.manager.add(websocket)
         logger.info("Client %s connected", client_id)
         await self.manager.send_personal_message(
-            envelope.welcome_message(client_id, self.online), websocket)
+            envelope.welcome_message(client_id, self.online, resume_key=key), websocket)
         if self.degraded:
             await self.manager.send_personal_message(self._degraded_message(), websocket)
-        if previous is None:
-            # Connected to another worker already: a reconnect there, so no announcement.
-            await self._publish("join", client=client_id, announce=not elsewhere)
+        # A reconnect (here or elsewhere) is not announced, but the other workers still learn
+        # the new key's digest from it.
+        resumed = previous is not None or elsewhere
+        await self._publish("join", client=client_id, announce=not resumed,
+                            key=member.key_digest, resumed=resumed)
         return member
+
+    async def _refuse_name(self, websocket: WebSocket, client_id: str) -> None:
+        """Refuse a newcomer whose name another connection holds, without its key."""
+        logger.warning("Refused client %s: the name is in use and no valid resume key came "
+                       "with it", client_id)
+        self.refused_handshakes["name_taken"] += 1
+        await websocket.send_text(envelope.error_message("name_taken", _name_taken(client_id)))
+        await websocket.close(code=CloseCode.POLICY_VIOLATION, reason=_in_use(client_id))
 
     async def leave(self, member: Member, why: str = "") -> None:
         """Remove a member whose connection has ended. Safe to call for one that already left,
@@ -238,8 +278,7 @@ class ChatRoom:
         When the broker cannot take it (it is down), the other workers will not hear it, but
         this worker's own clients still do: the event is delivered here directly.
         """
-        self._seq += 1
-        event = make_event(self.worker_id, self._seq, kind, **fields)
+        event = make_event(self.worker_id, self.sequence.next_own(), kind, **fields)
         if not await self.broker.publish(event):
             await self._on_event(event)
 
@@ -249,10 +288,19 @@ class ChatRoom:
         A join or leave is announced by every worker to its own clients, with the count as that
         worker sees it once the event is applied: all workers apply the events in the broker's
         order, so two people joining on two workers at the same moment are counted right.
+
+        The broker has checked the event's signature; its sequence number is checked here. An
+        event under this worker's own id that it did not publish, or one that jumps absurdly
+        far ahead of its worker's last (:class:`~wslab.presence.Verdict`), is refused and
+        counted, and nobody hears of it.
         """
         worker, kind = event["worker"], event["kind"]
-        if not self.sequence.accept(worker, event["seq"]):
+        verdict = self.sequence.accept(worker, event["seq"])
+        if verdict is Verdict.REPEAT:
             return  # delivered already
+        if verdict is not Verdict.DELIVER:
+            self._refused_event(verdict.value)
+            return
         if worker != self.worker_id:
             await self._from_other_worker(worker, kind, event)
         elif kind == "chat":
@@ -268,6 +316,18 @@ class ChatRoom:
         elif kind == "leave" and event["announce"]:
             await self.manager.announce(
                 envelope.leave_message(event["client"], self.participants, why=event["why"]))
+
+    def _refused_event(self, why: str) -> None:
+        """Count an event from the broker that was not acted on, by why (``wslab.signing``,
+        ``wslab.brokers``, ``wslab.presence``).
+
+        Every one is a warning; ``wslab.quiet_log`` lets three of each reason through every 10 s,
+        so whoever floods the channel with forgeries cannot flood the log too.
+        """
+        self.refused_events[why] += 1
+        # The reason is part of the template: each reason is a kind of its own for quiet_log.
+        logger.warning(f"Refused an event from the broker: {why} (%d so far)",
+                       self.refused_events[why])
 
     def _welcomed_with(self, member: Member | None) -> list[WebSocket]:
         """``member`` and everyone here who joined after it: their welcome listed it already.
@@ -286,11 +346,14 @@ class ChatRoom:
             self.roster.seen(worker)
             await self.manager.broadcast(event["text"])
         elif kind == "join":
-            self.roster.add(worker, client_id)
+            known = client_id in self._members or self.roster.where(client_id) is not None
+            self.roster.add(worker, client_id, event.get("key"))
             here = self._members.get(client_id)
-            if here is not None and here.announced:  # the other connection is the newer one
+            if here is not None and event.get("resumed"):  # its owner moved there, with its key
                 await self._replaced_elsewhere(here)
-            if event["announce"]:
+            elif here is not None and not here.announced:  # the other claim came first
+                await self._lost_the_name(here)
+            if event["announce"] and not known:
                 await self.manager.announce(envelope.join_message(client_id, self.participants))
         elif kind == "leave":
             self.roster.remove(worker, client_id)
@@ -298,7 +361,8 @@ class ChatRoom:
                 await self.manager.announce(
                     envelope.leave_message(client_id, self.participants, why=event["why"]))
         elif kind == "presence":
-            await self._sync(lambda: self.roster.replace(worker, event["clients"]))
+            await self._sync(lambda: self.roster.replace(worker, event["clients"],
+                                                         event.get("keys")))
             if event["ask"]:
                 await self._publish_presence()
         elif kind == "bye":
@@ -306,13 +370,29 @@ class ChatRoom:
             await self._sync(lambda: self.roster.forget(worker), "their server shut down")
 
     async def _replaced_elsewhere(self, member: Member) -> None:
-        """The same client id connected to another worker, later: close the connection here."""
+        """Its owner connected to another worker, with its key: close the connection here."""
+        logger.info("Client %s connected again, to worker %s; closing its connection here",
+                    member.client_id, self.roster.where(member.client_id))
+        await self._give_up(member)
+        await self._close_replaced(member.websocket)
+
+    async def _lost_the_name(self, member: Member) -> None:
+        """Another worker's keyless claim of the same free name reached the broker first: that
+        one keeps the name, and this connection is refused as it would have been a moment later.
+        """
+        logger.warning("Refused client %s: the same name joined on worker %s a moment earlier",
+                       member.client_id, self.roster.where(member.client_id))
+        self.refused_handshakes["name_taken"] += 1
+        await self._give_up(member)
+        await self.manager.close(
+            member.websocket, CloseCode.POLICY_VIOLATION, _in_use(member.client_id),
+            notice=envelope.error_message("name_taken", _name_taken(member.client_id)))
+
+    async def _give_up(self, member: Member) -> None:
+        """Forget a member whose name is now another worker's connection's, silently."""
         member.present = False
         del self._members[member.client_id]
         del self._by_socket[member.websocket]
-        logger.info("Client %s connected again, to worker %s; closing its connection here",
-                    member.client_id, self.roster.where(member.client_id))
-        await self._close_replaced(member.websocket)
         await self._publish("leave", client=member.client_id, announce=False, why="")
 
     async def _sync(self, change: Callable[[], Any], why: str = "") -> None:
@@ -330,7 +410,9 @@ class ChatRoom:
             await self.manager.announce(envelope.leave_message(client_id, len(after), why=why))
 
     async def _publish_presence(self, ask: bool = False) -> None:
-        await self._publish("presence", clients=sorted(self._members), ask=ask)
+        await self._publish("presence", clients=sorted(self._members), ask=ask,
+                            keys={client_id: member.key_digest
+                                  for client_id, member in self._members.items()})
 
     async def _keep_in_touch(self) -> None:
         """The heartbeat: tell the others who is here; forget workers that went silent."""
@@ -386,6 +468,18 @@ class ChatRoom:
         member = self._by_socket.get(websocket)
         if member is not None:
             await self.leave(member, why=why)
+
+
+def _in_use(client_id: str) -> str:
+    """The close reason of a newcomer refused its name: short, as a close reason must be."""
+    return f"the name {client_id} is in use"
+
+
+def _name_taken(client_id: str) -> str:
+    """Why a newcomer cannot have ``client_id``, and what to do, in words (the error reply)."""
+    return (f"{_in_use(client_id)} by someone connected now: pick another name. If it is "
+            f"yours, from a connection that just dropped, the server frees it within "
+            f"{PING_INTERVAL + PING_TIMEOUT:g} s.")
 
 
 def _preview(text: str, limit: int = 80) -> str:

@@ -15,6 +15,9 @@ DEFAULT_MAX_MESSAGE_BYTES = 4096
 DEFAULT_RATE_LIMIT = 10.0
 #: Messages waiting for one client before it counts as "not reading" and is disconnected.
 DEFAULT_OUTBOUND_QUEUE = 256
+#: Joins per second let in from one client address by the command line's servers (0: no
+#: limit, the default of a notebook's server); ``wslab.admission`` says how the rest wait.
+DEFAULT_JOIN_RATE = 20.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,17 +25,22 @@ class ChatSettings:
     """Limits and access rules of a chat server.
 
     ``token`` is the join token: when set, every client must pass ``?token=...`` in the
-    WebSocket URL. ``check_origin`` turns on the browser Origin check: a page may connect only
-    from the server's own origin or from one listed in ``allowed_origins``. Both stay off for
-    loopback use in notebooks, and the command line turns both on when it listens on a network.
+    WebSocket URL. The browser Origin check is always on: a page may connect from the server's
+    own origin or from one listed in ``allowed_origins``, and, while ``local_pages`` is true
+    (a notebook's server on loopback), from this machine's other pages too: loopback origins
+    and pages opened from a file (``wslab.access`` says why, and what that risks). The command
+    line sets a token and turns ``local_pages`` off when it listens on a network, and always in
+    classroom mode. ``join_rate`` is the pace of joins from one address (``wslab.admission``;
+    0: none).
     """
 
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     rate_limit: float = DEFAULT_RATE_LIMIT
     outbound_queue: int = DEFAULT_OUTBOUND_QUEUE
     token: str | None = None
-    check_origin: bool = False
+    local_pages: bool = True
     allowed_origins: tuple[str, ...] = ()
+    join_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_message_bytes < 1:
@@ -41,6 +49,8 @@ class ChatSettings:
             raise ValueError(f"rate_limit must be 0 (off) or positive, not {self.rate_limit}")
         if self.outbound_queue < 1:
             raise ValueError(f"outbound_queue must be at least 1, not {self.outbound_queue}")
+        if self.join_rate < 0:
+            raise ValueError(f"join_rate must be 0 (off) or positive, not {self.join_rate}")
         if self.token == "":
             raise ValueError("token must not be empty: pass None to turn the token check off")
 

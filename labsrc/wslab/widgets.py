@@ -14,8 +14,10 @@
 Each widget shows a header (its client id, a status dot, ``N online``), the message log, a text
 box where Enter sends, and a Send button. The connection is its :attr:`~ChatWidget.client`, a
 ``ChatClient``: it connects to ``{url}/ws/{client_id}``, parses each frame once, reconnects by
-the kit's policy (``wslab.reconnect``) and stops for good after a final close (1008: a wrong
-token or a bad name; 4409: the same name connected again elsewhere). The widget draws what the
+the kit's policy (``wslab.reconnect``), with its name's resume key (kept in memory, never
+shown), and stops for good after a final close (1008: a wrong token, a bad name, or a name
+someone else holds; 4409: the same name connected again elsewhere, from this kernel or with
+this window's key). The widget draws what the
 client reports: the status, the messages (chat lines, its own on the right as "You"; system
 lines in grey; error replies in red), and notes of its own on what happened to the connection.
 
@@ -517,8 +519,7 @@ class ChatWidget(widgets.VBox):
         elif before is not None and before.kind == "disconnected":  # a final close
             if client.close_code == KitCloseCode.REPLACED:
                 why = f"the name {self.client_id} connected again elsewhere"
-                advice = (" (in another tab or notebook of yours, or someone else chose it "
-                          "too: then pick another name)")
+                advice = " (in another window of yours, with this window's key)"
             else:
                 why = client.close_reason or describe_close(client.close_code)
         else:  # not the server's doing: an unexpected error, or the event loop ended

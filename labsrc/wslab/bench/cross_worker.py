@@ -36,6 +36,7 @@ from typing import Any
 from wslab.bench import procs
 from wslab.bench.latency import summarise
 from wslab.ports import free_port
+from wslab.signing import SECRET_ENV, new_secret
 
 WARMUP = 1.0
 DRAIN = 0.5
@@ -101,6 +102,7 @@ def run(options: argparse.Namespace, redis_url: str | None) -> dict[str, Any]:
         try:
             ports = [free_port() for _ in range(options.workers if redis_url else 1)]
             broker = ["--broker", redis_url] if redis_url else []
+            os.environ.setdefault(SECRET_ENV, new_secret())  # the workers' shared secret
             for port in ports:
                 children.append(procs.Child(f"the worker on port {port}", [
                     "-m", "wslab.bench.cross_worker", "_worker", "--port", str(port), *broker],

@@ -51,6 +51,7 @@ from wslab.checks.core import (NOT_DONE, Failure, NotDone, StuckInLoop, call,
                                run_async_check, shown, source_of)
 from wslab.checks.predictions import Question
 from wslab.checks.progress import Exercise
+from wslab.client import socket_url, with_resume_key
 from wslab.close_codes import KitCloseCode
 from wslab.reconnect import ReconnectPolicy
 from wslab.widgets import CLOSED, CONNECTED, ChatWidget
@@ -149,8 +150,9 @@ async def _dispose(chat: Any) -> None:
             widgets.Widget.close(part)
 
 
-async def _peer(server: Any, name: str) -> Any:
-    return await websockets.connect(f"{server.ws_url}/ws/{name}", open_timeout=WAIT)
+async def _peer(server: Any, name: str, resume_key: str | None = None) -> Any:
+    return await websockets.connect(with_resume_key(socket_url(server.ws_url, name), resume_key),
+                                    open_timeout=WAIT)
 
 
 async def _tear_down(server: Any, peers: list[Any], made: list[Any]) -> None:
@@ -446,7 +448,8 @@ async def _online_run(cls: type) -> str:
                           hint="Start handle() with super().handle(message): that is what "
                                "keeps the log and the count working.")
 
-        peers.append(await _peer(server, "carol"))
+        peers.append(carol := await _peer(server, "carol"))
+        carol_key = json.loads(await carol.recv())["resume"]  # her welcome comes first
         await run.expect({"alice", "bob", "carol"},
                          tried="carol connects (everyone else gets {\"type\": \"join\", "
                                "\"user\": \"carol\", ...})",
@@ -459,9 +462,10 @@ async def _online_run(cls: type) -> str:
                          hint="On a \"disconnect\" message, remove message[\"user\"] from "
                               "self.online.")
 
-        # carol connects again (another tab): the server closes her older connection with
-        # 4409 and announces nothing, since she never left. Her line proves the order.
-        peers.append(carol_again := await _peer(server, "carol"))
+        # carol connects again, with her resume key (a reconnect): the server closes her older
+        # connection with 4409 and announces nothing, since she never left. Her line proves
+        # the order.
+        peers.append(carol_again := await _peer(server, "carol", carol_key))
         await carol_again.send(json.dumps({"message": "me again, from another tab"}))
         tried = ("carol connects a second time (her older connection is replaced, and nobody "
                  "left), then says 'me again, from another tab'")
@@ -679,10 +683,12 @@ SAME_NAME = Question(
              "b": "the server refuses the second one",
              "c": "the server closes the first one's connection, and its window says why"},
     classify=_same_name,
-    why="A name is one connection: the server keeps the newest and closes the older one "
-        "(code 4409), so a reloaded tab or a re-run cell takes over at once. The older window "
-        "stops for good instead of reconnecting, or the two would push each other out for "
-        "ever. In a class, that is why everyone needs a name of their own.")
+    why="A name is one connection, and its owner can move it: the second window of this "
+        "notebook sends the first one's resume key, so the server closes the older one (code "
+        "4409) and a re-run cell takes over at once. The older window stops for good instead of "
+        "reconnecting, or the two would push each other out for ever. Someone else, without "
+        "the key, is refused (name_taken): in a class, that is why everyone needs a name of "
+        "their own.")
 
 
 # -- join the class -------------------------------------------------------------------------------
@@ -755,11 +761,16 @@ async def _in_class_body(me: Any, wait: float) -> str:
         return (f"you are in the class chat as {me.client_id}, {me.participants} online. Say "
                 f"hello!\n   The same chat in your browser: {class_page(me)}")
     got = f"the window says {me.status_text!r}"
+    if any(entry.get("code") == "name_taken" for entry in me.entries):
+        raise Failure(tried=tried, expected=expected, got=got,
+                      hint=f"Someone else is in the chat with the name {me.client_id}: "
+                           "choose a name nobody else uses, put it in the line, and run that "
+                           "cell again.")
     if me.client.close_code == KitCloseCode.REPLACED:
         raise Failure(tried=tried, expected=expected, got=got,
-                      hint=f"Someone else joined with the name {me.client_id} after you (or "
-                           "you did, in another tab or notebook): choose a name nobody else "
-                           "uses, put it in the line, and run that cell again.")
+                      hint=f"You joined again with the name {me.client_id}, in another chat "
+                           "window of this notebook: that window has the name now. Use it, or "
+                           "run this cell again to take the name back here.")
     if any(entry.get("code") == "bad_token" for entry in me.entries):
         raise Failure(tried=tried, expected=expected, got=got,
                       hint="The server refused the join token: copy it again, exactly, from "
