@@ -9,12 +9,14 @@ with its default pace (``wslab.admission``). Each time:
 2. after a quiet second (the baseline), a process of its own (so that its work delays nobody's
    clients but the server's) opens ``--joins`` connections at once from one address
    (127.0.0.1), each a join that stays in the room and reads what it is sent (raw sockets that
-   cost next to nothing, ``wslab.bench.wire``);
+   cost next to nothing, ``wslab.bench.wire``). Beyond ``MAX_INCOMPLETE_PER_ADDRESS``
+   unfinished handshakes of one address (``wslab.transport_limits``) the server cuts the
+   oldest before the app sees them: those count as "cut unanswered";
 3. once every storm join has been welcomed or refused, and alice's lines have all reached bob
    (or ``DRAIN`` seconds have passed), it stops.
 
 It prints, for each run, the delay of alice's lines at bob before and during the storm (p50 and
-max), how many storm joins got in and how many were told to try again later (1013), and how long
+max), how many storm joins got in and how many were told to try again later (HTTP 429), and how long
 the storm took to settle. The figures are the run's own: compare the two rows, not the numbers
 of another machine. No test asserts them.
 """
@@ -40,6 +42,8 @@ from wslab.settings import DEFAULT_JOIN_RATE
 START_TIMEOUT = 30.0
 #: How long bob may take to receive the lines sent during the storm, once it has settled.
 DRAIN = 60.0
+#: How long the storm may take to settle: without a pace, 2,000 joins take minutes.
+STORM_LIMIT = 600.0
 #: Where the people already in the room connect from: this machine, but another address.
 OTHERS = "127.0.0.2"
 STORM_FROM = "127.0.0.1"
@@ -94,18 +98,24 @@ async def _storm(port: int, every: float, storm: procs.Child) -> dict[str, Any]:
     url = f"ws://127.0.0.1:{port}"
     sent: list[float] = []  # when alice sent each line
     delays: dict[int, float] = {}  # line number: seconds until bob had it
-    async with websockets.connect(f"{url}/ws/alice", local_addr=(OTHERS, 0)) as alice, \
-            websockets.connect(f"{url}/ws/bob", local_addr=(OTHERS, 0),
+    cut: dict[str, str] = {}  # who the server cut off, and how
+    # No keepalive of their own: without a pace, the storm can keep the server from answering
+    # a ping for longer than its timeout, and that delay is what is measured, not a failure.
+    # alice never reads what she is sent: no bound on her client's queue, so that it keeps
+    # reading the socket and the server never drops her as too slow (4408).
+    async with websockets.connect(f"{url}/ws/alice", local_addr=(OTHERS, 0),
+                                  ping_interval=None, max_queue=None) as alice, \
+            websockets.connect(f"{url}/ws/bob", local_addr=(OTHERS, 0), ping_interval=None,
                                max_queue=None) as bob:
         await bob.recv()  # the welcome: bob is in the room before alice says anything
-        listening = asyncio.get_running_loop().create_task(_listen(bob, sent, delays))
-        talking = asyncio.get_running_loop().create_task(_talk(alice, every, sent))
+        listening = asyncio.get_running_loop().create_task(_listen(bob, sent, delays, cut))
+        talking = asyncio.get_running_loop().create_task(_talk(alice, every, sent, cut))
         lines = procs.Lines(storm)
         await asyncio.to_thread(lines.next, START_TIMEOUT)  # "ready"
         await asyncio.sleep(1.0)
         storm_start = time.monotonic()
         storm.tell("go")
-        outcomes = json.loads(await asyncio.to_thread(lines.next, START_TIMEOUT + DRAIN))
+        outcomes = json.loads(await asyncio.to_thread(lines.next, STORM_LIMIT))
         storm_end = time.monotonic()
         await asyncio.sleep(1.0)
         talking.cancel()
@@ -124,7 +134,7 @@ async def _storm(port: int, every: float, storm: procs.Child) -> dict[str, Any]:
             "refused": outcomes.get("429", 0),
             "failed": joins - outcomes.get("welcome", 0) - outcomes.get("429", 0),
             "storm_seconds": round(storm_end - storm_start, 2),
-            "lost": len(sent) - len(delays),
+            "lost": len(sent) - len(delays), "cut": cut,
             "before_ms": _summary(before), "during_ms": _summary(during)}
 
 
@@ -209,19 +219,37 @@ async def _drain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         writer.close()
 
 
-async def _talk(alice: Any, every: float, sent: list[float]) -> None:
-    while True:
-        sent.append(time.monotonic())
-        await alice.send(json.dumps({"message": f"line {len(sent) - 1}"}))
-        await asyncio.sleep(every)
+async def _talk(alice: Any, every: float, sent: list[float], cut: dict[str, str]) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        while True:
+            sent.append(time.monotonic())
+            await alice.send(json.dumps({"message": f"line {len(sent) - 1}"}))
+            await asyncio.sleep(every)
+    except ConnectionClosed as closed:
+        sent.pop()  # never sent
+        cut["alice"] = _how(closed)
 
 
-async def _listen(bob: Any, sent: list[float], delays: dict[int, float]) -> None:
-    async for raw in bob:
-        message = json.loads(raw)
-        if message.get("client_id") == "alice":
-            n = int(message["message"].split()[1])
-            delays[n] = time.monotonic() - sent[n]
+async def _listen(bob: Any, sent: list[float], delays: dict[int, float],
+                  cut: dict[str, str]) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        async for raw in bob:
+            message = json.loads(raw)
+            if message.get("client_id") == "alice":
+                n = int(message["message"].split()[1])
+                delays[n] = time.monotonic() - sent[n]
+    except ConnectionClosed as closed:
+        cut["bob"] = _how(closed)
+
+
+def _how(closed: Exception) -> str:
+    """How the server closed a connection: its close code and reason, or that it just went."""
+    sent = getattr(closed, "rcvd", None) or getattr(closed, "sent", None)
+    return "cut without a close frame" if sent is None else f"{sent.code} {sent.reason}".strip()
 
 
 def _summary(delays: list[float]) -> dict[str, Any]:
@@ -247,9 +275,10 @@ def render(results: list[dict[str, Any]]) -> str:
                  f"    delay during the storm: p50 {during['p50']} ms, max {during['max']} ms "
                  f"({during['lines']} lines)",
                  f"    storm: {result['joined']:,} joined, {result['refused']:,} told to try "
-                 f"again later, {result['failed']:,} failed; settled in "
+                 f"again later, {result['failed']:,} cut unanswered; settled in "
                  f"{result['storm_seconds']:.1f} s; alice's lines never received: "
                  f"{result['lost']}"]
+        rows += [f"    {who} was cut off: {how}" for who, how in sorted(result["cut"].items())]
     return "\n".join(rows)
 
 
