@@ -248,8 +248,8 @@ async def _listen(bob: Any, sent: list[float], delays: dict[int, float],
 
 def _how(closed: Exception) -> str:
     """How the server closed a connection: its close code and reason, or that it just went."""
-    sent = getattr(closed, "rcvd", None) or getattr(closed, "sent", None)
-    return "cut without a close frame" if sent is None else f"{sent.code} {sent.reason}".strip()
+    frame = getattr(closed, "rcvd", None) or getattr(closed, "sent", None)
+    return "cut without a close frame" if frame is None else f"{frame.code} {frame.reason}".strip()
 
 
 def _summary(delays: list[float]) -> dict[str, Any]:
