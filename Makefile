@@ -13,7 +13,7 @@ help:
 	@echo "make test-fast  the unit and room-level tests only: no server, browser, kernel or Redis"
 	@echo "make serve  run the chat server alone on http://127.0.0.1:8000/chat (SERVE_ARGS=...)"
 	@echo "make classroom  run the chat for a whole class on this network (CLASSROOM_ARGS=...)"
-	@echo "make bench  run every benchmark: fan-out, memory, workers, uvicorn, hostile clients, join storm (BENCH_ARGS=...)"
+	@echo "make bench  run every benchmark of the README's Benchmark section (BENCH_ARGS=...)"
 	@echo "make notebooks        rebuild notebooks/ and solutions/ from labsrc/lessons/"
 	@echo "make check-notebooks  fail if the committed notebooks differ from their sources"
 	@echo "make slides           build the deck into slides/build/ and refresh the guide's timetables"
@@ -48,6 +48,7 @@ classroom: setup
 bench: setup
 	$(BIN)/python -m wslab.bench $(BENCH_ARGS)
 	$(BIN)/python -m wslab.bench.cross_worker
+	$(BIN)/python -m wslab.bench.stream_path
 	$(BIN)/python -m wslab.bench.uvicorn_internals
 	$(BIN)/python -m wslab.bench.hostile
 	$(BIN)/python -m wslab.bench.join_storm

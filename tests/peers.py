@@ -25,7 +25,8 @@ from websockets.asyncio.client import ClientConnection
 
 from deadlines import scaled
 from wslab.chat import create_app
-from wslab.resume import RESUME_PARAM
+from wslab.envelope import EPOCH, HISTORY, SEQ
+from wslab.resume import AFTER_PARAM, EPOCH_PARAM, RESUME_PARAM
 from wslab.settings import ChatSettings
 
 TIMEOUT = scaled(3.0)
@@ -76,14 +77,17 @@ class ChatPeer(ABC):
         self.heard.append(message)
         return message
 
-    async def next_of(self, *types: str | None, timeout: float = TIMEOUT) -> Any:
-        """The next message whose ``type`` is one of ``types`` (None: a chat line), skipping others."""
+    async def next_of(self, *types: str | None, timeout: float = TIMEOUT,
+                      earlier: bool = False) -> Any:
+        """The next message whose ``type`` is one of ``types`` (None: a chat line), skipping
+        others, and skipping the room's last lines a newcomer is shown (``"history": true``)
+        unless ``earlier``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             message = await self.next(max(0.01, deadline - loop.time()))
             kind = message.get("type") if isinstance(message, dict) else "plain"
-            if kind in types:
+            if kind in types and (earlier or not is_earlier(message)):
                 return message
 
     async def chat_line(self, timeout: float = TIMEOUT) -> dict[str, Any]:
@@ -106,14 +110,15 @@ class Peer(ChatPeer):
     async def _receive(self, timeout: float) -> str | bytes:
         return await asyncio.wait_for(self.ws.recv(), timeout)
 
-    async def silence(self, seconds: float = QUIET) -> list[Any]:
-        """Everything that arrives within ``seconds`` (expected: nothing)."""
+    async def silence(self, seconds: float = QUIET, earlier: bool = False) -> list[Any]:
+        """Everything that arrives within ``seconds`` (expected: nothing), but for the room's
+        last lines a newcomer is shown, unless ``earlier``."""
         got = []
         try:
             while True:
                 got.append(await self.next(seconds))
         except (asyncio.TimeoutError, websockets.ConnectionClosed):
-            return got
+            return [message for message in got if earlier or not is_earlier(message)]
 
     async def closed(self, timeout: float = TIMEOUT) -> tuple[int | None, str]:
         """Read until the server closes the connection; return its (code, reason)."""
@@ -129,19 +134,36 @@ class Peer(ChatPeer):
         return (received.code, received.reason) if received else (None, "")
 
 
+def is_earlier(message: Any) -> bool:
+    """Whether ``message`` is one of the room's last lines, sent to a newcomer as history."""
+    return isinstance(message, dict) and message.get(HISTORY) is True
+
+
+def lecture_fields(message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` without the fields of the room's numbering (``seq``, ``epoch``): as the
+    lecture's page knows it."""
+    return {key: value for key, value in message.items() if key not in (SEQ, EPOCH)}
+
+
 async def connect(ws_url: str, client_id: str, resume: str | None = None,
+                  epoch: str | None = None, after: int | str | None = None,
                   **connect_options: Any) -> Peer:
-    """Connect as ``client_id`` (with a resume key, if given), reading nothing yet."""
-    query = f"?{urlencode({RESUME_PARAM: resume})}" if resume is not None else ""
+    """Connect as ``client_id`` (with a resume key, and the epoch and last seq it saw, if
+    given), reading nothing yet."""
+    params = {name: value for name, value in
+              ((RESUME_PARAM, resume), (EPOCH_PARAM, epoch), (AFTER_PARAM, after))
+              if value is not None}
+    query = f"?{urlencode(params)}" if params else ""
     ws = await websockets.connect(f"{ws_url}/ws/{client_id}{query}", open_timeout=TIMEOUT,
                                   **connect_options)
     return Peer(ws, client_id)
 
 
 async def join(ws_url: str, client_id: str, resume: str | None = None,
+               epoch: str | None = None, after: int | str | None = None,
                **connect_options: Any) -> Peer:
-    """Connect as ``client_id`` (with a resume key, if given) and read the welcome message."""
-    peer = await connect(ws_url, client_id, resume, **connect_options)
+    """Connect as ``client_id`` (see :func:`connect`) and read the welcome message."""
+    peer = await connect(ws_url, client_id, resume, epoch, after, **connect_options)
     peer.welcome = await peer.next_of("welcome")
     return peer
 
@@ -187,8 +209,9 @@ class RoomPeer(ChatPeer):
         assert message["type"] == "websocket.send", message
         return message["text"] if message.get("text") is not None else message["bytes"]
 
-    async def silence(self) -> list[Any]:
-        """What arrives once the room has nothing left to do (expected: nothing).
+    async def silence(self, earlier: bool = False) -> list[Any]:
+        """What arrives once the room has nothing left to do (expected: nothing), but for the
+        room's last lines a newcomer is shown, unless ``earlier``.
 
         In memory nothing is in flight on a wire: once every task of the app has run as far
         as it can, whatever it sent is in the queue, so no time needs to pass.
@@ -198,7 +221,7 @@ class RoomPeer(ChatPeer):
         with contextlib.suppress(Closed):
             while not self.to_peer.empty():
                 got.append(await self.next())
-        return got
+        return [message for message in got if earlier or not is_earlier(message)]
 
     async def closed(self, timeout: float = TIMEOUT) -> tuple[int, str]:
         """Read until the app closes the connection; return its (code, reason)."""
@@ -258,5 +281,5 @@ async def still_chatting(speaker: ChatPeer, *listeners: ChatPeer,
     await speaker.say(text)
     for peer in (speaker, *listeners):
         line = await peer.chat_line()
-        assert line == {"message": text, "client_id": speaker.client_id,
-                        "timestamp": line["timestamp"]}, line
+        assert lecture_fields(line) == {"message": text, "client_id": speaker.client_id,
+                                        "timestamp": line["timestamp"]}, line

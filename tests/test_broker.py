@@ -28,6 +28,7 @@ from wslab.chat import create_app
 from wslab.checks.manager import FakeSocket, settle
 from wslab.close_codes import KitCloseCode
 from wslab.events import decode_event, encode_event
+from wslab.resume import Request
 from wslab.presence import MAX_SEQUENCE_JUMP, Roster, SequenceTracker, Verdict, sequence_check
 from wslab.room import ChatRoom, Member
 from wslab.runner import BackgroundServer
@@ -303,7 +304,7 @@ class Worker:
     async def connect(self, client_id: str, resume: str | None = None) -> FakeSocket:
         ws = FakeSocket(client_id)
         self.sockets[client_id] = ws
-        self.members[client_id] = await self.room.join(ws, client_id, resume)
+        self.members[client_id] = await self.room.join(ws, client_id, Request(resume))
         await settle()  # the outbox writers send what was queued
         return ws
 

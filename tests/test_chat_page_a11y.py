@@ -302,6 +302,12 @@ EVERY_KIND_OF_LINE = [
     envelope.leave_message("carol", 2),
     envelope.system_message("degraded", "The chat is having trouble: lines may be late."),
     envelope.error_message("message_too_long", "That message is too long."),
+    # Catching up: a greyed line from before the page came in (under its divider), the notice
+    # of a lost history, and the quiet line after a replay.
+    envelope.encode({"message": "a line from before", "client_id": "bob", "timestamp": "09:59:00",
+                     "seq": 1, "epoch": "e1", "history": True}),
+    envelope.system_message("history_reset", "the history is lost", epoch="e2", seq=5),
+    envelope.system_message("resumed", "caught up", replayed=2, epoch="e2", seq=5),
 ]
 
 LINE_TEXTS = {
@@ -317,6 +323,12 @@ LINE_TEXTS = {
     "error line's timestamp": (".message.error > .timestamp", None),
     "warning line": (".message.warning > .text", None),
     "warning line's timestamp": (".message.warning > .timestamp", None),
+    "earlier line": (".message.history .text", None),
+    "earlier line's sender": (".message.history .sender", None),
+    "earlier line's timestamp": (".message.history .timestamp", None),
+    "earlier messages divider": (".divider", None),
+    "missed messages notice": (".message.missed > .text", None),
+    "caught up": (".message.quiet > .text", None),
     "title": ("h1", None),
     "identity": ("#identity", None),
     "participants": ("#participants", None),

@@ -13,6 +13,7 @@ import pytest
 import websockets
 
 from cli_process import read_until
+from wslab.__main__ import build_parser, main
 from peers import join, still_chatting
 
 
@@ -76,3 +77,40 @@ def test_bad_arguments_are_explained():
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "max_message_bytes must be at least 1" in result.stderr
+
+
+@pytest.mark.parametrize("flag, value, problem", [
+    ("--history", "-1", "history must be 0 (keep none) or more"),
+    ("--history-minutes", "0", "history_minutes must be positive"),
+    ("--history-on-join", "-5", "history_on_join must be 0 (off) or more"),
+])
+def test_bad_history_options_are_explained(flag, value, problem, capsys):
+    assert main(["serve", flag, value]) == 2
+    assert problem in capsys.readouterr().err
+
+
+def test_the_history_options_are_in_their_own_group_of_the_help():
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]
+    group = next(g for g in serve._action_groups if g.title == "history and resume")
+    assert [a.option_strings[0] for a in group._group_actions] == [
+        "--history", "--history-minutes", "--history-on-join"]
+    assert all(action.help for action in group._group_actions)
+
+
+async def test_the_history_options_reach_the_server(serve):
+    """--history 3 keeps three numbered messages; --history-on-join 2 shows a newcomer two."""
+    process, port, _ = serve("--history", "3", "--history-on-join", "2", "--rate-limit", "0")
+    alice = await join(f"ws://127.0.0.1:{port}", "alice")
+    for n in range(5):
+        await alice.say(f"line {n}")
+    for _ in range(5):
+        await alice.chat_line()
+    bob = await join(f"ws://127.0.0.1:{port}", "bob")
+    earlier = await bob.silence(earlier=True)
+    assert [(m["message"], m["history"]) for m in earlier] == [("line 3", True), ("line 4", True)]
+    back = await join(f"ws://127.0.0.1:{port}", "alice", resume=alice.welcome["resume"],
+                      epoch=alice.welcome["epoch"], after=alice.welcome["seq"])
+    gap = await back.next()
+    assert gap["type"] == "gap_too_old" and gap["missed"] == 3  # lines 0-2; 3, 4, bob kept
+    process.send_signal(signal.SIGINT)
+    await asyncio.to_thread(process.wait, 5)

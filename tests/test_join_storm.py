@@ -19,7 +19,7 @@ import json
 
 import pytest
 
-from peers import join, still_chatting
+from peers import is_earlier, join, still_chatting
 from wslab import protocol
 from wslab.bench.stalled import StalledClient
 from wslab.settings import DEFAULT_JOIN_RATE
@@ -64,7 +64,8 @@ def read_messages(sock, until, timeout: float) -> tuple[list[dict], tuple[int, s
 
 
 def joins(messages: list[dict]) -> list[str]:
-    return [m["user"] for m in messages if m.get("type") == "join"]
+    """Who joined, live (not the room's earlier joins a newcomer is shown after its welcome)."""
+    return [m["user"] for m in messages if m.get("type") == "join" and not is_earlier(m)]
 
 
 async def storm_while_one_client_is_behind(server, name: str):

@@ -306,14 +306,18 @@ checked_accept_key = check_accept_key(accept_key)
 # the one the whole workshop builds towards), opens a plain TCP socket to it (no WebSocket
 # library at all), writes the handshake, and reads the answer until the empty line that ends
 # HTTP headers. Then `checked_accept_key`, yours if it passed, checks the server's proof.
+# (`history_on_join=0`: the server sends a newcomer no earlier lines of the room after its
+# greeting, so each frame read below is the one this lesson asks for.)
 
 # %%
 import socket
 
 from wslab.chat import create_app
 from wslab.protocol import parse_handshake_response, split_http_head
+from wslab.settings import ChatSettings
 
-chat = BackgroundServer(create_app(), name="lesson01-chat").start()
+chat = BackgroundServer(create_app(ChatSettings(history_on_join=0)),
+                        name="lesson01-chat").start()
 
 sock = socket.create_connection(("127.0.0.1", chat.port), timeout=5)
 key = new_key()

@@ -45,8 +45,11 @@ import websockets
 
 from wslab.chat import create_app
 from wslab.runner import BackgroundServer
+from wslab.settings import ChatSettings
 
-server = BackgroundServer(create_app(), name="e3-chat").start()
+# history_on_join=0: a newcomer gets no earlier lines of the room after its welcome, so each
+# demo below shows only what happens in it.
+server = BackgroundServer(create_app(ChatSettings(history_on_join=0)), name="e3-chat").start()
 server
 
 # %% [markdown]

@@ -49,8 +49,9 @@ from wslab.presence import DEFAULT_HEARTBEAT
 from wslab.quiet_log import quieten
 from wslab.redis_server import safe_url
 from wslab.serving import uvicorn_config
-from wslab.settings import (DEFAULT_JOIN_RATE, DEFAULT_MAX_MESSAGE_BYTES,
-                            DEFAULT_OUTBOUND_QUEUE, DEFAULT_RATE_LIMIT, ChatSettings)
+from wslab.settings import (DEFAULT_HISTORY, DEFAULT_HISTORY_ON_JOIN, DEFAULT_JOIN_RATE,
+                            DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_OUTBOUND_QUEUE,
+                            DEFAULT_RATE_LIMIT, ChatSettings)
 from wslab.signing import SECRET_ENV, new_secret, secret_problem
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the chat server")
     serve.add_argument("--host",
-                       help="address to listen on (0.0.0.0: every network; default: loopback, "
-                            "or every network with --classroom)")
+                       help="address to listen on (0.0.0.0: every network; default: loopback; "
+                            "--classroom: every network)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     serve.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES,
                        metavar="N", help=f"longest chat line (default: {DEFAULT_MAX_MESSAGE_BYTES})")
@@ -70,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"messages per second per client, 0 = off (default: {DEFAULT_RATE_LIMIT:g})")
     serve.add_argument("--outbound-queue", type=int, default=DEFAULT_OUTBOUND_QUEUE, metavar="N",
                        help="messages waiting for one client before it is dropped as too slow")
-    serve.add_argument("--token", help="join token clients must pass as ?token=... "
-                                       "(made up for you when listening beyond loopback)")
+    serve.add_argument("--token", help="join token clients must pass as ?token=... (made up "
+                                       "beyond loopback)")
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="another web origin whose pages may connect (repeatable)")
     serve.add_argument("--join-rate", type=float, default=DEFAULT_JOIN_RATE, metavar="R",
@@ -79,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
                             f"0 = off (default: {DEFAULT_JOIN_RATE:g})")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
                        help="default: info, or warning with --classroom")
+    history = serve.add_argument_group(
+        "history and resume", "the last messages, for reconnects and newcomers")
+    history.add_argument("--history", type=int, default=DEFAULT_HISTORY, metavar="N",
+                         help="numbered messages kept for clients that reconnect; 0 keeps "
+                              f"none (default: {DEFAULT_HISTORY})")
+    history.add_argument("--history-minutes", type=float, metavar="T",
+                         help="keep messages at most T minutes (default: no age limit)")
+    history.add_argument("--history-on-join", type=int, default=DEFAULT_HISTORY_ON_JOIN,
+                         metavar="N", help="last lines shown to a newcomer after its welcome; "
+                                           f"0 = off (default: {DEFAULT_HISTORY_ON_JOIN})")
     redis = serve.add_argument_group(
         "several workers, one room (Redis)", "--broker joins servers into one room through "
         "Redis; every event between them is signed with the room's secret")
@@ -136,7 +147,9 @@ def settings_for(args: argparse.Namespace, token: str | None = None) -> ChatSett
     return ChatSettings(max_message_bytes=args.max_message_bytes, rate_limit=args.rate_limit,
                         outbound_queue=args.outbound_queue, token=token,
                         local_pages=not guarded, allowed_origins=tuple(args.allow_origin),
-                        join_rate=args.join_rate)
+                        join_rate=args.join_rate, history=args.history,
+                        history_minutes=args.history_minutes,
+                        history_on_join=args.history_on_join)
 
 
 def classroom_token(args: argparse.Namespace) -> tuple[str, str]:

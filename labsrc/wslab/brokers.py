@@ -28,6 +28,7 @@ from typing import Any, Awaitable, Callable, Optional, Protocol
 from wslab.backoff import Backoff
 from wslab.errors import describe_exception
 from wslab.events import Event, decode_event, encode_event, new_worker_id
+from wslab.history import EVENT_EPOCH, EVENT_SEQ, NUMBERED, Numbering
 from wslab.presence import DEFAULT_HEARTBEAT
 from wslab.redis_server import safe_url
 from wslab.signing import EventSigner
@@ -89,6 +90,10 @@ class InProcessBroker:
     published, and works the same behind Redis. The event is not encoded: it never leaves the
     process, and nobody else can publish to it, so nothing is signed and nothing refused.
     Nothing is shared with any other process: with several workers, use :class:`RedisBroker`.
+
+    It is also the room's numbering authority (``wslab.history``): an event published with
+    ``numbered`` set gets the next number, under an epoch made when the broker was, so a
+    server that starts again starts a new epoch (its history is gone).
     """
 
     shared = False
@@ -97,7 +102,12 @@ class InProcessBroker:
     def __init__(self, worker_id: str | None = None) -> None:
         self.worker_id = worker_id or new_worker_id()
         self.heartbeat = DEFAULT_HEARTBEAT
+        self.numbering = Numbering()
         self._handlers: list[EventHandler] = []
+
+    @property
+    def epoch(self) -> str:
+        return self.numbering.epoch
 
     def subscribe(self, handler: EventHandler, on_status: StatusHandler | None = None,
                   on_refused: RefusalHandler | None = None) -> None:
@@ -107,6 +117,9 @@ class InProcessBroker:
         pass
 
     async def publish(self, event: Event) -> bool:
+        if event.get(NUMBERED):
+            event = {**event, EVENT_EPOCH: self.numbering.epoch,
+                     EVENT_SEQ: self.numbering.next()}
         for handler in list(self._handlers):
             await handler(dict(event))
         return True

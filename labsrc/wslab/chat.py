@@ -79,7 +79,7 @@ def create_app(settings: ChatSettings | None = None, broker: Broker | None = Non
                                failures, pace):
             return
         member = await room.join(websocket, client_id,
-                                 websocket.query_params.get(resume.RESUME_PARAM))
+                                 resume.read_request(websocket.query_params))
         if member is None:
             return
         try:

@@ -10,8 +10,10 @@ Elective E3 builds these up step by step; the kit keeps the finished pieces here
   and :func:`receive_chat` collects chat lines with it.
 - :class:`ChatClient` is a client that stays in the chat: a background task on the running
   event loop that follows the kit's reconnect policy (``wslab.reconnect``: when to retry, how
-  long to wait, which closes are final), and keeps a log of what it did instead of printing
-  into whichever notebook cell happens to be running::
+  long to wait, which closes are final), catches up on what it missed while it was away
+  (``wslab.catch_up``: each numbered line once, and "you missed some messages" when some never
+  came), and keeps a log of what it did instead of printing into whichever notebook cell
+  happens to be running::
 
       py = ChatClient(server.ws_url, "py")
       await py.say("hello")
@@ -36,6 +38,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.uri import parse_uri
 
 from wslab import envelope
+from wslab.catch_up import CatchUp
 from wslab.close_codes import FINAL_ERRORS, describe_close
 from wslab.errors import describe_exception
 from wslab.reconnect import CHAT_POLICY, ReconnectPolicy, Reconnects, Step
@@ -167,11 +170,13 @@ def socket_url(url: str, client_id: str, token: str | None = None) -> str:
     return address + (f"?{urlencode({'token': token})}" if token else "")
 
 
-def with_resume_key(url: str, key: str | None) -> str:
-    """A socket's address (:func:`socket_url`) with a resume key added, when there is one."""
+def with_resume_key(url: str, key: str | None, catch_up: dict[str, str] | None = None) -> str:
+    """A socket's address (:func:`socket_url`) with a resume key added, when there is one, and
+    with it the ``catch_up`` parameters (:meth:`wslab.catch_up.CatchUp.resume_params`)."""
     if not key:
         return url
-    return f"{url}{'&' if '?' in url else '?'}{urlencode({RESUME_PARAM: key})}"
+    query = urlencode({RESUME_PARAM: key, **(catch_up or {})})
+    return f"{url}{'&' if '?' in url else '?'}{query}"
 
 
 
@@ -180,11 +185,14 @@ class Event:
     """One thing that happened to a :class:`ChatClient`: a line of its log, with what a view
     (``ChatWidget``) needs to draw it.
 
-    ``kind`` is one of ``connected``, ``heard`` (``message``: what the server sent, parsed),
-    ``disconnected`` (an open connection closed), ``failed`` (a connection could not be made),
-    ``waiting`` (``step``: the wait before the next try) and ``stopped`` (for good: a final
-    close or refusal, an unexpected error, or :meth:`ChatClient.close`). ``why`` is the reason
-    in words, without the words around it in ``text``.
+    ``kind`` is one of ``connected``, ``heard`` (``message``: what the server sent, parsed;
+    never a line heard before), ``missed`` (``text``: "you missed some messages", and why; its
+    ``message`` is the server's ``history_reset`` or ``gap_too_old`` when the server said so,
+    None when numbers never came), ``disconnected`` (an open connection closed), ``failed`` (a
+    connection could not be made), ``waiting`` (``step``: the wait before the next try) and
+    ``stopped`` (for good: a final close or refusal, an unexpected error, or
+    :meth:`ChatClient.close`). ``why`` is the reason in words, without the words around it in
+    ``text``.
     """
 
     at: float  #: seconds since the client started
@@ -224,7 +232,10 @@ class ChatClient:
     - it starts its delays afresh after every connection that opened; the policy does so only
       after a *stable* one, so a server that accepts and at once closes cannot make it spin;
     - it reconnects with the resume key of its name's last welcome (:meth:`_aim`), so after a
-      Wi-Fi drop it takes its name back at once, where anyone else is refused ``name_taken``.
+      Wi-Fi drop it takes its name back at once, where anyone else is refused ``name_taken``;
+    - with the key go the epoch and the last number it saw (:attr:`catch_up`), so the server
+      replays what was said while it was away; it drops a line it has heard already, and logs
+      ``missed`` when lines never came (see ``wslab.catch_up``).
     """
 
     def __init__(self, url: str, client_id: str, *, token: str | None = None,
@@ -249,10 +260,13 @@ class ChatClient:
         self.policy = policy
         #: ``"connecting"``, ``"connected"``, ``"reconnecting"`` or ``"closed"``.
         self.status = CONNECTING
-        #: The chat lines heard, oldest first, as ``(client_id, text)``: your own included.
+        #: The chat lines heard, oldest first, as ``(client_id, text)``: your own included,
+        #: each numbered line once.
         self.chat_lines: list[tuple[str, str]] = []
-        #: Every message heard, parsed (:func:`parse_frame`).
+        #: Every message heard, parsed (:func:`parse_frame`), but repeats of numbered ones.
         self.messages: list[dict[str, Any]] = []
+        #: Where this client stands in the room's numbered messages, across its reconnects.
+        self.catch_up = CatchUp()
         #: What happened, oldest first: connected, heard, connection closed, reconnecting in...
         self.events: list[Event] = []
         #: How many connections were opened (reconnects included).
@@ -326,20 +340,30 @@ class ChatClient:
         self._emit("connected", f"connected as {self.client_id}", status=CONNECTED)
 
     def _aim(self) -> None:
-        """Point the next connection at the socket with this name's latest resume key.
+        """Point the next connection at the socket with this name's latest resume key, and
+        where this client stands in the room's numbered messages (:attr:`catch_up`).
 
         websockets' ``connect`` connects to its ``uri`` each time round (following a redirect,
-        it changes ``uri`` and ``ws_uri`` the same way); the key changes with every welcome.
+        it changes ``uri`` and ``ws_uri`` the same way); the key changes with every welcome,
+        the last number seen with every line.
         """
-        uri = with_resume_key(self.url, _resume_keys.get(self._name_address))
+        uri = with_resume_key(self.url, _resume_keys.get(self._name_address),
+                              self.catch_up.resume_params())
         self._connections.uri, self._connections.ws_uri = uri, parse_uri(uri)
 
     def _hear(self, message: dict[str, Any]) -> None:
         if message.get("type") == "welcome" and isinstance(message.get("resume"), str):
             _resume_keys[self._name_address] = message.pop("resume")
+        take = self.catch_up.take(message)
+        if not take.show and take.notice is None:        # a line heard before
+            return
         self.messages.append(message)
         if message.get("type") == "error" and message.get("code") in FINAL_ERRORS:
             self._final_error = message
+        if take.notice is not None:
+            self._emit("missed", take.notice, message=None if take.show else message)
+            if not take.show:
+                return
         line = line_of(message)
         if line is not None:
             self.chat_lines.append(line)

@@ -14,6 +14,12 @@ The welcome carries the connection's secret resume key (``resume``): a second co
 a name in use is let in only with it (``wslab.room``), and is otherwise refused with the error
 ``name_taken``.
 
+What the room numbers (chat lines sent as JSON, joins, leaves; ``wslab.history``) carries two
+more fields, ``seq`` and ``epoch``, added at the end (:func:`numbered`); a copy sent again
+from the history is marked ``"replay": true`` (missed while away) or ``"history": true`` (said
+before a newcomer came) (:func:`marked`). The lecture's page reads the fields it knows and
+ignores the rest, so it shows them as before.
+
 Everything the kit adds (join, welcome, errors, heartbeat answers) is a message from
 ``"client_id": "system"`` with its own ``"type"``, so the lecture's page shows it as a line of
 text and the kit's page styles it. Only the server sets ``client_id``, ``timestamp`` and
@@ -38,6 +44,10 @@ SYSTEM = "system"
 RESERVED_FIELDS = ("client_id", "timestamp", "type")
 #: The fields of a chat line, in the lecture's order (see :func:`chat_message`).
 CHAT_FIELDS = ("message", "client_id", "timestamp")
+#: The fields of a numbered message: its number in the room, and the epoch of that number.
+SEQ, EPOCH = "seq", "epoch"
+#: The marks of a copy sent from the history: missed while away, or said before one came.
+REPLAY, HISTORY = "replay", "history"
 
 
 def timestamp(now: datetime | None = None) -> str:
@@ -197,14 +207,58 @@ def leave_message(client_id: str, participants: int, now: datetime | None = None
 
 
 def welcome_message(client_id: str, online: list[str], now: datetime | None = None,
-                    resume_key: str | None = None) -> str:
-    """The greeting sent to a newcomer alone: who is online, and its resume key (``resume``),
-    the secret that lets it alone take its name back on a new connection (``wslab.resume``)."""
+                    resume_key: str | None = None, epoch: str | None = None,
+                    seq: int = 0) -> str:
+    """The greeting sent to a newcomer alone: who is online, its resume key (``resume``), the
+    secret that lets it alone take its name back on a new connection (``wslab.resume``), and
+    where the room's numbering stands (``epoch``, and ``seq``, the last number handed out)."""
     others = [name for name in online if name != client_id]
     who = ", ".join(others) if others else "nobody else yet"
-    fields = {} if resume_key is None else {"resume": resume_key}
+    fields: dict[str, Any] = {} if resume_key is None else {"resume": resume_key}
+    if epoch is not None:
+        fields.update({EPOCH: epoch, SEQ: seq})
     return system_message("welcome", f"Welcome, {client_id}! Online: {who}.", now,
                           user=client_id, participants=len(online), online=online, **fields)
+
+
+def with_fields(message: str, **fields: Any) -> str:
+    """``message`` (a JSON object this module encoded) with ``fields`` added at its end.
+
+    Spliced into the text rather than decoded and encoded again: a line is numbered once per
+    worker and marked once per copy, and the original's fields and order stay exactly as sent.
+    """
+    return message[:-1] + ", " + encode(fields)[1:]
+
+
+def numbered(message: str, epoch: str, seq: int) -> str:
+    """``message`` as the room numbered it: ``seq`` in ``epoch``."""
+    return with_fields(message, **{SEQ: seq, EPOCH: epoch})
+
+
+def marked(message: str, mark: str) -> str:
+    """A copy of a numbered message sent from the history: ``mark`` is :data:`REPLAY` or
+    :data:`HISTORY`."""
+    return with_fields(message, **{mark: True})
+
+
+def resumed_message(replayed: int, epoch: str, seq: int, now: datetime | None = None) -> str:
+    """Sent after a replay, before any live message: how many were replayed, and up to where."""
+    lines = "line" if replayed == 1 else "lines"
+    return system_message("resumed", f"caught up: {replayed} missed {lines}", now,
+                          replayed=replayed, **{EPOCH: epoch, SEQ: seq})
+
+
+def history_reset_message(epoch: str, seq: int, now: datetime | None = None) -> str:
+    """The client's epoch is gone: the server lost its history (it restarted)."""
+    return system_message("history_reset", "the chat server lost its history; you may have "
+                          "missed messages", now, **{EPOCH: epoch, SEQ: seq})
+
+
+def gap_too_old_message(missed: int, now: datetime | None = None) -> str:
+    """Part of what the client missed is no longer kept; what is left follows, as replay."""
+    lines = "message" if missed == 1 else "messages"
+    return system_message("gap_too_old", f"you missed {missed} {lines} that the chat server no "
+                          "longer keeps; the rest follow", now, missed=missed)
 
 
 def pong_message(now: datetime | None = None) -> str:

@@ -201,8 +201,16 @@ class ConnectionManager:
         logger.info("Connection closed. Total connections: %d", self.connection_count)
         return True
 
-    async def send_personal_message(self, message: str, websocket: WebSocket) -> None:
-        """Queue ``message`` for one connection, behind whatever it is already waiting for."""
+    async def send_personal_message(self, message: str, websocket: WebSocket, *,
+                                    announcement: bool = False) -> None:
+        """Queue ``message`` for one connection, behind whatever it is already waiting for.
+
+        ``announcement``: the server's own, counted apart as :meth:`announce`'s are (the room's
+        history, replayed to one client at once, is bounded by the history, not by the pace of
+        chat lines).
+        """
+        if announcement:
+            message = _Announcement(message)
         outbox = self._outboxes.get(websocket)
         if outbox is not None and not outbox.deliver(message, _text_frame(message)):
             await self._evict(websocket)

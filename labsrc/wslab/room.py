@@ -17,6 +17,14 @@ is left alone: a student cannot take the names the welcome lists. A holder that 
 frees its name when it leaves, or when uvicorn's keepalive notices its connection is dead (at
 most ``PING_INTERVAL + PING_TIMEOUT`` seconds after the drop; ``wslab.serving``).
 
+Nothing is lost on a Wi-Fi drop (``wslab.history``): the broker numbers every chat line, join
+and leave the room announces (``seq``, under an ``epoch``), and the room keeps the last ones.
+The welcome says where the numbering stands. A connection that asks to resume (``?resume=KEY&
+epoch=E&after=N``) with a key that proves the name, the key of the connection holding it or of
+its last holder if it left recently, gets what it missed before any live message, then
+``resumed``; or ``history_reset`` / ``gap_too_old``. Anyone else is a newcomer and gets the
+room's last lines, marked ``history`` (:meth:`ChatRoom._catch_up`).
+
 Several workers (processes) make one room through a broker (``wslab.brokers``). The path of a
 line is then: this worker's client -> :meth:`ChatRoom.receive` -> :meth:`ChatRoom.relay`
 publishes it -> the broker hands it to *every* worker, this one included -> each worker's
@@ -46,6 +54,7 @@ import collections
 import dataclasses
 import itertools
 import logging
+import time
 from typing import Any, Callable
 
 from starlette.websockets import WebSocket
@@ -54,7 +63,9 @@ from wslab import envelope, resume
 from wslab.brokers import Broker, InProcessBroker, stop_task
 from wslab.close_codes import KitCloseCode
 from wslab.events import Event, make_event
-from wslab.manager import ConnectionManager
+from wslab.history import (EVENT_EPOCH, EVENT_SEQ, NUMBERED, BadResume, Entry, GapTooOld,
+                           History, Reset, new_epoch)
+from wslab.manager import ANNOUNCEMENTS_PER_LINE, ConnectionManager
 from wslab.presence import HEARTBEATS_MISSED, Roster, SequenceTracker, Verdict
 from wslab.protocol import CloseCode
 from wslab.ratelimit import TokenBucket
@@ -113,8 +124,12 @@ class ChatRoom:
 
     def __init__(self, settings: ChatSettings, broker: Broker | None = None) -> None:
         self.settings = settings
-        self.manager = ConnectionManager(outbound_queue=settings.outbound_queue,
-                                         on_drop=self._dropped)
+        # A connection that resumes is sent up to the whole history at once, on top of the
+        # announcements a storm of joins may queue: room for both.
+        self.manager = ConnectionManager(
+            outbound_queue=settings.outbound_queue, on_drop=self._dropped,
+            announcement_queue=ANNOUNCEMENTS_PER_LINE * settings.outbound_queue
+            + settings.history + 2)
         self.broker: Broker = broker or InProcessBroker()
         self.worker_id = self.broker.worker_id
         #: The clients of the other workers, from their announcements and heartbeats.
@@ -128,6 +143,16 @@ class ChatRoom:
         #: The same members by socket: for the manager's drops, which know only the socket.
         self._by_socket: dict[WebSocket, Member] = {}
         self._arrivals = itertools.count(1)
+        #: The room's numbered messages, for those who reconnect and those who come late. A
+        #: broker that numbers events has an ``epoch`` (``InProcessBroker``); with one that
+        #: does not, nothing is numbered, and the epoch is only this room's own.
+        self.history = History(settings.history,
+                               None if settings.history_minutes is None
+                               else 60 * settings.history_minutes,
+                               epoch=getattr(self.broker, "epoch", None) or new_epoch())
+        #: Whose key still proves a name that is free now: they may resume what they missed.
+        self.departed = resume.DepartedHolders(
+            resume.DEPARTED_LIMIT, self.history.max_age or resume.DEPARTED_MAX_AGE)
         self._heartbeat: asyncio.Task[None] | None = None
         self._stopping = False
         self.messages_relayed = 0
@@ -177,20 +202,29 @@ class ChatRoom:
         await self.broker.close()
 
     async def join(self, websocket: WebSocket, client_id: str,
-                   resume_key: str | None = None) -> Member | None:
+                   request: resume.Request = resume.Request()) -> Member | None:
         """Add an accepted connection; greet it and tell everyone else. Returns its member,
         which the endpoint passes to :meth:`receive` and :meth:`leave`.
 
         When another connection holds ``client_id`` (here, or on another worker), the newcomer
-        takes it over only if ``resume_key`` is that connection's key; otherwise it is refused
+        takes it over only if ``request.key`` is that connection's key; otherwise it is refused
         (``name_taken``, then closed) and None is returned.
+
+        After the welcome, the connection gets what it is owed from the history
+        (:meth:`_catch_up`): what it missed, if it asks to resume with a key that proves the
+        name, or else the room's last lines. Nothing runs between taking them from the history
+        and queueing them behind the welcome, and the connection hears live messages only from
+        then on: so none is missing or comes twice, however many arrive meanwhile.
         """
         previous = self._members.get(client_id)
         elsewhere = previous is None and self.roster.where(client_id) is not None
         held_with = previous.key_digest if previous is not None else self.roster.key_of(client_id)
-        if (previous is not None or elsewhere) and not resume.proves(resume_key, held_with):
+        if (previous is not None or elsewhere) and not resume.proves(request.key, held_with):
             await self._refuse_name(websocket, client_id)
             return None
+        departed_with = self.departed.digest_of(client_id, time.monotonic())
+        proven = previous is not None or elsewhere or resume.proves(request.key, departed_with)
+        self.departed.forget(client_id)
         key = resume.new_key()
         member = Member(client_id, websocket, TokenBucket(self.settings.rate_limit),
                         key_digest=resume.digest(key),
@@ -204,18 +238,85 @@ class ChatRoom:
             logger.info("Client %s connected again, with its key; closing its older connection",
                         client_id)
             await self._close_replaced(previous.websocket)
-        self.manager.add(websocket)
         logger.info("Client %s connected", client_id)
-        await self.manager.send_personal_message(
-            envelope.welcome_message(client_id, self.online, resume_key=key), websocket)
-        if self.degraded:
-            await self.manager.send_personal_message(self._degraded_message(), websocket)
         # A reconnect (here or elsewhere) is not announced, but the other workers still learn
         # the new key's digest from it.
         resumed = previous is not None or elsewhere
-        await self._publish("join", client=client_id, announce=not resumed,
-                            key=member.key_digest, resumed=resumed)
+        join = dict(client=client_id, announce=not resumed, key=member.key_digest,
+                    resumed=resumed, **{NUMBERED: not resumed})
+        # Its own join is announced to the others; to this connection its welcome says as much
+        # (and counts it), so what it is owed from the history stops short of that join.
+        before_join = self.history.last_seq
+        if self.broker.shared:
+            # The join comes back from a shared broker only later, and lines keep coming
+            # meanwhile: this connection must be here to hear them, so it is greeted first.
+            await self._greet(member, key, self._catch_up(request, proven, before_join))
+            await self._publish("join", **join)
+        else:
+            # The in-process broker numbers the join at once: the welcome can count it.
+            await self._publish("join", **join)
+            await self._greet(member, key, self._catch_up(request, proven, before_join))
         return member
+
+    async def _greet(self, member: Member, key: str, owed: list[str]) -> None:
+        """Start delivering to ``member``: its welcome, then what it is owed, then live.
+
+        Nothing runs between the caller's taking ``owed`` from the history and this queueing
+        it, so no message numbered meanwhile is missed or sent twice.
+        """
+        websocket = member.websocket
+        self.manager.add(websocket)
+        await self.manager.send_personal_message(
+            envelope.welcome_message(member.client_id, self.online, resume_key=key,
+                                     epoch=self.history.epoch, seq=self.history.last_seq),
+            websocket)
+        for message in owed:
+            await self.manager.send_personal_message(message, websocket, announcement=True)
+        if self.degraded:
+            await self.manager.send_personal_message(self._degraded_message(), websocket)
+
+    def _catch_up(self, request: resume.Request, proven: bool, until: int) -> list[str]:
+        """What a connection gets right after its welcome, in order (``wslab.history``).
+
+        A resume in the room's epoch whose key proves the name gets what it missed, marked
+        ``replay``, then ``resumed``; or, when part of it is gone, ``gap_too_old`` and what is
+        left. A resume from another epoch gets ``history_reset`` (the server lost its
+        history: a restart, which also forgot every key, so none is asked for; it shows
+        nothing a newcomer would not see). Anyone else is a newcomer, and gets the room's last
+        ``history_on_join`` lines, marked ``history``: after an ``error`` reply when it asked
+        to resume and may not (``resume_refused``) or asked nonsense (``bad_resume``).
+        Messages numbered after ``until`` are left out: the connection's own join.
+        """
+        now = time.monotonic()
+        earlier = _copies(self.history.recent(self.settings.history_on_join, now, until),
+                          envelope.HISTORY)
+        if request.problem is not None:
+            return [self._resume_error("bad_resume", request.problem), *earlier]
+        if not request.resuming:
+            return earlier
+        assert request.epoch is not None and request.after is not None
+        owed = self.history.since(request.epoch, request.after, now, until)
+        if isinstance(owed, Reset):
+            return [envelope.history_reset_message(self.history.epoch, self.history.last_seq),
+                    *earlier]
+        if not proven:
+            return [self._resume_error(
+                "resume_refused", "only the connection that held this name may resume it: "
+                "no resume key proved it, so here are the room's last lines instead"),
+                *earlier]
+        if isinstance(owed, BadResume):
+            return [self._resume_error("bad_resume", owed.reason), *earlier]
+        replayed = _copies(owed.entries, envelope.REPLAY)
+        if isinstance(owed, GapTooOld):
+            return [envelope.gap_too_old_message(owed.missed), *replayed]
+        return [*replayed, envelope.resumed_message(len(replayed), self.history.epoch,
+                                                    self.history.last_seq)]
+
+    @staticmethod
+    def _resume_error(code: str, reason: str) -> str:
+        """An error reply to a resume the room does not grant; the connection stays."""
+        logger.warning("Refused a resume: %s (%s)", code, reason)
+        return envelope.error_message(code, reason)
 
     async def _refuse_name(self, websocket: WebSocket, client_id: str) -> None:
         """Refuse a newcomer whose name another connection holds, without its key."""
@@ -235,7 +336,9 @@ class ChatRoom:
         del self._members[member.client_id]
         del self._by_socket[member.websocket]
         logger.info("Client #%s left the chat%s", member.client_id, f" ({why})" if why else "")
-        await self._publish("leave", client=member.client_id, announce=True, why=why)
+        self.departed.remember(member.client_id, member.key_digest, time.monotonic())
+        await self._publish("leave", client=member.client_id, announce=True, why=why,
+                            **{NUMBERED: True})
 
     async def receive(self, member: Member, event: dict[str, Any]) -> None:
         """Act on one ``websocket.receive`` event from ``member`` (one that left is ignored)."""
@@ -263,12 +366,17 @@ class ChatRoom:
             logger.info("Received plain text from client %s: %s",
                         member.client_id, _preview(frame.text))
             member.said += 1
-            await self.relay(envelope.plain_text_message(member.client_id, frame.text))
+            await self.relay(envelope.plain_text_message(member.client_id, frame.text),
+                             numbered=False)
 
-    async def relay(self, message: str) -> None:
-        """Deliver a chat message to everyone in the room: through the broker, on every worker."""
+    async def relay(self, message: str, numbered: bool = True) -> None:
+        """Deliver a chat message to everyone in the room: through the broker, on every worker.
+
+        ``numbered`` (a JSON chat line): the room numbers it and keeps it in its history. The
+        lecture's plain-text relay is not JSON, so it can carry no number, and is live only.
+        """
         self.messages_relayed += 1
-        await self._publish("chat", text=message)
+        await self._publish("chat", text=message, **{NUMBERED: numbered})
 
     # -- the broker: this worker's events out, everyone's events in
 
@@ -304,18 +412,28 @@ class ChatRoom:
         if worker != self.worker_id:
             await self._from_other_worker(worker, kind, event)
         elif kind == "chat":
-            await self.manager.broadcast(event["text"])
+            await self.manager.broadcast(self._kept(event, event["text"]))
         elif kind == "join":
             member = self._members.get(event["client"])
             if member is not None:
                 member.announced = True
             if event["announce"]:
                 await self.manager.announce(
-                    envelope.join_message(event["client"], self.participants),
+                    self._kept(event, envelope.join_message(event["client"], self.participants)),
                     skip=self._welcomed_with(member))
         elif kind == "leave" and event["announce"]:
-            await self.manager.announce(
-                envelope.leave_message(event["client"], self.participants, why=event["why"]))
+            await self.manager.announce(self._kept(event, envelope.leave_message(
+                event["client"], self.participants, why=event["why"])))
+
+    def _kept(self, event: Event, message: str) -> str:
+        """``message``, what ``event`` tells the clients, with the number the broker gave the
+        event, if it gave one; then kept in the history, exactly as it is sent."""
+        seq = event.get(EVENT_SEQ)
+        if seq is None:
+            return message
+        message = envelope.numbered(message, event[EVENT_EPOCH], seq)
+        self.history.add(event[EVENT_EPOCH], seq, message, time.monotonic())
+        return message
 
     def _refused_event(self, why: str) -> None:
         """Count an event from the broker that was not acted on, by why (``wslab.signing``,
@@ -344,7 +462,7 @@ class ChatRoom:
         client_id = event.get("client")
         if kind == "chat":
             self.roster.seen(worker)
-            await self.manager.broadcast(event["text"])
+            await self.manager.broadcast(self._kept(event, event["text"]))
         elif kind == "join":
             known = client_id in self._members or self.roster.where(client_id) is not None
             self.roster.add(worker, client_id, event.get("key"))
@@ -354,12 +472,13 @@ class ChatRoom:
             elif here is not None and not here.announced:  # the other claim came first
                 await self._lost_the_name(here)
             if event["announce"] and not known:
-                await self.manager.announce(envelope.join_message(client_id, self.participants))
+                await self.manager.announce(
+                    self._kept(event, envelope.join_message(client_id, self.participants)))
         elif kind == "leave":
             self.roster.remove(worker, client_id)
             if event["announce"] and client_id not in self._members:
-                await self.manager.announce(
-                    envelope.leave_message(client_id, self.participants, why=event["why"]))
+                await self.manager.announce(self._kept(event, envelope.leave_message(
+                    client_id, self.participants, why=event["why"])))
         elif kind == "presence":
             await self._sync(lambda: self.roster.replace(worker, event["clients"],
                                                          event.get("keys")))
@@ -480,6 +599,11 @@ def _name_taken(client_id: str) -> str:
     return (f"{_in_use(client_id)} by someone connected now: pick another name. If it is "
             f"yours, from a connection that just dropped, the server frees it within "
             f"{PING_INTERVAL + PING_TIMEOUT:g} s.")
+
+
+def _copies(entries: tuple[Entry, ...] | list[Entry], mark: str) -> list[str]:
+    """Copies of numbered messages from the history, each marked as what it is now."""
+    return [envelope.marked(entry.text, mark) for entry in entries]
 
 
 def _preview(text: str, limit: int = 80) -> str:

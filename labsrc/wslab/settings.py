@@ -18,6 +18,10 @@ DEFAULT_OUTBOUND_QUEUE = 256
 #: Joins per second let in from one client address by the command line's servers (0: no
 #: limit, the default of a notebook's server); ``wslab.admission`` says how the rest wait.
 DEFAULT_JOIN_RATE = 20.0
+#: Numbered messages the room keeps for clients that reconnect (``wslab.history``).
+DEFAULT_HISTORY = 200
+#: Of those, how many a newcomer is shown after its welcome (0: none).
+DEFAULT_HISTORY_ON_JOIN = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +36,10 @@ class ChatSettings:
     line sets a token and turns ``local_pages`` off when it listens on a network, and always in
     classroom mode. ``join_rate`` is the pace of joins from one address (``wslab.admission``;
     0: none).
+
+    ``history`` is how many numbered messages the room keeps (``wslab.history``; 0: none, but
+    messages are still numbered), ``history_minutes``, when set, how long it keeps them at
+    most; ``history_on_join`` how many of the last ones a newcomer gets after its welcome.
     """
 
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
@@ -41,6 +49,9 @@ class ChatSettings:
     local_pages: bool = True
     allowed_origins: tuple[str, ...] = ()
     join_rate: float = 0.0
+    history: int = DEFAULT_HISTORY
+    history_minutes: float | None = None
+    history_on_join: int = DEFAULT_HISTORY_ON_JOIN
 
     def __post_init__(self) -> None:
         if self.max_message_bytes < 1:
@@ -51,6 +62,14 @@ class ChatSettings:
             raise ValueError(f"outbound_queue must be at least 1, not {self.outbound_queue}")
         if self.join_rate < 0:
             raise ValueError(f"join_rate must be 0 (off) or positive, not {self.join_rate}")
+        if self.history < 0:
+            raise ValueError(f"history must be 0 (keep none) or more, not {self.history}")
+        if self.history_minutes is not None and self.history_minutes <= 0:
+            raise ValueError("history_minutes must be positive (or None: no age limit), not "
+                             f"{self.history_minutes}")
+        if self.history_on_join < 0:
+            raise ValueError(f"history_on_join must be 0 (off) or more, not "
+                             f"{self.history_on_join}")
         if self.token == "":
             raise ValueError("token must not be empty: pass None to turn the token check off")
 

@@ -21,6 +21,11 @@ this window's key). The widget draws what the
 client reports: the status, the messages (chat lines, its own on the right as "You"; system
 lines in grey; error replies in red), and notes of its own on what happened to the connection.
 
+After a Wi-Fi drop its client resumes where it was (``wslab.catch_up``), and the log shows what
+the page shows: each numbered line once, the lines the server replays as ordinary lines, the
+lines from before the widget came in greyed under a divider "earlier messages", "You missed
+some messages" when some never came, and the server's quiet "caught up: 3 missed lines".
+
 How it stays out of the notebook's way, and why:
 
 - **The client is an asyncio task on the kernel's own loop.** A Jupyter kernel runs an event
@@ -70,6 +75,7 @@ import ipywidgets as widgets
 from websockets.exceptions import ConnectionClosed
 
 from wslab import envelope
+from wslab.catch_up import EARLIER
 from wslab.classroom import NAME_PLACEHOLDER
 from wslab.client import CLOSED, CONNECTED, CONNECTING, RECONNECTING, ChatClient, Event
 from wslab.close_codes import KitCloseCode, describe_close
@@ -167,7 +173,8 @@ class ChatWidget(widgets.VBox):
         #: (chat lines ``{"message", "client_id", "timestamp"}``; system messages with
         #: ``"client_id": "system"`` and a ``"type"``; a frame that is not a JSON object, such
         #: as the lecture's plain-text relay, as ``{"type": "plain", "message", "timestamp"}``);
-        #: and the widget's own notes as ``{"type": "note", "message", "timestamp", "error"}``.
+        #: the widget's own notes as ``{"type": "note", "message", "timestamp", "error"}``; and
+        #: "you missed some messages" as ``{"type": "missed", "message", "timestamp"}``.
         self.entries: list[dict[str, Any]] = []
         #: How many are online, as the server last said (None before it has said).
         self.participants: int | None = None
@@ -351,8 +358,9 @@ class ChatWidget(widgets.VBox):
         if message.get("type") == "pong":  # a heartbeat's answer: nothing to show
             return
         count = message.get("participants")
+        earlier = message.get("history") is True or message.get("replay") is True
         if (message.get("client_id") == envelope.SYSTEM and isinstance(count, int)
-                and not isinstance(count, bool) and count >= 0):
+                and not isinstance(count, bool) and count >= 0 and not earlier):
             self.participants = count
             self._render_header()
         self.add_entry(message)
@@ -371,7 +379,8 @@ class ChatWidget(widgets.VBox):
         """Redraw the log now (it is otherwise redrawn at most every 0.05 s)."""
         self._render_due = False
         self._last_render = self._loop.time()
-        lines = "".join(self._rendered(entry) for entry in self.entries)
+        lines = "".join(_divided(before, entry) + self._rendered(entry)
+                        for before, entry in zip([None, *self.entries], self.entries))
         if not lines:
             lines = '<div class="wslab-empty">No messages yet.</div>'
         # column-reverse keeps the newest line in view: the scroll box starts at its bottom.
@@ -406,17 +415,19 @@ class ChatWidget(widgets.VBox):
         text = _escape(entry.get("message", ""))
         time = _escape(entry.get("timestamp", ""))
         kind = _kind(entry)
+        greyed = " wslab-history" if entry.get("history") is True else ""
         if kind == "chat":
             sender = str(entry.get("client_id"))
             own = sender == self.client_id
             who = "You" if own else _escape(sender)
-            return (f'<div class="wslab-line {"wslab-own" if own else "wslab-other"}">'
+            return (f'<div class="wslab-line {"wslab-own" if own else "wslab-other"}{greyed}">'
                     f'<div class="wslab-meta"><span class="wslab-who">{who}</span>'
                     f'<span class="wslab-time">{time}</span></div>'
                     f'<div class="wslab-text">{text}</div></div>')
-        extra = " wslab-error" if kind == "error" else " wslab-note" if kind == "note" else ""
-        return (f'<div class="wslab-line wslab-system{extra}"><span class="wslab-text">{text}'
-                f'</span><span class="wslab-time">{time}</span></div>')
+        extra = {"error": " wslab-error", "note": " wslab-note", "missed": " wslab-missed",
+                 "quiet": " wslab-quiet"}.get(kind, "")
+        return (f'<div class="wslab-line wslab-system{extra}{greyed}"><span class="wslab-text">'
+                f'{text}</span><span class="wslab-time">{time}</span></div>')
 
     def _render_header(self) -> None:
         # A closed window knows nothing of who is online now: no count rather than an old one.
@@ -473,6 +484,9 @@ class ChatWidget(widgets.VBox):
             self._set_status(CONNECTED, "connected")
         elif event.kind == "heard" and event.message is not None:
             self._receive(event.message)
+        elif event.kind == "missed":
+            self.add_entry({"type": "missed", "message": event.text,
+                            "timestamp": envelope.timestamp()})
         elif event.kind == "waiting" and event.step is not None:
             if before is not None and before.kind == "disconnected":
                 self.note(f"Disconnected: {before.why}.")
@@ -611,16 +625,27 @@ class ChatWidget(widgets.VBox):
 
 
 def _kind(entry: dict[str, Any]) -> str:
-    """How an entry is drawn: ``chat``, ``system``, ``error`` or ``note``."""
+    """How an entry is drawn: ``chat``, ``system``, ``error``, ``note``, ``missed`` (lines never
+    came) or ``quiet`` (caught up after a replay)."""
     kind = entry.get("type")
     if kind == "note":
         return "error" if entry.get("error") else "note"
-    if kind == "error":
-        return "error"
+    if kind in ("error", "missed"):
+        return kind
+    if kind == "resumed" and entry.get("client_id") == envelope.SYSTEM:
+        return "quiet"
     sender = entry.get("client_id")
     if kind is None and isinstance(sender, str) and sender != envelope.SYSTEM:
         return "chat"
     return "system"
+
+
+def _divided(before: dict[str, Any] | None, entry: dict[str, Any]) -> str:
+    """The divider "earlier messages" above the first of the lines a latecomer is shown from
+    before it came in (the server marks them ``history``)."""
+    if entry.get("history") is not True or (before is not None and before.get("history") is True):
+        return ""
+    return f'<div class="wslab-divider">{_escape(EARLIER)}</div>'
 
 
 def _plain_line(entry: dict[str, Any]) -> str:

@@ -412,10 +412,14 @@ async def _online_body(cls: Any) -> str:
 async def _online_run(cls: type) -> str:
     from wslab.chat import create_app
     from wslab.runner import BackgroundServer
+    from wslab.settings import ChatSettings
 
     made: list[Any] = []
     peers: list[Any] = []
-    server = BackgroundServer(create_app(), name="lesson04-check-online").start()
+    # Each step says what the server sends (a welcome, a join, a leave): so no earlier lines
+    # after a welcome (history_on_join=0), which would be steps of their own.
+    server = BackgroundServer(create_app(ChatSettings(history_on_join=0)),
+                              name="lesson04-check-online").start()
     try:
         peers.append(bob := await _peer(server, "bob"))
         chat = _make(cls, server.ws_url, "alice", made)

@@ -1,0 +1,174 @@
+"""The room's history: numbered messages, kept so that a reconnecting client misses nothing.
+
+Pub/sub and WebSockets deliver at most once: a line sent while a student's Wi-Fi was down is
+gone for that student. The cure is the one Centrifugo uses: one authority numbers every room
+event (``seq``: 1, 2, 3, ... with no holes) under an *epoch*, a random word made whenever the
+numbers start again because the history was lost (a server started, a Redis that lost its
+data). The room keeps the last numbered messages, and a client that comes back says which
+epoch it knew and the last number it saw; the history answers with what it missed, or why it
+cannot. A client that keeps (epoch, last seq) drops whatever it has seen already, so a message
+that reaches it twice shows once: at-least-once delivery made effectively-once.
+
+This module is the core of that, without I/O, sockets or asyncio, in the style of the
+``websockets`` library's sans-I/O protocol: :class:`Numbering` hands out the numbers,
+:class:`History` keeps what was numbered, bounded by count and optionally by age, and
+:meth:`History.since` says what a client that saw up to ``after`` in ``epoch`` should get. Every
+method that depends on the time takes it as ``now`` (seconds on any monotonic clock), so the
+tests choose it.
+
+What the room numbers, the broker numbers: an event it is asked to publish with
+``NUMBERED: True`` gets :data:`EVENT_EPOCH` and :data:`EVENT_SEQ` (``wslab.brokers``).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import itertools
+import secrets
+from typing import Iterator, Union
+
+#: The field of a room event that asks the broker to number it.
+NUMBERED = "numbered"
+#: The fields the numbering authority sets on such an event: its epoch and its number in it.
+EVENT_EPOCH = "epoch"
+EVENT_SEQ = "room_seq"
+
+
+def new_epoch() -> str:
+    """A fresh epoch: 32 random bits, as 8 hex characters (no two starts of a room share one)."""
+    return secrets.token_hex(4)
+
+
+class Numbering:
+    """The single authority of a room's numbers: an epoch, and the last number handed out.
+
+    In one process it is the in-process broker's; with several workers, Redis plays this part
+    (an atomic counter), so that every worker sees one order.
+    """
+
+    def __init__(self, epoch: str | None = None) -> None:
+        self.epoch = epoch or new_epoch()
+        self.last = 0
+
+    def next(self) -> int:
+        self.last += 1
+        return self.last
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Entry:
+    """One numbered message, exactly as it was sent live, and when it was made (``now``)."""
+
+    seq: int
+    text: str
+    made: float
+
+
+# What a client that asks to resume is owed (:meth:`History.since`).
+
+@dataclasses.dataclass(frozen=True)
+class Replay:
+    """Everything after the client's last seq is still here: these, in order, then live."""
+
+    entries: tuple[Entry, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class GapTooOld:
+    """Some of what the client missed is gone: ``missed`` numbers, then ``entries`` are left."""
+
+    missed: int
+    entries: tuple[Entry, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Reset:
+    """The client's epoch is not the room's: the history it knew was lost (a restart)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BadResume:
+    """The client claims a number the room has not handed out yet: ``reason`` says so."""
+
+    reason: str
+
+
+Resumption = Union[Replay, GapTooOld, Reset, BadResume]
+
+
+class History:
+    """The last ``limit`` numbered messages of a room, and, with ``max_age``, only those made
+    within the last ``max_age`` seconds. Memory is bounded by ``limit`` whatever happens.
+
+    ``limit`` 0 keeps nothing, but the room still counts: :attr:`last_seq` is the last number
+    seen, and a client that missed anything is told how much (:class:`GapTooOld`).
+
+    A message of another epoch than the history's means the numbers started again (the
+    authority lost its history): what is kept is dropped, and the history takes that epoch.
+    """
+
+    def __init__(self, limit: int, max_age: float | None = None, *, epoch: str) -> None:
+        if limit < 0:
+            raise ValueError(f"a history keeps 0 or more messages, not {limit}")
+        if max_age is not None and max_age <= 0:
+            raise ValueError(f"max_age must be positive (or None: no age limit), not {max_age}")
+        self.limit = limit
+        self.max_age = max_age
+        self.epoch = epoch
+        #: The last number seen in this epoch (0: none yet).
+        self.last_seq = 0
+        self._entries: collections.deque[Entry] = collections.deque(maxlen=limit)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._entries)
+
+    def add(self, epoch: str, seq: int, text: str, now: float) -> None:
+        """Keep ``text``, the message numbered ``seq`` in ``epoch``, made at ``now``."""
+        if epoch != self.epoch:
+            self._entries.clear()
+            self.epoch = epoch
+        self.last_seq = seq
+        self._entries.append(Entry(seq, text, now))
+        self._expire(now)
+
+    def recent(self, count: int, now: float, until: int | None = None) -> list[Entry]:
+        """The last ``count`` messages still kept (numbered up to ``until``, if given), oldest
+        first: what a latecomer is shown."""
+        self._expire(now)
+        if count <= 0:
+            return []
+        return list(itertools.islice(self._newest(until), count))[::-1]
+
+    def since(self, epoch: str, after: int, now: float,
+              until: int | None = None) -> Resumption:
+        """What a client that saw every message up to ``after`` in ``epoch`` is owed (up to
+        ``until``, if given: the rest it hears live)."""
+        if epoch != self.epoch:
+            return Reset()
+        if after > self.last_seq:
+            return BadResume(f"after={after} is past the last message of the room "
+                             f"({self.last_seq} in epoch {epoch})")
+        self._expire(now)
+        oldest = self._entries[0].seq if self._entries else self.last_seq + 1
+        newer = itertools.takewhile(lambda entry: entry.seq > after, self._newest(until))
+        entries = tuple(reversed(list(newer)))
+        if oldest > after + 1:
+            return GapTooOld(oldest - after - 1, entries)
+        return Replay(entries)
+
+    def _newest(self, until: int | None) -> Iterator[Entry]:
+        """The entries kept, newest first, from the one numbered ``until`` (or the last)."""
+        newest = reversed(self._entries)
+        if until is None:
+            return newest
+        return itertools.dropwhile(lambda entry: entry.seq > until, newest)
+
+    def _expire(self, now: float) -> None:
+        if self.max_age is None:
+            return
+        while self._entries and now - self._entries[0].made > self.max_age:
+            self._entries.popleft()
