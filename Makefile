@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/python -m wslab.bench $(BENCH_ARGS)
 	$(BIN)/python -m wslab.bench.cross_worker
 	$(BIN)/python -m wslab.bench.stream_path
+	$(BIN)/python -m wslab.bench.resume
 	$(BIN)/python -m wslab.bench.uvicorn_internals
 	$(BIN)/python -m wslab.bench.hostile
 	$(BIN)/python -m wslab.bench.join_storm

@@ -26,14 +26,14 @@ import pytest_timeout
 
 from deadlines import TIMEOUT_SCALE, scaled
 
-pytest_plugins = ["browser", "cli_process", "redis_server", "widget_checks"]
+pytest_plugins = ["browser", "cli_process", "redis_server", "widget_checks", "worker_processes"]
 
 #: Markers that make a test slow: what they name runs outside this process.
 SLOW_MARKERS = ("browser", "redis")
 
 #: Fixtures that start a server, a process or a browser.
 SLOW_FIXTURES = {"start_chat", "chat_server", "browser", "new_page", "watched", "serve",
-                 "redis_server", "stand_in", "redis_or_stand_in"}
+                 "redis_server", "stand_in", "redis_or_stand_in", "workers"}
 
 
 def pytest_configure(config: pytest.Config) -> None:

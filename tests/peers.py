@@ -25,7 +25,7 @@ from websockets.asyncio.client import ClientConnection
 
 from deadlines import scaled
 from wslab.chat import create_app
-from wslab.envelope import EPOCH, HISTORY, SEQ
+from wslab.envelope import EPOCH, HISTORY, KNOWN, SEQ
 from wslab.resume import AFTER_PARAM, EPOCH_PARAM, RESUME_PARAM
 from wslab.settings import ChatSettings
 
@@ -68,14 +68,20 @@ class ChatPeer(ABC):
         await self.send_raw(json.dumps({"message": text}))
 
     async def next(self, timeout: float = TIMEOUT) -> Any:
-        """The next message: a dict for JSON, a str for the lecture's plain-text relay."""
-        raw = await self._receive(timeout)
-        try:
-            message = json.loads(raw)
-        except json.JSONDecodeError:
-            message = raw
-        self.heard.append(message)
-        return message
+        """The next message: a dict for JSON, a str for the lecture's plain-text relay. Messages
+        marked ``known`` are kept in :attr:`heard` and skipped, as every kit client counts them
+        without showing them (``wslab.catch_up``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            raw = await self._receive(max(0.01, deadline - loop.time()))
+            try:
+                message = json.loads(raw)
+            except json.JSONDecodeError:
+                message = raw
+            self.heard.append(message)
+            if not (isinstance(message, dict) and message.get(KNOWN) is True):
+                return message
 
     async def next_of(self, *types: str | None, timeout: float = TIMEOUT,
                       earlier: bool = False) -> Any:

@@ -28,6 +28,7 @@ from wslab.chat import create_app
 from wslab.checks.manager import FakeSocket, settle
 from wslab.close_codes import KitCloseCode
 from wslab.events import decode_event, encode_event
+from wslab.history import EVENT_EPOCH, EVENT_PAST, EVENT_SEQ, NUMBERED, Position
 from wslab.resume import Request
 from wslab.presence import MAX_SEQUENCE_JUMP, Roster, SequenceTracker, Verdict, sequence_check
 from wslab.room import ChatRoom, Member
@@ -181,12 +182,12 @@ def test_the_roster_tracks_other_workers_and_expires_the_silent_ones():
     now[0] = 102.0
     roster.seen("w3")
     now[0] = 104.0
-    assert roster.expire() == ["w2"]  # silent for 4 s; w3 spoke 2 s ago
+    assert roster.expire() == {"w2": {"bob": None}}  # silent for 4 s; w3 spoke 2 s ago
     assert roster.client_ids() == {"dan"} and roster.where("bob") is None
     now[0] = 110.0
     roster.refresh()  # after our own outage: everyone gets a fresh timeout
     now[0] = 112.0
-    assert roster.expire() == [] and roster.workers == ["w3"]
+    assert roster.expire() == {} and roster.workers == ["w3"]
 
 
 # -- choosing a broker --------------------------------------------------------------------------
@@ -272,7 +273,7 @@ class HubBroker:
     def up(self) -> bool:
         return self.hub.up and not self.cut_off
 
-    def subscribe(self, handler, on_status=None, on_refused=None):
+    def subscribe(self, handler, on_status=None, on_refused=None, on_position=None):
         self.handlers.append(handler)
         if on_status:
             self.status_handlers.append(on_status)
@@ -515,10 +516,14 @@ class Listener:
         self.broker = broker
         self.events: list[dict] = []
         self.status: list[bool] = []
-        broker.subscribe(self._event, self._status)
+        self.positions: list[Position] = []
+        broker.subscribe(self._event, self._status, on_position=self._position)
 
     async def _event(self, event):
         self.events.append(event)
+
+    async def _position(self, position):
+        self.positions.append(position)
 
     async def _status(self, up, problem):
         self.status.append(up)
@@ -543,6 +548,37 @@ async def test_redis_broker_publishes_to_every_worker_itself_included(redis_or_s
     finally:
         await one.broker.close()
         await two.broker.close()
+
+
+async def test_redis_numbers_events_once_in_one_order_and_a_late_worker_reads_them(
+        redis_or_stand_in):
+    """Numbered events get the room's next number from Redis, and reach every worker in that
+    order; a worker that starts later is told where the numbers stand, and gets what the
+    history keeps, marked as past. Unnumbered events carry no number."""
+    one, two = (Listener(RedisBroker(redis_or_stand_in.url, secret=SECRET, worker_id=worker))
+                for worker in ("w1", "w2"))
+    await one.broker.start()
+    await two.broker.start()
+    late = Listener(RedisBroker(redis_or_stand_in.url, secret=SECRET, worker_id="w3"))
+    try:
+        for seq, (listener, text) in enumerate([(one, "a"), (two, "b"), (one, "c")], 1):
+            worker = listener.broker.worker_id
+            assert await listener.broker.publish(
+                chat_event(worker=worker, seq=seq, text=text, **{NUMBERED: True}))
+        assert await one.broker.publish(chat_event(worker="w1", seq=4, text="not kept"))
+        for listener in (one, two):
+            await listener.until(lambda listener=listener: len(listener.events) == 4)
+            assert [(e["text"], e.get(EVENT_SEQ)) for e in listener.events] == [
+                ("a", 1), ("b", 2), ("c", 3), ("not kept", None)]
+            epoch = listener.events[0][EVENT_EPOCH]
+            assert listener.positions == [Position(epoch, 0)]
+        await late.broker.start()
+        assert late.positions == [Position(epoch, 0)]
+        assert [(e["text"], e[EVENT_SEQ], bool(e[EVENT_PAST])) for e in late.events] == [
+            ("a", 1, True), ("b", 2, True), ("c", 3, True)]
+    finally:
+        for listener in (one, two, late):
+            await listener.broker.close()
 
 
 async def test_redis_broker_fails_fast_while_down_and_recovers_after_a_restart(redis_or_stand_in):
@@ -754,6 +790,9 @@ async def two_settled_servers(pair):
     alice = await join(one.ws_url, "alice")
     await eventually(lambda: two.app.state.room.online == ["alice"], "alice's join to travel")
     bob = await join(two.ws_url, "bob")
+    # w2 keeps the room's numbered history too, so bob, a newcomer, is shown alice's join.
+    earlier = await bob.next()
+    assert earlier.get(envelope.HISTORY) and earlier["user"] == "alice", earlier
     await alice.next_of("join")
     return one, two, alice, bob
 

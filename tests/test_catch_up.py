@@ -165,3 +165,12 @@ def test_what_is_not_numbered_is_always_shown(message):
 def test_the_page_gets_the_names_and_words_from_here():
     assert for_page() == {"epoch_param": EPOCH_PARAM, "after_param": AFTER_PARAM,
                           "missed": MISSED, "lost_history": LOST_HISTORY, "earlier": EARLIER}
+
+
+def test_a_message_marked_known_is_counted_and_not_shown():
+    """With several workers a connection is welcomed before its own join is numbered: the join
+    comes to it marked ``known``, so the next line is no gap, and nothing shows twice."""
+    catch_up = CatchUp()
+    own_join = system("join", user="py", epoch="e1", seq=101, known=True)
+    assert shown(catch_up, [welcome(100), own_join, line(102)]) == ["...", "line 102"]
+    assert catch_up.resume_params() == {EPOCH_PARAM: "e1", AFTER_PARAM: "102"}

@@ -98,7 +98,8 @@ def test_the_history_options_are_in_their_own_group_of_the_help():
 
 
 async def test_the_history_options_reach_the_server(serve):
-    """--history 3 keeps three numbered messages; --history-on-join 2 shows a newcomer two."""
+    """--history 3 keeps three chat lines (and the joins among them); --history-on-join 2 shows
+    a newcomer two messages."""
     process, port, _ = serve("--history", "3", "--history-on-join", "2", "--rate-limit", "0")
     alice = await join(f"ws://127.0.0.1:{port}", "alice")
     for n in range(5):
@@ -111,6 +112,6 @@ async def test_the_history_options_reach_the_server(serve):
     back = await join(f"ws://127.0.0.1:{port}", "alice", resume=alice.welcome["resume"],
                       epoch=alice.welcome["epoch"], after=alice.welcome["seq"])
     gap = await back.next()
-    assert gap["type"] == "gap_too_old" and gap["missed"] == 3  # lines 0-2; 3, 4, bob kept
+    assert gap["type"] == "gap_too_old" and gap["missed"] == 2  # lines 0, 1; 2-4, bob kept
     process.send_signal(signal.SIGINT)
     await asyncio.to_thread(process.wait, 5)

@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from wslab.history import (BadResume, GapTooOld, History, Numbering, Replay, Reset,
-                           new_epoch)
+from wslab.history import (MESSAGES_PER_LINE, BadResume, GapTooOld, History, Numbering, Replay,
+                           Reset, new_epoch)
 from wslab.resume import DepartedHolders, Request, read_request
 
 EPOCH = "e1e1e1e1"
@@ -169,3 +169,20 @@ def test_departed_holders_are_bounded_in_number_and_age():
     assert holders.digest_of("s4", now=63.0) == "digest4"
     holders.forget("s4")
     assert holders.digest_of("s4", now=63.0) is None
+
+
+def test_joins_and_leaves_are_kept_among_the_lines_without_pushing_them_out():
+    """``limit`` counts chat lines; the joins and leaves between them stay too, up to
+    ``MESSAGES_PER_LINE`` messages per line in all: a class dropping and coming back (a leave
+    and a join each) does not push out what was said meanwhile."""
+    history = History(2, epoch=EPOCH)
+    assert history.capacity == 2 * MESSAGES_PER_LINE == 8
+    for seq, line in enumerate([True, True] + [False] * 5 + [True], 1):
+        history.add(EPOCH, seq, f"m{seq}", 0.0, line=line)
+    assert [entry.seq for entry in history] == [2, 3, 4, 5, 6, 7, 8]  # a third line: 1 goes
+    history.add(EPOCH, 9, "m9", 0.0, line=False)
+    history.add(EPOCH, 10, "m10", 0.0, line=False)  # nine messages: the oldest goes
+    assert [entry.seq for entry in history] == list(range(3, 11))
+    assert history.since(EPOCH, 2, 0.0) == Replay(tuple(history))
+    history.restart(EPOCH, 10)
+    assert len(history) == 0 and history.since(EPOCH, 9, 0.0) == GapTooOld(1, ())

@@ -22,7 +22,7 @@ from redis.backoff import NoBackoff
 
 from deadlines import eventually, scaled
 from redis_server import require_redis
-from wslab.brokers import credentials_problem
+from wslab.redis_server import credentials_problem
 from wslab.events import make_event
 from wslab.redis_history import (EPOCH_PATTERN, Catchup, LogFollower, LogLoginError, Numbered,
                                  Published, RedisRoomLog, Status, new_epoch, read_published)

@@ -1,15 +1,14 @@
 """Nothing lost on a Wi-Fi drop: the room's numbered history, resume, and latecomers.
 
 A real uvicorn server (in a thread) and real ``websockets`` clients. A Wi-Fi drop is a
-:class:`WifiLink` going dark between a client and the server: the client's TCP connection is
-cut without a close (its transport aborted), and the server, which hears nothing of it, still
-holds the name, as it would until its keepalive gave up.
+:class:`~wslab.wifi.WifiLink` going dark between a client and the server: the client's TCP
+connection is cut without a close (its transport aborted), and the server, which hears nothing
+of it, still holds the name, as it would until its keepalive gave up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from typing import Any
 
@@ -21,63 +20,7 @@ from wslab.chat import create_app
 from wslab.envelope import CHAT_FIELDS
 from wslab.runner import BackgroundServer
 from wslab.settings import ChatSettings
-
-
-class WifiLink:
-    """A TCP relay from clients to a server that can go dark, as Wi-Fi does.
-
-    :meth:`drop` cuts a client's connection without a close (its transport aborted); the
-    relay passes nothing on after that, in either direction, and leaves its connection to the
-    server open and silent: the server learns nothing, exactly as when a laptop leaves the
-    access point's range.
-    """
-
-    def __init__(self, server_port: int) -> None:
-        self.server_port = server_port
-        self._listener: asyncio.Server | None = None
-        self._pumps: set[asyncio.Task[None]] = set()
-        self._to_server: list[asyncio.StreamWriter] = []
-
-    async def __aenter__(self) -> WifiLink:
-        self._listener = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        assert self._listener is not None
-        self._listener.close()
-        for task in self._pumps:
-            task.cancel()
-        for writer in self._to_server:
-            writer.close()
-        await asyncio.gather(*self._pumps, return_exceptions=True)
-
-    @property
-    def ws_url(self) -> str:
-        assert self._listener is not None
-        return f"ws://127.0.0.1:{self._listener.sockets[0].getsockname()[1]}"
-
-    @staticmethod
-    def drop(peer: Peer) -> None:
-        """Cut ``peer``'s connection as a Wi-Fi drop does: no close frame, no word to anyone."""
-        peer.ws.transport.abort()
-
-    async def _relay(self, from_client: asyncio.StreamReader,
-                     to_client: asyncio.StreamWriter) -> None:
-        from_server, to_server = await asyncio.open_connection("127.0.0.1", self.server_port)
-        self._to_server.append(to_server)
-        for source, sink in ((from_client, to_server), (from_server, to_client)):
-            task = asyncio.get_running_loop().create_task(self._pump(source, sink))
-            self._pumps.add(task)
-
-    @staticmethod
-    async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        # A side that ends or fails ends this direction only: the other side is not told.
-        with contextlib.suppress(ConnectionError, OSError):
-            while data := await source.read(65536):
-                if sink.is_closing():
-                    return
-                sink.write(data)
-                await sink.drain()
+from wslab.wifi import WifiLink
 
 
 def numbered(message: Any) -> bool:
@@ -106,7 +49,7 @@ async def test_a_wifi_drop_replays_the_three_lines_said_while_away_then_resumes(
         bob = await join(server.ws_url, "bob")
         seen = (await alice.next_of("join"))["seq"]
         epoch = alice.welcome["epoch"]
-        wifi.drop(alice)
+        wifi.drop(alice.ws)
         said = ["are you there?", "the demo starts now", "look at slide 4"]
         for text in said:
             await bob.say(text)
@@ -212,7 +155,7 @@ async def test_a_gap_older_than_the_history_says_how_much_is_gone_then_replays_t
         alice = await join(wifi.ws_url, "alice")
         bob = await join(server.ws_url, "bob")
         seen = (await alice.next_of("join"))["seq"]  # 2
-        wifi.drop(alice)
+        wifi.drop(alice.ws)
         said = [f"while away {n}" for n in range(10)]  # numbered 3..12; 8..12 are kept
         for text in said:
             await bob.say(text)
@@ -226,6 +169,8 @@ async def test_a_gap_older_than_the_history_says_how_much_is_gone_then_replays_t
         assert [m["message"] for m in rest] == said[5:]
         assert [m["seq"] for m in rest] == list(range(8, 13))
         assert all(m["replay"] is True for m in rest)
+        resumed = await back.next()  # the end of the replay, a partial one too
+        assert resumed["type"] == "resumed" and resumed["replayed"] == 5, resumed
         await still_chatting(bob, back)
 
 
@@ -293,7 +238,7 @@ async def test_a_replay_while_lines_keep_coming_loses_none_and_doubles_none(star
         try:
             while len(received) < 50:  # some lines in, then the Wi-Fi drops mid-stream
                 received.append(await alice.chat_line())
-            wifi.drop(alice)
+            wifi.drop(alice.ws)
             back = await join(server.ws_url, "alice", resume=alice.welcome["resume"],
                               epoch=alice.welcome["epoch"], after=received[-1]["seq"])
             while not (received[-1].get("message") == f"n{count - 1}"):

@@ -43,11 +43,11 @@ from fastapi import FastAPI
 
 from wslab import classroom
 from wslab.access import is_loopback
-from wslab.brokers import broker_from_url, credentials_problem, is_redis_url
+from wslab.brokers import broker_from_url, is_redis_url
 from wslab.chat import create_app
 from wslab.presence import DEFAULT_HEARTBEAT
 from wslab.quiet_log import quieten
-from wslab.redis_server import safe_url
+from wslab.redis_server import credentials_problem, safe_url
 from wslab.serving import uvicorn_config
 from wslab.settings import (DEFAULT_HISTORY, DEFAULT_HISTORY_ON_JOIN, DEFAULT_JOIN_RATE,
                             DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_OUTBOUND_QUEUE,
@@ -204,9 +204,10 @@ def worker_app() -> FastAPI:
     # watch the wrong process and never stop.
     _stop_when_orphaned(spec["supervisor"])
     fields = dict(spec["settings"], allowed_origins=tuple(spec["settings"]["allowed_origins"]))
-    broker = broker_from_url(spec["broker"], heartbeat=spec["heartbeat"],
-                             secret=spec["broker_secret"])
-    return create_app(ChatSettings(**fields), broker)
+    settings = ChatSettings(**fields)
+    return create_app(settings, broker_from_url(
+        spec["broker"], heartbeat=spec["heartbeat"], secret=spec["broker_secret"],
+        history=settings.history, history_minutes=settings.history_minutes))
 
 
 def _stop_when_orphaned(parent: int, every: float = 0.5) -> None:
@@ -287,8 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         _banner(args, settings)
     if args.workers > 1:
         return _run_workers(args, settings)
-    app = create_app(settings, broker_from_url(args.broker, heartbeat=args.heartbeat,
-                                               secret=args.broker_secret))
+    app = create_app(settings, broker_from_url(
+        args.broker, heartbeat=args.heartbeat, secret=args.broker_secret,
+        history=settings.history, history_minutes=settings.history_minutes))
     config = uvicorn_config(app, host=args.host, port=args.port, log_level=args.log_level)
     server = (classroom.ClassroomServer(config, app.state.room, every=args.status_every)
               if args.classroom else uvicorn.Server(config))

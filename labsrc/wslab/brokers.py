@@ -22,16 +22,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import urllib.parse
-from typing import Any, Awaitable, Callable, Optional, Protocol
+import time
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional, Protocol
 
 from wslab.backoff import Backoff
 from wslab.errors import describe_exception
-from wslab.events import Event, decode_event, encode_event, new_worker_id
-from wslab.history import EVENT_EPOCH, EVENT_SEQ, NUMBERED, Numbering
+from wslab.events import MALFORMED, Event, decode_event, encode_event, new_worker_id
+from wslab.history import (EVENT_EPOCH, EVENT_PAST, EVENT_SEQ, MESSAGES_PER_LINE, NUMBERED,
+                           Numbering, Position)
 from wslab.presence import DEFAULT_HEARTBEAT
 from wslab.redis_server import safe_url
+from wslab.settings import DEFAULT_HISTORY
 from wslab.signing import EventSigner
+
+if TYPE_CHECKING:
+    from wslab.redis_history import Delivery, LogFollower, Numbered, Published, RedisRoomLog
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +53,8 @@ EventHandler = Callable[[Event], Awaitable[None]]
 StatusHandler = Callable[[bool, str], Awaitable[None]]
 #: Told why, each time the broker drops something that came in instead of handing it on.
 RefusalHandler = Callable[[str], None]
-
-#: Why an event that passed the signature check was dropped all the same.
-MALFORMED = "malformed"
+#: Told where the numbers stand when the broker joins a shared history (``wslab.history``).
+PositionHandler = Callable[[Position], Awaitable[None]]
 
 
 class Broker(Protocol):
@@ -58,7 +62,9 @@ class Broker(Protocol):
 
     ``subscribe`` registers the handler that gets every event (this worker's own included) and,
     optionally, a status handler told when the link to the other workers fails and recovers,
-    and a refusal handler told why, each time something that came in was dropped.
+    a refusal handler told why, each time something that came in was dropped, and a position
+    handler told where the room's numbers stand whenever the broker joins a history shared by
+    the workers (at its start, and after an outage that reset it or lost part of it).
     ``publish`` returns False, at once, when the event could not be handed on: the caller then
     knows the other workers will not hear it. ``shared`` says whether other processes can be
     on the other end (then the room keeps track of their clients); ``up`` whether the link
@@ -73,7 +79,8 @@ class Broker(Protocol):
     def up(self) -> bool: ...
 
     def subscribe(self, handler: EventHandler, on_status: StatusHandler | None = None,
-                  on_refused: RefusalHandler | None = None) -> None: ...
+                  on_refused: RefusalHandler | None = None,
+                  on_position: PositionHandler | None = None) -> None: ...
 
     async def start(self) -> None: ...
 
@@ -110,7 +117,8 @@ class InProcessBroker:
         return self.numbering.epoch
 
     def subscribe(self, handler: EventHandler, on_status: StatusHandler | None = None,
-                  on_refused: RefusalHandler | None = None) -> None:
+                  on_refused: RefusalHandler | None = None,
+                  on_position: PositionHandler | None = None) -> None:
         self._handlers.append(handler)
 
     async def start(self) -> None:
@@ -150,15 +158,29 @@ class RedisBroker:
     ``secret`` is the room's: every worker on the channel must have the same one
     (``wslab.signing``). A message on the channel that is unsigned, signed with another secret
     or malformed reaches no handler; the refusal handlers are told why.
+
+    **Numbered events** (``NUMBERED`` set: chat lines, joins, leaves) are numbered by Redis, kept
+    in the room's history there and published, in one step (``wslab.redis_history``); the
+    others (heartbeats, goodbyes, the lecture's plain text) are only published. Every numbered
+    event reaches the handlers once and in number order, with its number and epoch, through a
+    :class:`~wslab.redis_history.LogFollower`: what pub/sub loses (an outage, a slow
+    subscriber) is read from the history before anything newer is handed on. On its first
+    subscription the broker tells the position handlers where the numbers stand and hands the
+    events still in the history to the handlers marked ``EVENT_PAST``, so that a worker that
+    starts late, or again after a crash, can replay what its clients missed. ``history`` and
+    ``history_minutes`` bound that history, as the room's settings of the same names do.
     """
 
     shared = True
 
     def __init__(self, url: str, *, secret: str, channel: str = DEFAULT_CHANNEL,
                  worker_id: str | None = None, heartbeat: float = DEFAULT_HEARTBEAT,
-                 timeout: float = 1.0, backoff: Backoff | None = None) -> None:
+                 timeout: float = 1.0, backoff: Backoff | None = None,
+                 history: int = DEFAULT_HISTORY, history_minutes: float | None = None) -> None:
         if heartbeat <= 0:
             raise ValueError(f"heartbeat must be positive, not {heartbeat}")
+        self.history = history
+        self.history_minutes = history_minutes
         self.url = url
         self.channel = channel
         self._signer = EventSigner(secret, channel)
@@ -169,6 +191,9 @@ class RedisBroker:
         self._handlers: list[EventHandler] = []
         self._status_handlers: list[StatusHandler] = []
         self._refusal_handlers: list[RefusalHandler] = []
+        self._position_handlers: list[PositionHandler] = []
+        self._log: RedisRoomLog | None = None
+        self._follower: LogFollower | None = None
         self._up: bool | None = None  # None: not known yet (before the first attempt)
         self._publisher: Any = None
         self._publish_lock: Optional[asyncio.Lock] = None
@@ -185,12 +210,15 @@ class RedisBroker:
         return bool(self._up)
 
     def subscribe(self, handler: EventHandler, on_status: StatusHandler | None = None,
-                  on_refused: RefusalHandler | None = None) -> None:
+                  on_refused: RefusalHandler | None = None,
+                  on_position: PositionHandler | None = None) -> None:
         self._handlers.append(handler)
         if on_status is not None:
             self._status_handlers.append(on_status)
         if on_refused is not None:
             self._refusal_handlers.append(on_refused)
+        if on_position is not None:
+            self._position_handlers.append(on_position)
 
     async def start(self) -> None:
         """Connect and subscribe, waiting at most a few seconds: the server starts either way.
@@ -200,9 +228,17 @@ class RedisBroker:
         """
         import redis.asyncio as aioredis
 
+        from wslab.redis_history import LogFollower, RedisRoomLog
+
         await self.close()
         self._closing = False
         self._publisher = aioredis.Redis.from_url(self.url, **self._connection_options())
+        # The stream keeps as many messages as a room's history can hold (the room keeps the
+        # chat lines among them that its own limit allows).
+        self._log = RedisRoomLog(self._publisher, self.url, self._signer, self.channel,
+                                 self.history * MESSAGES_PER_LINE, self.history_minutes,
+                                 on_refused=self._refused)
+        self._follower = LogFollower(self._log)
         self._publish_lock = asyncio.Lock()
         self._broken = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -212,15 +248,20 @@ class RedisBroker:
             await asyncio.wait_for(asyncio.shield(self._first_attempt), 3 * self.timeout + 1)
 
     async def publish(self, event: Event) -> bool:
-        """Hand ``event`` to Redis; False at once when the link is down or the publish fails."""
-        if not self._up or self._publish_lock is None:
+        """Hand ``event`` to Redis (numbered and kept first, if it asks to be); False at once
+        when the link is down or the publish fails."""
+        if not self._up or self._publish_lock is None or self._log is None:
             return False
-        data = self._signer.sign(encode_event(event))
         async with self._publish_lock:
             if not self._up:
                 return False
             try:
-                await asyncio.wait_for(self._publisher.publish(self.channel, data), self.timeout)
+                if event.get(NUMBERED):
+                    await asyncio.wait_for(self._log.append(event), self.timeout)
+                else:
+                    data = self._signer.sign(encode_event(event))
+                    await asyncio.wait_for(self._publisher.publish(self.channel, data),
+                                           self.timeout)
                 return True
             except asyncio.CancelledError:
                 raise
@@ -266,6 +307,9 @@ class RedisBroker:
                     await self._confirm(pubsub)
                     # A connection the publisher held before the outage may be stale.
                     await self._publisher.connection_pool.disconnect()
+                    # Subscribed first, then read: whatever is numbered in between comes on
+                    # the channel too, and the follower drops it as a repeat.
+                    await self._join_history(first=self.connects == 0)
                     self.connects += 1
                     attempt = 0
                     assert self._broken is not None
@@ -331,12 +375,63 @@ class RedisBroker:
                 await asyncio.wait_for(pubsub.ping(), self.timeout)
         return self.last_problem or "publishing failed"
 
+    async def _join_history(self, first: bool) -> None:
+        """On the first subscription, take the history's position and what it keeps; on a later
+        one, read what was numbered while this worker was away, and hand it on."""
+        assert self._follower is not None
+        if first:
+            kept = await self._follower.start()
+            await self._tell_position(Position(self._follower.epoch, kept[0].seq - 1 if kept
+                                               else self._follower.seq))
+            for numbered in kept:
+                await self._hand_on({**self._numbered_event(numbered),
+                                     EVENT_PAST: numbered.time or time.time()})
+            return
+        await self._hand_on_delivery(await self._follower.catch_up())
+
+    @staticmethod
+    def _numbered_event(numbered: Numbered) -> Event:
+        return {**numbered.event, EVENT_EPOCH: numbered.epoch, EVENT_SEQ: numbered.seq}
+
+    async def _tell_position(self, position: Position) -> None:
+        for handler in list(self._position_handlers):
+            await handler(position)
+
     async def _deliver(self, message: bytes) -> None:
+        from wslab.redis_history import read_published
+
+        published = read_published(message)
+        if published.seq is not None:
+            await self._deliver_numbered(published)
+            return
         data, why = self._signer.open(message)
         event = decode_event(data) if data is not None else None
         if event is None:
             self._refused(why or MALFORMED)
             return
+        await self._hand_on(event)
+
+    async def _deliver_numbered(self, published: Published) -> None:
+        """A numbered event from the channel, through the follower: with whatever the worker
+        missed before it, read from the history, and not at all if it came before."""
+        assert self._log is not None and self._follower is not None
+        numbered = self._log.open_published(published)
+        if numbered is None:
+            return
+        await self._hand_on_delivery(await self._follower.receive(numbered))
+
+    async def _hand_on_delivery(self, delivery: Delivery) -> None:
+        """Hand on what the follower delivers, in order; first, if the history was reset or
+        lost numbers, the position its events start after."""
+        assert self._follower is not None
+        if delivery.reset or delivery.lost:
+            first_seq = delivery.entries[0].seq if delivery.entries else self._follower.seq + 1
+            await self._tell_position(Position(self._follower.epoch, first_seq - 1,
+                                               delivery.reset, delivery.lost))
+        for numbered in delivery.entries:
+            await self._hand_on(self._numbered_event(numbered))
+
+    async def _hand_on(self, event: Event) -> None:
         for handler in list(self._handlers):
             try:
                 await handler(event)
@@ -391,34 +486,6 @@ def broker_from_url(url: str | None, **options: Any) -> InProcessBroker | RedisB
         return RedisBroker(url, **options)
     raise ValueError(f"unknown broker {safe_url(url)!r}: use redis://host:port (or none, for "
                      "one worker)")
-
-
-def credentials_problem(url: str, timeout: float = 2.0) -> str | None:
-    """Why Redis at ``url`` will not let this server in, or None.
-
-    Asked once, before the server starts, so that a wrong or missing password is an error at
-    start rather than a worker retrying for ever in the background. A Redis that cannot be
-    reached now is no error: the server starts anyway and joins it when it comes (the room is
-    ``degraded`` meanwhile). Neither the password nor the URL with it is ever part of the
-    answer.
-    """
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-    try:
-        client.ping()
-    except redis.AuthenticationError:
-        parts = urllib.parse.urlsplit(url)
-        if parts.password is None and parts.username is None:
-            return (f"Redis at {safe_url(url)} asks for a password: give it in the broker's "
-                    "address, as redis://:PASSWORD@host:port/0 (or redis://USER:PASSWORD@... "
-                    "for a Redis user of its own)")
-        return f"Redis at {safe_url(url)} refused the user name or password in --broker"
-    except (redis.RedisError, OSError):
-        return None
-    finally:
-        client.close()
-    return None
 
 
 async def stop_task(task: asyncio.Task[Any], wait: float = 2.0) -> None:

@@ -8,6 +8,7 @@ has shown in it. With them, :class:`CatchUp` sorts each message the server sends
 
 - a number it has shown already is a **repeat** (a line replayed that had arrived after all,
   a latecomer line seen before a refused resume): dropped silently, so a line shows once;
+- a message marked ``known`` is counted and not shown (a join its welcome had told it of);
 - a number past the next one expected means lines **never came** (a live gap): the client says
   "you missed some messages", once for the gap;
 - the server's own ``history_reset`` and ``gap_too_old`` say the same, for the lines it can no
@@ -144,7 +145,8 @@ class CatchUp:
         gap = seq - self.position - 1
         told, self._told = self._told, False
         self.shown = seq
-        return Take(True, missed_notice(gap) if gap > 0 and not told else None)
+        return Take(message.get(envelope.KNOWN) is not True,
+                    missed_notice(gap) if gap > 0 and not told else None)
 
 
 def _is_count(value: Any) -> bool:

@@ -51,7 +51,7 @@ from typing import Callable, Iterable, Mapping
 import uvicorn
 
 from wslab import signing
-from wslab.brokers import MALFORMED
+from wslab.events import MALFORMED
 from wslab.presence import Verdict
 from wslab.room import ChatRoom, RoomSnapshot
 from wslab.settings import ChatSettings

@@ -48,6 +48,9 @@ CHAT_FIELDS = ("message", "client_id", "timestamp")
 SEQ, EPOCH = "seq", "epoch"
 #: The marks of a copy sent from the history: missed while away, or said before one came.
 REPLAY, HISTORY = "replay", "history"
+#: The mark of a numbered message a client was told already in another way (its welcome listed
+#: the person who joined): sent so that its count has no hole, and shown by nobody.
+KNOWN = "known"
 
 
 def timestamp(now: datetime | None = None) -> str:

@@ -45,6 +45,10 @@ MAX_EVENT_BYTES = 1 << 20
 Event = dict[str, Any]
 
 
+#: Why an event that passed the signature check was dropped all the same: it is not one.
+MALFORMED = "malformed"
+
+
 def new_worker_id() -> str:
     """A name for this worker that no other process, now or later, will have."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
@@ -81,11 +85,16 @@ def event_problem(event: Any) -> str | None:
             return "a presence change without a valid client id"
         if not isinstance(event.get("announce"), bool):
             return "'announce' is not true or false"
+        participants = event.get("participants", 0)
+        if not isinstance(participants, int) or isinstance(participants, bool) \
+                or participants < 0:
+            return "'participants' is not a count"
         if kind == "leave" and (not isinstance(event.get("why"), str) or len(event["why"]) > 200):
             return "a leave without a short 'why'"
-        if kind == "join" and not (_is_digest(event.get("key", ""))
-                                   and isinstance(event.get("resumed", False), bool)):
-            return "a join without a valid key digest, or 'resumed' not true or false"
+        if not _is_digest(event.get("key", "")):
+            return "a presence change whose 'key' is not a key digest"
+        if kind == "join" and not isinstance(event.get("resumed", False), bool):
+            return "a join whose 'resumed' is not true or false"
     if kind == "presence":
         client_ids = event.get("clients")
         if not isinstance(client_ids, list) or not all(

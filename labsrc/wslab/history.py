@@ -17,7 +17,9 @@ method that depends on the time takes it as ``now`` (seconds on any monotonic cl
 tests choose it.
 
 What the room numbers, the broker numbers: an event it is asked to publish with
-``NUMBERED: True`` gets :data:`EVENT_EPOCH` and :data:`EVENT_SEQ` (``wslab.brokers``).
+``NUMBERED: True`` gets :data:`EVENT_EPOCH` and :data:`EVENT_SEQ` (``wslab.brokers``). A broker
+shared by several workers keeps the history itself (``wslab.redis_history``), and tells the room
+where the numbers stand (:class:`Position`) whenever it joins that history.
 """
 
 from __future__ import annotations
@@ -33,6 +35,25 @@ NUMBERED = "numbered"
 #: The fields the numbering authority sets on such an event: its epoch and its number in it.
 EVENT_EPOCH = "epoch"
 EVENT_SEQ = "room_seq"
+#: Set by a broker on a numbered event from before this worker started (read from a shared
+#: history), to when it was numbered (Unix time): the room keeps it, for those who resume, and
+#: tells nobody.
+EVENT_PAST = "past"
+
+
+@dataclasses.dataclass(frozen=True)
+class Position:
+    """Where a broker's numbering stands just before the events it hands on next.
+
+    Told to the room when the broker (re)joins the shared history: at its start, and when it
+    comes back after an outage to find the history reset (``reset``: a Redis that lost its
+    data) or some numbers gone for good (``lost`` of them, trimmed before it could read them).
+    """
+
+    epoch: str
+    seq: int
+    reset: bool = False
+    lost: int = 0
 
 
 def new_epoch() -> str:
@@ -56,13 +77,22 @@ class Numbering:
         return self.last
 
 
+#: A history of N chat lines keeps the joins and leaves between them too, up to this many
+#: messages in all per line. A whole class whose Wi-Fi drops and comes back makes a leave and a
+#: join per student: they must not push out the lines said meanwhile, which are what the
+#: students come back for.
+MESSAGES_PER_LINE = 4
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Entry:
-    """One numbered message, exactly as it was sent live, and when it was made (``now``)."""
+    """One numbered message, exactly as it was sent live, and when it was made (``now``);
+    ``line`` is True for a chat line, False for a join or a leave."""
 
     seq: int
     text: str
     made: float
+    line: bool = True
 
 
 # What a client that asks to resume is owed (:meth:`History.since`).
@@ -98,8 +128,9 @@ Resumption = Union[Replay, GapTooOld, Reset, BadResume]
 
 
 class History:
-    """The last ``limit`` numbered messages of a room, and, with ``max_age``, only those made
-    within the last ``max_age`` seconds. Memory is bounded by ``limit`` whatever happens.
+    """The last ``limit`` chat lines of a room and the joins and leaves among them, at most
+    ``limit * MESSAGES_PER_LINE`` numbered messages in all, and, with ``max_age``, only those
+    made within the last ``max_age`` seconds. Memory is bounded by ``limit`` whatever happens.
 
     ``limit`` 0 keeps nothing, but the room still counts: :attr:`last_seq` is the last number
     seen, and a client that missed anything is told how much (:class:`GapTooOld`).
@@ -118,7 +149,8 @@ class History:
         self.epoch = epoch
         #: The last number seen in this epoch (0: none yet).
         self.last_seq = 0
-        self._entries: collections.deque[Entry] = collections.deque(maxlen=limit)
+        self._entries: collections.deque[Entry] = collections.deque()
+        self._lines = 0  # how many of the entries are chat lines
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -126,14 +158,30 @@ class History:
     def __iter__(self) -> Iterator[Entry]:
         return iter(self._entries)
 
-    def add(self, epoch: str, seq: int, text: str, now: float) -> None:
-        """Keep ``text``, the message numbered ``seq`` in ``epoch``, made at ``now``."""
+    @property
+    def capacity(self) -> int:
+        """The most messages it keeps at once: what one replay can send."""
+        return self.limit * MESSAGES_PER_LINE
+
+    def add(self, epoch: str, seq: int, text: str, now: float, line: bool = True) -> None:
+        """Keep ``text``, the message numbered ``seq`` in ``epoch``, made at ``now``: a chat
+        line, or (``line`` False) a join or a leave."""
         if epoch != self.epoch:
-            self._entries.clear()
-            self.epoch = epoch
+            self.restart(epoch, 0)
         self.last_seq = seq
-        self._entries.append(Entry(seq, text, now))
+        self._entries.append(Entry(seq, text, now, line))
+        self._lines += line
+        while self._lines > self.limit or len(self._entries) > self.capacity:
+            self._drop_oldest()
         self._expire(now)
+
+    def restart(self, epoch: str, seq: int) -> None:
+        """Forget every message kept, and count from number ``seq`` of ``epoch``: the numbers
+        before it can no longer all be replayed, so none is (they are reported as missed)."""
+        self._entries.clear()
+        self._lines = 0
+        self.epoch = epoch
+        self.last_seq = seq
 
     def recent(self, count: int, now: float, until: int | None = None) -> list[Entry]:
         """The last ``count`` messages still kept (numbered up to ``until``, if given), oldest
@@ -171,4 +219,7 @@ class History:
         if self.max_age is None:
             return
         while self._entries and now - self._entries[0].made > self.max_age:
-            self._entries.popleft()
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        self._lines -= self._entries.popleft().line

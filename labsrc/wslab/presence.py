@@ -171,18 +171,18 @@ class Roster:
         self._clients[worker] = {client_id: key_digests.get(client_id)
                                  for client_id in client_ids}
 
-    def forget(self, worker: str) -> set[str]:
-        """Drop ``worker`` (it said goodbye, or it expired); return the client ids it had."""
+    def forget(self, worker: str) -> dict[str, str | None]:
+        """Drop ``worker`` (it said goodbye, or it expired); return the clients it had, each
+        with its key's digest: whoever held a name there may still prove it, to resume."""
         self._seen.pop(worker, None)
-        return set(self._clients.pop(worker, {}))
+        return self._clients.pop(worker, {})
 
-    def expire(self) -> list[str]:
-        """Forget every worker silent for longer than ``timeout``; return their ids."""
+    def expire(self) -> dict[str, dict[str, str | None]]:
+        """Forget every worker silent for longer than ``timeout``; return each one's clients,
+        as :meth:`forget` does."""
         now = self.clock()
         gone = [worker for worker, seen in self._seen.items() if now - seen > self.timeout]
-        for worker in gone:
-            self.forget(worker)
-        return gone
+        return {worker: self.forget(worker) for worker in gone}
 
     def refresh(self) -> None:
         """Count every worker as just heard from: after our own outage we cannot tell who died

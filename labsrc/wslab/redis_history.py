@@ -60,8 +60,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from redis.exceptions import AuthenticationError
 
-from wslab.brokers import MALFORMED, credentials_problem
-from wslab.events import Event, decode_event, encode_event
+from wslab.events import MALFORMED, Event, decode_event, encode_event
+from wslab.redis_server import credentials_problem
 from wslab.signing import EventSigner
 
 if TYPE_CHECKING:
@@ -72,16 +72,21 @@ logger = logging.getLogger(__name__)
 #: What an epoch looks like: 8 hex digits (:func:`new_epoch`); checked on what comes from Redis.
 EPOCH_PATTERN = re.compile(r"[0-9a-f]{8}")
 
-#: Number, keep, publish: ``KEYS`` = numbers hash, stream; ``ARGV`` = a fresh epoch (used only
-#: when Redis has none), N (0: keep nothing), the age limit in ms (0: none), the channel (empty:
-#: publish nothing), the signed event. Returns ``{epoch, seq}``.
-APPEND_SCRIPT = """
+#: The start of the scripts that number: the room's epoch, made (``ARGV[1]``, a fresh one) if
+#: Redis has none, with the counter at 0 and no history: a new Redis, or one that lost its data.
+_ENSURE_EPOCH = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
 end
+"""
+
+#: Number, keep, publish: ``KEYS`` = numbers hash, stream; ``ARGV`` = a fresh epoch (used only
+#: when Redis has none), N (0: keep nothing), the age limit in ms (0: none), the channel (empty:
+#: publish nothing), the signed event. Returns ``{epoch, seq}``.
+APPEND_SCRIPT = _ENSURE_EPOCH + """
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local keep = tonumber(ARGV[2])
 if keep > 0 then
@@ -97,6 +102,12 @@ if ARGV[4] ~= '' then
   redis.call('PUBLISH', ARGV[4], string.format('%d', seq) .. ' ' .. epoch .. ' ' .. ARGV[5])
 end
 return {epoch, seq}
+"""
+
+#: Make the room's epoch if Redis has none: ``KEYS`` = numbers hash, stream; ``ARGV`` = a fresh
+#: epoch. Returns ``{epoch, seq}``, the log's position.
+BEGIN_SCRIPT = _ENSURE_EPOCH + """
+return {epoch, tonumber(redis.call('HGET', KEYS[1], 'seq'))}
 """
 
 #: Read the newest entries: ``KEYS`` = numbers hash, stream; ``ARGV`` = how many at most, and
@@ -246,6 +257,7 @@ class RedisRoomLog:
         self.numbers_key = f"{{{self.channel}}}:numbers"
         self.stream_key = f"{{{self.channel}}}:history"
         self._append = self.client.register_script(APPEND_SCRIPT)
+        self._begin = self.client.register_script(BEGIN_SCRIPT)
         self._read = self.client.register_script(READ_SCRIPT)
         self._retire = self.client.register_script(RETIRE_SCRIPT)
 
@@ -257,6 +269,16 @@ class RedisRoomLog:
         epoch, seq = await self._call(
             self._append,
             [new_epoch(), self.history, max_age_ms, self.channel if self.publish else "", data])
+        return _text(epoch), int(seq)
+
+    async def begin(self) -> tuple[str, int]:
+        """The log's epoch and last number, making the epoch first if Redis has none.
+
+        A worker begins so when it starts, and when Redis comes back without its data: its
+        clients are told where the numbers stand (the welcome, ``history_reset``) before the
+        first event of the new epoch, rather than learning of a new epoch from that event.
+        """
+        epoch, seq = await self._call(self._begin, [new_epoch()])
         return _text(epoch), int(seq)
 
     async def position(self) -> tuple[str, int]:
@@ -399,6 +421,7 @@ class LogFollower:
         """Take the log's position as it is, and return what its history holds, oldest first,
         read at the same moment: what the worker's own copy of the history starts with. None
         of it is delivered to anyone (a worker that starts has nobody to replay it to)."""
+        await self.log.begin()
         catchup = await self.log.latest(self.log.history)
         self.epoch, self.seq = catchup.epoch, catchup.seq
         return catchup.entries
@@ -427,7 +450,8 @@ class LogFollower:
             catchup = await self.log.after(self.epoch, self.seq)
         reset = catchup.status is Status.HISTORY_RESET
         if reset:
-            catchup = await self.log.after(catchup.epoch, 0)
+            epoch, _ = await self.log.begin()
+            catchup = await self.log.after(epoch, 0)
             reset = bool(self.epoch)
         self.epoch = catchup.epoch
         self.seq = max([catchup.seq, *(entry.seq for entry in catchup.entries)])

@@ -184,6 +184,34 @@ class RedisServer:
         return f"<RedisServer {where} {'running' if self.running else 'stopped'}>"
 
 
+def credentials_problem(url: str, timeout: float = 2.0) -> str | None:
+    """Why Redis at ``url`` will not let this server in, or None.
+
+    Asked once, before the server starts, so that a wrong or missing password is an error at
+    start rather than a worker retrying for ever in the background. A Redis that cannot be
+    reached now is no error: the server starts anyway and joins it when it comes (the room is
+    ``degraded`` meanwhile). Neither the password nor the URL with it is ever part of the
+    answer.
+    """
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    except redis.AuthenticationError:
+        parts = urllib.parse.urlsplit(url)
+        if parts.password is None and parts.username is None:
+            return (f"Redis at {safe_url(url)} asks for a password: give it in the broker's "
+                    "address, as redis://:PASSWORD@host:port/0 (or redis://USER:PASSWORD@... "
+                    "for a Redis user of its own)")
+        return f"Redis at {safe_url(url)} refused the user name or password in --broker"
+    except (redis.RedisError, OSError):
+        return None
+    finally:
+        client.close()
+    return None
+
+
 def access_options(password: str | None, user: str | None = None) -> tuple[str, ...]:
     """The ``redis-server`` options that let in only those who give ``password``.
 

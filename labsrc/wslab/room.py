@@ -52,10 +52,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import datetime
 import itertools
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from starlette.websockets import WebSocket
 
@@ -63,8 +64,8 @@ from wslab import envelope, resume
 from wslab.brokers import Broker, InProcessBroker, stop_task
 from wslab.close_codes import KitCloseCode
 from wslab.events import Event, make_event
-from wslab.history import (EVENT_EPOCH, EVENT_SEQ, NUMBERED, BadResume, Entry, GapTooOld,
-                           History, Reset, new_epoch)
+from wslab.history import (EVENT_EPOCH, EVENT_PAST, EVENT_SEQ, MESSAGES_PER_LINE, NUMBERED,
+                           BadResume, Entry, GapTooOld, History, Position, Reset, new_epoch)
 from wslab.manager import ANNOUNCEMENTS_PER_LINE, ConnectionManager
 from wslab.presence import HEARTBEATS_MISSED, Roster, SequenceTracker, Verdict
 from wslab.protocol import CloseCode
@@ -129,7 +130,7 @@ class ChatRoom:
         self.manager = ConnectionManager(
             outbound_queue=settings.outbound_queue, on_drop=self._dropped,
             announcement_queue=ANNOUNCEMENTS_PER_LINE * settings.outbound_queue
-            + settings.history + 2)
+            + settings.history * MESSAGES_PER_LINE + 2)
         self.broker: Broker = broker or InProcessBroker()
         self.worker_id = self.broker.worker_id
         #: The clients of the other workers, from their announcements and heartbeats.
@@ -163,7 +164,8 @@ class ChatRoom:
         self.dropped: collections.Counter[str] = collections.Counter()
         #: Events from the broker that were dropped unread or refused, by reason.
         self.refused_events: collections.Counter[str] = collections.Counter()
-        self.broker.subscribe(self._on_event, self._on_status, self._refused_event)
+        self.broker.subscribe(self._on_event, self._on_status, self._refused_event,
+                              self._on_position)
 
     @property
     def participants(self) -> int:
@@ -243,7 +245,7 @@ class ChatRoom:
         # the new key's digest from it.
         resumed = previous is not None or elsewhere
         join = dict(client=client_id, announce=not resumed, key=member.key_digest,
-                    resumed=resumed, **{NUMBERED: not resumed})
+                    resumed=resumed, participants=self.participants, **{NUMBERED: not resumed})
         # Its own join is announced to the others; to this connection its welcome says as much
         # (and counts it), so what it is owed from the history stops short of that join.
         before_join = self.history.last_seq
@@ -279,8 +281,8 @@ class ChatRoom:
         """What a connection gets right after its welcome, in order (``wslab.history``).
 
         A resume in the room's epoch whose key proves the name gets what it missed, marked
-        ``replay``, then ``resumed``; or, when part of it is gone, ``gap_too_old`` and what is
-        left. A resume from another epoch gets ``history_reset`` (the server lost its
+        ``replay``, then ``resumed``; or, when part of it is gone, ``gap_too_old``, what is
+        left, then ``resumed``. A resume from another epoch gets ``history_reset`` (the server lost its
         history: a restart, which also forgot every key, so none is asked for; it shows
         nothing a newcomer would not see). Anyone else is a newcomer, and gets the room's last
         ``history_on_join`` lines, marked ``history``: after an ``error`` reply when it asked
@@ -307,10 +309,10 @@ class ChatRoom:
         if isinstance(owed, BadResume):
             return [self._resume_error("bad_resume", owed.reason), *earlier]
         replayed = _copies(owed.entries, envelope.REPLAY)
-        if isinstance(owed, GapTooOld):
-            return [envelope.gap_too_old_message(owed.missed), *replayed]
-        return [*replayed, envelope.resumed_message(len(replayed), self.history.epoch,
-                                                    self.history.last_seq)]
+        told = [envelope.gap_too_old_message(owed.missed)] if isinstance(owed, GapTooOld) else []
+        # ``resumed`` ends every replay, a partial one too: the client knows live lines follow.
+        return [*told, *replayed, envelope.resumed_message(len(replayed), self.history.epoch,
+                                                           self.history.last_seq)]
 
     @staticmethod
     def _resume_error(code: str, reason: str) -> str:
@@ -338,6 +340,7 @@ class ChatRoom:
         logger.info("Client #%s left the chat%s", member.client_id, f" ({why})" if why else "")
         self.departed.remember(member.client_id, member.key_digest, time.monotonic())
         await self._publish("leave", client=member.client_id, announce=True, why=why,
+                            participants=self.participants, key=member.key_digest,
                             **{NUMBERED: True})
 
     async def receive(self, member: Member, event: dict[str, Any]) -> None:
@@ -403,6 +406,9 @@ class ChatRoom:
         counted, and nobody hears of it.
         """
         worker, kind = event["worker"], event["kind"]
+        if event.get(EVENT_PAST):
+            self._keep_past(event)
+            return
         verdict = self.sequence.accept(worker, event["seq"])
         if verdict is Verdict.REPEAT:
             return  # delivered already
@@ -418,12 +424,35 @@ class ChatRoom:
             if member is not None:
                 member.announced = True
             if event["announce"]:
-                await self.manager.announce(
-                    self._kept(event, envelope.join_message(event["client"], self.participants)),
-                    skip=self._welcomed_with(member))
+                await self._announce(event, envelope.join_message(event["client"],
+                                                                  self.participants),
+                                     known_to=self._welcomed_with(member))
         elif kind == "leave" and event["announce"]:
-            await self.manager.announce(self._kept(event, envelope.leave_message(
-                event["client"], self.participants, why=event["why"])))
+            await self._announce(event, envelope.leave_message(
+                event["client"], self.participants, why=event["why"]))
+
+    async def _announce(self, event: Event, message: str, known_to: Sequence[WebSocket] = (),
+                        known_here: bool = False) -> None:
+        """Announce ``message``, what ``event`` (a join or a leave) tells the clients, to every
+        client here but those it tells nothing new (``known_to``; all of them: ``known_here``).
+
+        If the broker numbered the event, those get it too, marked ``known``: counted and not
+        shown, so that no client's count of the room's numbers has a hole where it was
+        (``wslab.catch_up``). With one worker that is never needed (the in-process broker numbers
+        a join before the welcome, which counts it); with several, a connection is welcomed
+        before its own join is numbered, and the join of a name that moved between workers is
+        not news where it is known.
+        """
+        message = self._kept(event, message)
+        if known_here:
+            if event.get(EVENT_SEQ) is not None:
+                await self.manager.announce(envelope.marked(message, envelope.KNOWN))
+            return
+        await self.manager.announce(message, skip=known_to)
+        if known_to and event.get(EVENT_SEQ) is not None:
+            known = envelope.marked(message, envelope.KNOWN)
+            for websocket in known_to:
+                await self.manager.send_personal_message(known, websocket, announcement=True)
 
     def _kept(self, event: Event, message: str) -> str:
         """``message``, what ``event`` tells the clients, with the number the broker gave the
@@ -432,8 +461,47 @@ class ChatRoom:
         if seq is None:
             return message
         message = envelope.numbered(message, event[EVENT_EPOCH], seq)
-        self.history.add(event[EVENT_EPOCH], seq, message, time.monotonic())
+        self.history.add(event[EVENT_EPOCH], seq, message, time.monotonic(),
+                         line=event["kind"] == "chat")
         return message
+
+    def _keep_past(self, event: Event) -> None:
+        """Keep an event from before this worker started, as it was told then: for clients that
+        resume here, having missed it on a worker that has gone since.
+
+        The key digest of a join or a leave proves the name to whoever comes back with its key:
+        the holder's worker has left the name free (it left, or its worker died). A holder
+        still connected to a live worker is in the roster once that worker's heartbeat comes,
+        and the roster's key is the one that counts then (:meth:`join`)."""
+        at = float(event[EVENT_PAST])
+        when = datetime.datetime.fromtimestamp(at)
+        kind, client_id = event["kind"], event.get("client")
+        if kind == "chat":
+            message = event["text"]
+        elif kind == "join":
+            message = envelope.join_message(client_id, event.get("participants", 0), when)
+        else:
+            message = envelope.leave_message(client_id, event.get("participants", 0), when,
+                                             why=event["why"])
+        if kind != "chat":
+            self._remember_departed({client_id: event.get("key")})
+        self.history.add(event[EVENT_EPOCH], event[EVENT_SEQ],
+                         envelope.numbered(message, event[EVENT_EPOCH], event[EVENT_SEQ]),
+                         time.monotonic() - max(0.0, time.time() - at), line=kind == "chat")
+
+    async def _on_position(self, position: Position) -> None:
+        """The broker joined the history the workers share (``wslab.history.Position``): count
+        from where it stands, and tell the clients here what they lost, if anything."""
+        self.history.restart(position.epoch, position.seq)
+        if position.reset:
+            logger.warning("The room's history was lost (Redis lost its data): numbering starts "
+                           "again, in epoch %s", position.epoch)
+            await self.manager.announce(envelope.history_reset_message(position.epoch,
+                                                                       position.seq))
+        elif position.lost:
+            logger.warning("%d numbered messages were gone from the history before this worker "
+                           "could read them", position.lost)
+            await self.manager.announce(envelope.gap_too_old_message(position.lost))
 
     def _refused_event(self, why: str) -> None:
         """Count an event from the broker that was not acted on, by why (``wslab.signing``,
@@ -471,14 +539,16 @@ class ChatRoom:
                 await self._replaced_elsewhere(here)
             elif here is not None and not here.announced:  # the other claim came first
                 await self._lost_the_name(here)
-            if event["announce"] and not known:
-                await self.manager.announce(
-                    self._kept(event, envelope.join_message(client_id, self.participants)))
+            if event["announce"]:
+                await self._announce(event, envelope.join_message(client_id, self.participants),
+                                     known_here=known)
         elif kind == "leave":
+            self._remember_departed({client_id: event.get("key") or self.roster.key_of(client_id)})
             self.roster.remove(worker, client_id)
-            if event["announce"] and client_id not in self._members:
-                await self.manager.announce(self._kept(event, envelope.leave_message(
-                    client_id, self.participants, why=event["why"])))
+            if event["announce"]:
+                await self._announce(event, envelope.leave_message(
+                    client_id, self.participants, why=event["why"]),
+                    known_here=client_id in self._members)
         elif kind == "presence":
             await self._sync(lambda: self.roster.replace(worker, event["clients"],
                                                          event.get("keys")))
@@ -486,7 +556,8 @@ class ChatRoom:
                 await self._publish_presence()
         elif kind == "bye":
             self.sequence.forget(worker)
-            await self._sync(lambda: self.roster.forget(worker), "their server shut down")
+            await self._sync(lambda: self._remember_departed(self.roster.forget(worker)),
+                             "their server shut down")
 
     async def _replaced_elsewhere(self, member: Member) -> None:
         """Its owner connected to another worker, with its key: close the connection here."""
@@ -542,9 +613,18 @@ class ChatRoom:
                 await self._sync(self._expire, "their server stopped answering")
 
     def _expire(self) -> None:
-        for worker in self.roster.expire():
+        for worker, holders in self.roster.expire().items():
             logger.warning("Worker %s has gone silent; its clients count as gone", worker)
             self.sequence.forget(worker)
+            self._remember_departed(holders)
+
+    def _remember_departed(self, holders: dict[str, str | None]) -> None:
+        """Keep the key digests of names freed on another worker: whoever held one there may
+        come back here, its worker gone or its connection dropped, and resume."""
+        now = time.monotonic()
+        for client_id, key_digest in holders.items():
+            if key_digest:
+                self.departed.remember(client_id, key_digest, now)
 
     async def _on_status(self, up: bool, problem: str) -> None:
         """The broker's link to the other workers failed, or works (again)."""
