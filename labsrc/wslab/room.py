@@ -282,8 +282,8 @@ class ChatRoom:
 
         A resume in the room's epoch whose key proves the name gets what it missed, marked
         ``replay``, then ``resumed``; or, when part of it is gone, ``gap_too_old``, what is
-        left, then ``resumed``. A resume from another epoch gets ``history_reset`` (the server lost its
-        history: a restart, which also forgot every key, so none is asked for; it shows
+        left, then ``resumed``. A resume from another epoch gets ``history_reset`` (the server
+        lost its history: a restart, which also forgot every key, so none is asked for; it shows
         nothing a newcomer would not see). Anyone else is a newcomer, and gets the room's last
         ``history_on_join`` lines, marked ``history``: after an ``error`` reply when it asked
         to resume and may not (``resume_refused``) or asked nonsense (``bad_resume``).
@@ -424,12 +424,10 @@ class ChatRoom:
             if member is not None:
                 member.announced = True
             if event["announce"]:
-                await self._announce(event, envelope.join_message(event["client"],
-                                                                  self.participants),
+                await self._announce(event, _told(event, self.participants),
                                      known_to=self._welcomed_with(member))
         elif kind == "leave" and event["announce"]:
-            await self._announce(event, envelope.leave_message(
-                event["client"], self.participants, why=event["why"]))
+            await self._announce(event, _told(event, self.participants))
 
     async def _announce(self, event: Event, message: str, known_to: Sequence[WebSocket] = (),
                         known_here: bool = False) -> None:
@@ -474,17 +472,13 @@ class ChatRoom:
         still connected to a live worker is in the roster once that worker's heartbeat comes,
         and the roster's key is the one that counts then (:meth:`join`)."""
         at = float(event[EVENT_PAST])
-        when = datetime.datetime.fromtimestamp(at)
-        kind, client_id = event["kind"], event.get("client")
+        kind = event["kind"]
         if kind == "chat":
             message = event["text"]
-        elif kind == "join":
-            message = envelope.join_message(client_id, event.get("participants", 0), when)
         else:
-            message = envelope.leave_message(client_id, event.get("participants", 0), when,
-                                             why=event["why"])
-        if kind != "chat":
-            self._remember_departed({client_id: event.get("key")})
+            message = _told(event, event.get("participants", 0),
+                            datetime.datetime.fromtimestamp(at))
+            self._remember_departed({event["client"]: event.get("key")})
         self.history.add(event[EVENT_EPOCH], event[EVENT_SEQ],
                          envelope.numbered(message, event[EVENT_EPOCH], event[EVENT_SEQ]),
                          time.monotonic() - max(0.0, time.time() - at), line=kind == "chat")
@@ -540,15 +534,13 @@ class ChatRoom:
             elif here is not None and not here.announced:  # the other claim came first
                 await self._lost_the_name(here)
             if event["announce"]:
-                await self._announce(event, envelope.join_message(client_id, self.participants),
-                                     known_here=known)
+                await self._announce(event, _told(event, self.participants), known_here=known)
         elif kind == "leave":
             self._remember_departed({client_id: event.get("key") or self.roster.key_of(client_id)})
             self.roster.remove(worker, client_id)
             if event["announce"]:
-                await self._announce(event, envelope.leave_message(
-                    client_id, self.participants, why=event["why"]),
-                    known_here=client_id in self._members)
+                await self._announce(event, _told(event, self.participants),
+                                     known_here=client_id in self._members)
         elif kind == "presence":
             await self._sync(lambda: self.roster.replace(worker, event["clients"],
                                                          event.get("keys")))
@@ -679,6 +671,14 @@ def _name_taken(client_id: str) -> str:
     return (f"{_in_use(client_id)} by someone connected now: pick another name. If it is "
             f"yours, from a connection that just dropped, the server frees it within "
             f"{PING_INTERVAL + PING_TIMEOUT:g} s.")
+
+
+def _told(event: Event, participants: int, when: datetime.datetime | None = None) -> str:
+    """What a join or leave event tells the clients: the lecture's words, with the count
+    ``participants`` (and, for one from the history, the time it was told)."""
+    if event["kind"] == "join":
+        return envelope.join_message(event["client"], participants, when)
+    return envelope.leave_message(event["client"], participants, when, why=event["why"])
 
 
 def _copies(entries: tuple[Entry, ...] | list[Entry], mark: str) -> list[str]:
